@@ -1,0 +1,30 @@
+//! `longrun-core`: the nouns of longrun and the rules that bind them.
+//!
+//! This crate holds the task model ([`Task`]), typed ids ([`TaskId`]), the status state machine
+//! ([`State`], [`Action`], [`Refusal`]), events with per-task sequence numbers ([`Event`]), kind
+//! specifications ([`KindSpec`]) and the object-safe store traits ([`store`]).
+//!
+//! It performs no I/O and knows nothing of tokio, SQL, HTTP or any wire protocol: every other
+//! longrun crate depends on it, and it depends on none of them. Only the state machine here
+//! decides whether a change is legal; stores persist, runtimes drive, adapters translate.
+
+pub mod event;
+pub mod id;
+pub mod inbox;
+pub mod kind;
+pub mod state;
+pub mod store;
+pub mod task;
+pub mod time;
+
+pub use event::{Change, Event, Seq};
+pub use id::{ParseIdError, TaskId};
+pub use inbox::{InboxEntry, InboxItem};
+pub use kind::{KindSpec, OverLimit, RestartPolicy, Routing, TaskSupport};
+pub use state::{Action, Refusal, State, Status};
+pub use task::{
+    NewTask,
+    Artifact, ArtifactChunk, CancelReason, Labels, Outcome, Owner, Progress, Session, Task,
+    TaskError,
+};
+pub use time::{Clock, SystemClock, Timestamp};
