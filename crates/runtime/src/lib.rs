@@ -1,1 +1,39 @@
+//! `longrun-runtime`: the tokio engine that runs longrun tasks.
+//!
+//! Register kinds with handlers, start tasks with a routing (foreground, background, detach
+//! after a timeout), and observe them: progress, artifacts, questions answered mid-way,
+//! cancellation with a grace period, deadlines, subscriptions that resume from any sequence
+//! number, terminal callbacks, the per-session agent inbox, concurrency limits and retention.
+//! Every change goes through the store (in memory by default) before anyone is told of it.
+//!
+//! Start with [`Runtime`].
 
+mod admission;
+mod clock;
+mod context;
+mod error;
+mod handler;
+mod inbox;
+mod live;
+mod options;
+mod registry;
+mod runtime;
+mod start;
+mod subscribe;
+mod supervise;
+
+pub use admission::Limits;
+pub use clock::TokioClock;
+pub use context::Context;
+pub use error::{AskError, Error};
+pub use handler::Signal;
+pub use inbox::{Drained, Inbox};
+pub use live::TaskInfo;
+pub use longrun_core::{
+    ArtifactChunk, CancelReason, KindSpec, Outcome, OverLimit, RestartPolicy, Routing, Seq,
+    Status, Task, TaskError, TaskId,
+};
+pub use options::{Bounds, Options};
+pub use runtime::Runtime;
+pub use start::{StartOptions, Started, TaskHandle};
+pub use subscribe::{AllNotice, AllSubscription, Notice, Published, Subscription};

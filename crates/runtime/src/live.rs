@@ -1,0 +1,123 @@
+//! The runtime's record of a task that has not ended yet.
+//!
+//! # Invariants
+//!
+//! - `LiveState::state` and `LiveState::seq` are the task's state and last sequence number as
+//!   staged; the store has received every staged event, in sequence, because events are handed
+//!   to the store while this lock is held.
+//! - `unpublished` holds the staged events whose ack has not resolved, in sequence; `published`
+//!   is the last event told to anyone. Nobody learns of an event before the store acked it.
+//! - Lock order: a `Live`'s lock may be taken while holding nothing, or while holding the
+//!   admission lock is *not* allowed (admission never calls back into a task).
+
+use std::{collections::HashMap, sync::Arc};
+
+use longrun_core::{
+    CancelReason, Event, Owner, Routing, Seq, Session, State, TaskId,
+    store::BoxFuture,
+};
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::sync::{Notify, broadcast, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::registry::KindEntry;
+
+/// Runs once, after a task's end is written.
+pub(crate) type TerminalCallback =
+    Box<dyn FnOnce(longrun_core::Task) -> BoxFuture<'static, ()> + Send>;
+
+/// What every published event is paired with on the all-tasks stream, so subscribers can filter
+/// without a lookup.
+#[derive(Debug)]
+pub struct TaskInfo {
+    /// The task's kind.
+    pub kind: String,
+    /// Its owner.
+    pub owner: Owner,
+    /// Its session.
+    pub session: Option<Session>,
+}
+
+pub(crate) struct Live {
+    pub(crate) id: TaskId,
+    pub(crate) kind: Arc<KindEntry>,
+    pub(crate) info: Arc<TaskInfo>,
+    pub(crate) routing: Routing,
+    pub(crate) cancel: CancellationToken,
+    /// Woken when the task ends or detaches.
+    pub(crate) changed: Notify,
+    pub(crate) on_terminal: Mutex<Option<TerminalCallback>>,
+    pub(crate) state: Mutex<LiveState>,
+}
+
+pub(crate) struct LiveState {
+    pub(crate) state: State,
+    pub(crate) seq: Seq,
+    pub(crate) published: Seq,
+    pub(crate) unpublished: std::collections::VecDeque<Arc<Event>>,
+    /// Created on the first subscription, dropped when nobody listens.
+    pub(crate) subscribers: Option<broadcast::Sender<Arc<Event>>>,
+    pub(crate) asks: HashMap<String, AskSlot>,
+    pub(crate) cancel_reason: Option<CancelReason>,
+    pub(crate) detached: bool,
+    pub(crate) attempt: u32,
+    /// Whether the task holds admission slots that must be released at its end.
+    pub(crate) holds_slot: bool,
+}
+
+/// Where one question key stands. Keys name one question for the task's whole life.
+pub(crate) enum AskSlot {
+    /// Answered before the handler asked; the handler gets it at once.
+    Early(Value),
+    /// The handler waits on this.
+    Waiting(oneshot::Sender<Value>),
+    /// Asked and answered.
+    Answered,
+    /// Asked; nobody answered in time.
+    TimedOut,
+}
+
+impl Live {
+    pub(crate) fn new(
+        id: TaskId,
+        kind: Arc<KindEntry>,
+        info: Arc<TaskInfo>,
+        routing: Routing,
+        holds_slot: bool,
+        on_terminal: Option<TerminalCallback>,
+        first: Arc<Event>,
+    ) -> Self {
+        Self {
+            id,
+            kind,
+            info,
+            routing,
+            cancel: CancellationToken::new(),
+            changed: Notify::new(),
+            on_terminal: Mutex::new(on_terminal),
+            state: Mutex::new(LiveState {
+                state: State::Submitted,
+                seq: first.seq,
+                published: Seq::ZERO,
+                unpublished: std::collections::VecDeque::from([first]),
+                subscribers: None,
+                asks: HashMap::new(),
+                cancel_reason: None,
+                detached: false,
+                attempt: 0,
+                holds_slot,
+            }),
+        }
+    }
+
+    /// Whether the foreground caller should stop waiting: the task ended or detached.
+    pub(crate) fn ended_or_detached(&self) -> bool {
+        let state = self.state.lock();
+        state.detached || state.state.status().is_terminal()
+    }
+
+    pub(crate) fn is_ended(&self) -> bool {
+        self.state.lock().state.status().is_terminal()
+    }
+}

@@ -1,0 +1,198 @@
+//! Starting tasks: [`StartOptions`], what a start returns ([`Started`]), and [`TaskHandle`].
+
+use std::{fmt, future::Future, time::Duration};
+
+use longrun_core::{Labels, Owner, Routing, Seq, Session, Task, TaskId};
+use serde_json::Value;
+
+use crate::{error::Error, live::TerminalCallback, runtime::Runtime, subscribe::Subscription};
+
+/// How to start one task. Everything not set comes from the kind.
+#[derive(Default)]
+pub struct StartOptions {
+    pub(crate) session: Option<Session>,
+    pub(crate) owner: Option<Owner>,
+    pub(crate) labels: Labels,
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) routing: Option<Routing>,
+    pub(crate) on_terminal: Option<TerminalCallback>,
+}
+
+impl StartOptions {
+    /// Options that take everything from the kind.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Await the outcome.
+    pub fn foreground() -> Self {
+        Self::new().routing(Routing::Foreground)
+    }
+
+    /// Return at once; the outcome goes to the session's inbox.
+    pub fn background() -> Self {
+        Self::new().routing(Routing::Background)
+    }
+
+    /// Await the outcome for up to `after`, then detach.
+    pub fn detach_after(after: Duration) -> Self {
+        Self::new().routing(Routing::DetachAfter(after))
+    }
+
+    /// Sets the routing.
+    pub fn routing(mut self, routing: Routing) -> Self {
+        self.routing = Some(routing);
+        self
+    }
+
+    /// Sets the session (the conversation; the inbox is per session).
+    pub fn session(mut self, session: impl Into<Session>) -> Self {
+        self.session = Some(session.into());
+        self
+    }
+
+    /// Sets the owner (principal). Default: `local`.
+    pub fn owner(mut self, owner: impl Into<Owner>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// Adds a label.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets how long the task stays readable after it ends.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Sets the task's maximum lifetime, from now; it is cancelled when it passes.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Runs `callback` exactly once with the ended task, whatever ended it, after the end is
+    /// written (so a read inside the callback agrees). A panic in it is logged, not spread.
+    pub fn on_terminal<F, Fut>(mut self, callback: F) -> Self
+    where
+        F: FnOnce(Task) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_terminal = Some(Box::new(move |task| Box::pin(callback(task))));
+        self
+    }
+}
+
+impl fmt::Debug for StartOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartOptions")
+            .field("session", &self.session)
+            .field("owner", &self.owner)
+            .field("labels", &self.labels)
+            .field("ttl", &self.ttl)
+            .field("deadline", &self.deadline)
+            .field("routing", &self.routing)
+            .field("on_terminal", &self.on_terminal.is_some())
+            .finish()
+    }
+}
+
+/// What a start returns.
+#[derive(Debug)]
+pub enum Started {
+    /// The task ended before the caller stopped waiting (foreground, or rejected at a limit).
+    Finished(Box<Task>),
+    /// A background task, running (or queued).
+    Running(TaskHandle),
+    /// A foreground task that detached (after its timeout, or on request) and keeps running;
+    /// its outcome goes to the session's inbox.
+    Detached(TaskHandle),
+}
+
+impl Started {
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        match self {
+            Self::Finished(task) => task.id,
+            Self::Running(handle) | Self::Detached(handle) => handle.id(),
+        }
+    }
+
+    /// The ended task, if it ended.
+    pub fn finished(self) -> Option<Task> {
+        match self {
+            Self::Finished(task) => Some(*task),
+            Self::Running(_) | Self::Detached(_) => None,
+        }
+    }
+
+    /// The handle, if the task still runs.
+    pub fn handle(self) -> Option<TaskHandle> {
+        match self {
+            Self::Finished(_) => None,
+            Self::Running(handle) | Self::Detached(handle) => Some(handle),
+        }
+    }
+}
+
+/// A handle to one task. Cloning is cheap; dropping it does not affect the task.
+#[derive(Clone)]
+pub struct TaskHandle {
+    runtime: Runtime,
+    id: TaskId,
+}
+
+impl fmt::Debug for TaskHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TaskHandle").field(&self.id).finish()
+    }
+}
+
+impl TaskHandle {
+    pub(crate) fn new(runtime: Runtime, id: TaskId) -> Self {
+        Self { runtime, id }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The task as stored now.
+    pub async fn task(&self) -> Result<Task, Error> {
+        self.runtime.get(self.id).await
+    }
+
+    /// Waits until the task ends, and returns it.
+    pub async fn wait(&self) -> Result<Task, Error> {
+        match self.runtime.inner.live(self.id) {
+            Some(live) => self.runtime.inner.wait_end(&live).await,
+            None => self.runtime.get(self.id).await,
+        }
+    }
+
+    /// Cancels the task; see [`Runtime::cancel`].
+    pub async fn cancel(&self) -> Result<Task, Error> {
+        self.runtime.cancel(self.id).await
+    }
+
+    /// Detaches the task from its foreground caller; see [`Runtime::detach`].
+    pub async fn detach(&self) -> Result<bool, Error> {
+        self.runtime.detach(self.id).await
+    }
+
+    /// Answers a question; see [`Runtime::answer`].
+    pub async fn answer(&self, key: &str, value: Value) -> Result<(), Error> {
+        self.runtime.answer(self.id, key, value).await
+    }
+
+    /// Subscribes to the task's events after `after`; see [`Runtime::subscribe`].
+    pub async fn subscribe(&self, after: Seq) -> Result<Subscription, Error> {
+        self.runtime.subscribe(self.id, after).await
+    }
+}
