@@ -1,9 +1,10 @@
 //! Concurrency limits: global, per kind and per owner.
 //!
 //! A start that fits takes one slot of each limit that applies; a start that does not either
-//! queues (first come, first served, skipping ahead only for a task that fits when the one
-//! before it does not) or is rejected, by the kind's [`OverLimit`](longrun_core::OverLimit)
-//! policy. Tasks under no limit at all never touch the lock.
+//! queues or is rejected, by the kind's [`OverLimit`](longrun_core::OverLimit) policy. The
+//! queue is served first come, first served whenever a slot frees; a queued task is passed only
+//! by tasks that share none of the limits it waits for. Tasks under no limit never touch the
+//! lock.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -72,23 +73,15 @@ impl Admission {
 
     pub(crate) fn admit(&self, id: TaskId, slot: &Slot, queue: bool) -> Decision {
         let mut state = self.state.lock();
-        // Queued tasks go first: a newcomer may not overtake one that waits for the same slot.
-        let blocked = state.queue.iter().any(|w| {
-            self.limits.global.is_some()
-                || (slot.kind_limit.is_some() && w.slot.kind == slot.kind)
-                || (self.limits.per_owner.is_some() && w.slot.owner == slot.owner)
-        });
+        // A newcomer that fits shares no full limit with any queued task (a shared limit that
+        // is full would stop it too), and `release` hands freed slots to the queue first under
+        // this same lock, so running it now never takes a slot a queued task could use.
         match self.full(&state, slot) {
-            None if !blocked => {
+            None => {
                 take(&mut state, slot);
                 Decision::Run
             }
-            full => {
-                if !queue {
-                    return Decision::Full(
-                        full.unwrap_or_else(|| "earlier tasks are queued for the same limit".into()),
-                    );
-                }
+            Some(_) if queue => {
                 let (admit, admitted) = oneshot::channel();
                 state.queue.push_back(Waiting {
                     id,
@@ -97,6 +90,7 @@ impl Admission {
                 });
                 Decision::Queued(admitted)
             }
+            Some(why) => Decision::Full(why),
         }
     }
 
