@@ -1,1 +1,27 @@
+//! longrun: a runtime for long-running work started by AI agents.
+//!
+//! Tool calls and agent jobs run in the background, report progress, stream partial results,
+//! ask a human or the agent for input mid-way, can be cancelled, expire, and tell the agent how
+//! they ended at its next turn. This crate is the one to depend on: it re-exports the runtime
+//! and the task model.
+//!
+//! The README's example is compiled and run as this crate's doctest:
+#![doc = include_str!("../../../README.md")]
 
+pub use longrun_runtime::{
+    AllNotice, AllSubscription, Artifact, ArtifactChunk, AskError, Bounds, CancelReason, Change,
+    Context, Cursor, Drained, Error, Event, Filter, Inbox, InboxEntry, InboxItem, KindSpec,
+    Labels, Limits, Notice, Options, Outcome, OverLimit, Owner, Page, Progress, Published,
+    RestartPolicy, Routing, Runtime, Seq, Session, Signal, StartOptions, Started, State, Status,
+    Subscription, Task, TaskError, TaskHandle, TaskId, TaskInfo, TaskSupport, Timestamp,
+    TokioClock,
+};
+
+/// The store traits and the backends that ship with longrun.
+pub mod store {
+    pub use longrun_core::store::{
+        Ack, BoxFuture, Cursor, Error, EventLog, Filter, InboxStore, NewInboxItem, Page, Purge,
+        Query, Retention, Store, TaskStore,
+    };
+    pub use longrun_store_memory::MemoryStore;
+}

@@ -30,8 +30,10 @@ pub use handler::Signal;
 pub use inbox::{Drained, Inbox};
 pub use live::TaskInfo;
 pub use longrun_core::{
-    ArtifactChunk, CancelReason, KindSpec, Outcome, OverLimit, RestartPolicy, Routing, Seq,
-    Status, Task, TaskError, TaskId,
+    Artifact, ArtifactChunk, CancelReason, Change, Event, InboxEntry, InboxItem, KindSpec, Labels,
+    Outcome, OverLimit, Owner, Progress, RestartPolicy, Routing, Seq, Session, State, Status,
+    Task, TaskError, TaskId, TaskSupport, Timestamp,
+    store::{Cursor, Filter, Page},
 };
 pub use options::{Bounds, Options};
 pub use runtime::Runtime;
