@@ -55,6 +55,8 @@ pub(crate) struct LiveState {
     pub(crate) state: State,
     pub(crate) seq: Seq,
     pub(crate) published: Seq,
+    /// Whether the terminal event has been published (the end is durable).
+    pub(crate) ended: bool,
     pub(crate) unpublished: std::collections::VecDeque<Arc<Event>>,
     /// Created on the first subscription, dropped when nobody listens.
     pub(crate) subscribers: Option<broadcast::Sender<Arc<Event>>>,
@@ -100,6 +102,7 @@ impl Live {
                 state: State::Submitted,
                 seq: first.seq,
                 published: Seq::ZERO,
+                ended: false,
                 unpublished: std::collections::VecDeque::from([first]),
                 subscribers: None,
                 asks: HashMap::new(),
@@ -114,10 +117,11 @@ impl Live {
     /// Whether the foreground caller should stop waiting: the task ended or detached.
     pub(crate) fn ended_or_detached(&self) -> bool {
         let state = self.state.lock();
-        state.detached || state.state.status().is_terminal()
+        state.detached || state.ended
     }
 
+    /// Whether the task's end is durable and published.
     pub(crate) fn is_ended(&self) -> bool {
-        self.state.lock().state.status().is_terminal()
+        self.state.lock().ended
     }
 }

@@ -472,6 +472,7 @@ impl Inner {
         while state.unpublished.front().is_some_and(|e| e.seq <= through) {
             let event = state.unpublished.pop_front().expect("front exists");
             state.published = event.seq;
+            state.ended |= event.is_terminal();
             if let Some(subscribers) = &state.subscribers
                 && subscribers.send(event.clone()).is_err()
             {
