@@ -21,7 +21,7 @@ pub use event::{Change, Event, Seq};
 pub use id::{ParseIdError, TaskId};
 pub use inbox::{InboxEntry, InboxItem};
 pub use kind::{KindSpec, OverLimit, RestartPolicy, Routing, TaskSupport};
-pub use state::{Action, Refusal, State, Status};
+pub use state::{Action, Refusal, RefusalReason, State, Status};
 pub use task::{
     NewTask,
     Artifact, ArtifactChunk, CancelReason, Labels, Outcome, Owner, Progress, Session, Task,

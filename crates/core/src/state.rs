@@ -272,6 +272,8 @@ pub enum RefusalReason {
     UnknownKey,
     /// The event's sequence number does not follow the task's last one.
     OutOfSequence,
+    /// The event names another task, or a status its change does not lead to.
+    Inconsistent,
 }
 
 /// A change the state machine refused, and why.
@@ -299,6 +301,10 @@ impl Refusal {
         Self::new(status, change.action(), RefusalReason::OutOfSequence)
     }
 
+    pub(crate) fn inconsistent(status: Status, change: &Change) -> Self {
+        Self::new(status, change.action(), RefusalReason::Inconsistent)
+    }
+
     fn explain(&self) -> &'static str {
         match self.reason {
             RefusalReason::Terminal => "the task has ended and its state is final",
@@ -306,6 +312,9 @@ impl Refusal {
             RefusalReason::KeyPending => "a question with this key is already open",
             RefusalReason::UnknownKey => "no open question has this key",
             RefusalReason::OutOfSequence => "the event does not follow the task's last event",
+            RefusalReason::Inconsistent => {
+                "the event names another task or a status its change does not lead to"
+            }
         }
     }
 }

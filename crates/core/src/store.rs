@@ -179,7 +179,7 @@ pub struct Query {
     pub filter: Filter,
     /// Start after this cursor (`None`: from the newest).
     pub after: Option<Cursor>,
-    /// At most this many tasks.
+    /// At most this many tasks (0 gives an empty page).
     pub limit: usize,
     /// Leave out tasks that have expired by this time.
     pub now: Timestamp,
@@ -205,7 +205,7 @@ pub struct Purge {
 
 /// Keeps tasks and applies their events.
 pub trait TaskStore: Send + Sync {
-    /// Stores a new task together with its first event.
+    /// Stores a new task together with its first event: the pair [`Task::create`] returned.
     fn create(&self, task: &Task, first: &Arc<Event>) -> Ack;
 
     /// Appends events (each task's in sequence) and folds them into the stored tasks with
@@ -218,13 +218,15 @@ pub trait TaskStore: Send + Sync {
     /// A page of tasks, newest first.
     fn list(&self, query: &Query) -> BoxFuture<'_, Result<Page, Error>>;
 
-    /// Tasks that have not ended, oldest first: what a runtime resumes after a restart.
+    /// Tasks that have not ended, oldest first (by creation time, then id): what a runtime
+    /// resumes after a restart.
     fn unfinished(&self) -> BoxFuture<'_, Result<Vec<Task>, Error>>;
 }
 
 /// Keeps each task's events.
 pub trait EventLog: Send + Sync {
-    /// Events of `task` with sequence numbers above `after`, in order, at most `limit`.
+    /// Events of `task` with sequence numbers above `after`, in order, at most `limit`. An
+    /// unknown (or purged) task has no events: the answer is an empty list, not an error.
     fn read(&self, task: TaskId, after: Seq, limit: usize)
     -> BoxFuture<'_, Result<Vec<Arc<Event>>, Error>>;
 }
@@ -244,7 +246,8 @@ pub struct NewInboxItem {
 
 /// Keeps the agent inbox of every session.
 pub trait InboxStore: Send + Sync {
-    /// Places an item at the end of its session's inbox.
+    /// Places an item at the end of its session's inbox. Positions come from one counter that
+    /// never goes back, so a position is never reused, even after an inbox empties.
     fn push(&self, item: NewInboxItem) -> Ack;
 
     /// Items of `session` above position `after`, in order, at most `limit`.
@@ -262,7 +265,8 @@ pub trait InboxStore: Send + Sync {
 /// Removes what is no longer kept.
 pub trait Retention: Send + Sync {
     /// Removes expired finished tasks and their events, then the earliest-finished beyond the
-    /// cap. Returns how many tasks were removed.
+    /// cap, ordered by (finished_at, id). Unfinished tasks are never removed. Returns how many
+    /// tasks were removed.
     fn purge(&self, purge: Purge) -> BoxFuture<'_, Result<usize, Error>>;
 }
 

@@ -455,13 +455,19 @@ impl Task {
         self.last_seq
     }
 
-    /// Folds one event into the task. Events must come in sequence order; one the state machine
-    /// refuses, or one out of sequence, changes nothing and is refused.
+    /// Folds one event into the task. Events must come in sequence order, name this task, and
+    /// carry the status their change leads to; one the state machine refuses, or that breaks
+    /// any of those rules, changes nothing and is refused.
     pub fn apply(&mut self, event: &Event) -> Result<(), Refusal> {
         if event.seq != self.last_seq.next() {
             return Err(Refusal::out_of_sequence(self.status(), &event.change));
         }
         let next = self.state.after(&event.change)?;
+        if event.task != self.id || event.status != next.status() {
+            // A log must say what folding it gives: an event naming another task, or a status
+            // its change does not lead to, is a writer's bug and is kept out of the store.
+            return Err(Refusal::inconsistent(self.status(), &event.change));
+        }
         self.state = next;
         self.last_seq = event.seq;
         self.updated_at = event.at;
@@ -552,13 +558,29 @@ mod tests {
     }
 
     fn event(task: &Task, change: Change) -> Event {
+        let status = task
+            .state()
+            .after(&change)
+            .map_or(task.status(), |next| next.status());
         Event {
             task: task.id,
             seq: task.last_seq().next(),
             at: Timestamp::from_millis(2_000),
-            status: Status::Working,
+            status,
             change,
         }
+    }
+
+    #[test]
+    fn refuses_inconsistent_events() {
+        let mut task = new_task();
+        let mut wrong_status = event(&task, Change::Started { attempt: 1 });
+        wrong_status.status = Status::Completed;
+        assert!(task.apply(&wrong_status).is_err());
+        let mut other_task = event(&task, Change::Started { attempt: 1 });
+        other_task.task = TaskId::random();
+        assert!(task.apply(&other_task).is_err());
+        assert_eq!(task.status(), Status::Submitted);
     }
 
     #[test]
