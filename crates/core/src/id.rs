@@ -34,7 +34,9 @@ impl TaskId {
 
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{PREFIX}{}", self.0.simple())
+        let mut text = [0u8; 32];
+        let hex = self.0.simple().encode_lower(&mut text);
+        f.pad(&format!("{PREFIX}{hex}"))
     }
 }
 

@@ -23,8 +23,7 @@ pub use inbox::{InboxEntry, InboxItem};
 pub use kind::{KindSpec, OverLimit, RestartPolicy, Routing, TaskSupport};
 pub use state::{Action, Refusal, RefusalReason, State, Status};
 pub use task::{
-    NewTask,
-    Artifact, ArtifactChunk, CancelReason, Labels, Outcome, Owner, Progress, Session, Task,
-    TaskError,
+    Artifact, ArtifactChunk, CancelReason, Labels, NewTask, Outcome, Owner, Progress, Session,
+    Task, TaskError,
 };
 pub use time::{Clock, SystemClock, Timestamp};

@@ -74,7 +74,7 @@ impl Status {
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -144,12 +144,11 @@ impl State {
             // questions are asked anew by the handler.
             (_, Change::Started { .. }) => Ok(Self::Working),
 
-            (Self::Submitted, Change::Ended(Outcome::Cancelled { .. } | Outcome::Rejected { .. })) => {
-                Ok(Self::Ended(outcome_of(change)))
-            }
-            (Self::Submitted, Change::InputAnswered { .. } | Change::Detached) => {
-                Ok(self.clone())
-            }
+            (
+                Self::Submitted,
+                Change::Ended(Outcome::Cancelled { .. } | Outcome::Rejected { .. }),
+            ) => Ok(Self::Ended(outcome_of(change))),
+            (Self::Submitted, Change::InputAnswered { .. } | Change::Detached) => Ok(self.clone()),
             (Self::Submitted, _) => refuse(RefusalReason::NotAllowed),
 
             (_, Change::Ended(Outcome::Rejected { .. })) => refuse(RefusalReason::NotAllowed),
@@ -479,7 +478,11 @@ mod tests {
                 assert_eq!(got, expected, "{status} × {action}");
             }
         }
-        assert_eq!(TABLE.len(), 3 * ACTIONS.len(), "the table has a duplicate row");
+        assert_eq!(
+            TABLE.len(),
+            3 * ACTIONS.len(),
+            "the table has a duplicate row"
+        );
     }
 
     #[test]

@@ -227,8 +227,12 @@ pub trait TaskStore: Send + Sync {
 pub trait EventLog: Send + Sync {
     /// Events of `task` with sequence numbers above `after`, in order, at most `limit`. An
     /// unknown (or purged) task has no events: the answer is an empty list, not an error.
-    fn read(&self, task: TaskId, after: Seq, limit: usize)
-    -> BoxFuture<'_, Result<Vec<Arc<Event>>, Error>>;
+    fn read(
+        &self,
+        task: TaskId,
+        after: Seq,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Arc<Event>>, Error>>;
 }
 
 /// What is placed in an inbox; the store assigns the position.
@@ -295,6 +299,9 @@ mod tests {
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
         let mut ack = Ack::ready(Ok(()));
-        assert!(matches!(Pin::new(&mut ack).poll(&mut cx), Poll::Ready(Ok(()))));
+        assert!(matches!(
+            Pin::new(&mut ack).poll(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
     }
 }

@@ -586,7 +586,8 @@ mod tests {
     #[test]
     fn folds_a_whole_life() {
         let mut task = new_task();
-        task.apply(&event(&task, Change::Started { attempt: 1 })).unwrap();
+        task.apply(&event(&task, Change::Started { attempt: 1 }))
+            .unwrap();
         let progress = Progress {
             percent: Some(50.0),
             message: Some("half".into()),
@@ -639,7 +640,10 @@ mod tests {
         ))
         .unwrap();
         let before = task.clone();
-        assert!(task.apply(&event(&task, Change::Started { attempt: 1 })).is_err());
+        assert!(
+            task.apply(&event(&task, Change::Started { attempt: 1 }))
+                .is_err()
+        );
         assert_eq!(task, before);
     }
 

@@ -133,7 +133,9 @@ impl Admission {
         if let Some(limit) = self.limits.global
             && state.running >= limit
         {
-            return Some(format!("the global limit of {limit} running tasks is reached"));
+            return Some(format!(
+                "the global limit of {limit} running tasks is reached"
+            ));
         }
         if let Some(limit) = slot.kind_limit
             && state.by_kind.get(&slot.kind).copied().unwrap_or(0) >= limit

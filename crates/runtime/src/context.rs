@@ -82,7 +82,8 @@ impl Context {
         }
         let message = message.into();
         let limit = self.inner.options.bounds.event_bytes;
-        self.inner.check_size("the progress message", message.len(), limit)?;
+        self.inner
+            .check_size("the progress message", message.len(), limit)?;
         let progress = Progress {
             percent,
             message: (!message.is_empty()).then_some(message),
@@ -96,7 +97,8 @@ impl Context {
     /// Emits an artifact chunk. Chunks with `append` extend the artifact of the same id.
     pub async fn artifact(&self, chunk: ArtifactChunk) -> Result<(), Error> {
         let limit = self.inner.options.bounds.artifact_bytes;
-        self.inner.check_size("the artifact chunk", json_size(&chunk), limit)?;
+        self.inner
+            .check_size("the artifact chunk", json_size(&chunk), limit)?;
         self.inner
             .commit(&self.live, Change::Artifact(chunk))
             .await
@@ -152,7 +154,11 @@ impl Context {
         }
     }
 
-    async fn time_out(&self, key: String, mut answer: oneshot::Receiver<Value>) -> Result<Value, AskError> {
+    async fn time_out(
+        &self,
+        key: String,
+        mut answer: oneshot::Receiver<Value>,
+    ) -> Result<Value, AskError> {
         let staged = {
             let mut state = self.live.state.lock();
             if !matches!(state.asks.get(&key), Some(AskSlot::Waiting(_))) {
@@ -170,10 +176,15 @@ impl Context {
 
     /// Sends the agent a message: recorded as an event, and placed in the session's inbox (if
     /// the task has a session) for the agent's next turn. `trigger` asks for a new turn.
-    pub async fn notify_agent(&self, message: impl Into<String>, trigger: bool) -> Result<(), Error> {
+    pub async fn notify_agent(
+        &self,
+        message: impl Into<String>,
+        trigger: bool,
+    ) -> Result<(), Error> {
         let message = message.into();
         let limit = self.inner.options.bounds.event_bytes;
-        self.inner.check_size("the agent message", message.len(), limit)?;
+        self.inner
+            .check_size("the agent message", message.len(), limit)?;
         let change = Change::AgentMessage {
             message: message.clone(),
             trigger,

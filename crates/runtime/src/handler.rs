@@ -34,9 +34,8 @@ pub(crate) trait ErasedHandler: Send + Sync + 'static {
 }
 
 fn decode<I: DeserializeOwned>(input: Value) -> Result<I, Exit> {
-    serde_json::from_value(input).map_err(|error| {
-        Exit::Failed(TaskError::new(TaskError::INVALID_INPUT, error.to_string()))
-    })
+    serde_json::from_value(input)
+        .map_err(|error| Exit::Failed(TaskError::new(TaskError::INVALID_INPUT, error.to_string())))
 }
 
 fn encode<O: Serialize>(output: O) -> Result<Value, Exit> {

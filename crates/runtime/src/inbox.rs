@@ -8,7 +8,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use longrun_core::{InboxItem, Session, store::NewInboxItem};
+use longrun_core::{InboxEntry, InboxItem, Session, TaskId, store::NewInboxItem};
 use parking_lot::Mutex;
 use tokio::sync::{Notify, OwnedMutexGuard};
 
@@ -97,8 +97,15 @@ impl Inbox {
         }
     }
 
-    /// Places an item directly (for adapters that deliver on a task's behalf).
-    pub async fn push(&self, item: NewInboxItem) -> Result<(), Error> {
+    /// Places an entry about `task` in this inbox, as a task's `notify_agent` does (for code
+    /// that delivers on a task's behalf, such as a terminal callback).
+    pub async fn push(&self, task: TaskId, entry: InboxEntry) -> Result<(), Error> {
+        let item = NewInboxItem {
+            session: self.session.clone(),
+            task,
+            at: self.inner.clock.now(),
+            entry,
+        };
         self.inner.store.push(item).await?;
         self.inner.sessions.wake(&self.session);
         Ok(())

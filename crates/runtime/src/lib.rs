@@ -31,8 +31,8 @@ pub use inbox::{Drained, Inbox};
 pub use live::TaskInfo;
 pub use longrun_core::{
     Artifact, ArtifactChunk, CancelReason, Change, Event, InboxEntry, InboxItem, KindSpec, Labels,
-    Outcome, OverLimit, Owner, Progress, RestartPolicy, Routing, Seq, Session, State, Status,
-    Task, TaskError, TaskId, TaskSupport, Timestamp,
+    Outcome, OverLimit, Owner, Progress, RestartPolicy, Routing, Seq, Session, State, Status, Task,
+    TaskError, TaskId, TaskSupport, Timestamp,
     store::{Cursor, Filter, Page},
 };
 pub use options::{Bounds, Options};

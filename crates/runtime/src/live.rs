@@ -13,8 +13,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use longrun_core::{
-    CancelReason, Event, Owner, Routing, Seq, Session, State, TaskId,
-    store::BoxFuture,
+    CancelReason, Event, Owner, Routing, Seq, Session, State, TaskId, store::BoxFuture,
 };
 use parking_lot::Mutex;
 use serde_json::Value;

@@ -18,7 +18,11 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn insert(&self, spec: KindSpec, handler: Box<dyn ErasedHandler>) -> Result<(), Error> {
+    pub(crate) fn insert(
+        &self,
+        spec: KindSpec,
+        handler: Box<dyn ErasedHandler>,
+    ) -> Result<(), Error> {
         let mut kinds = self.kinds.write();
         if kinds.contains_key(&spec.name) {
             return Err(Error::DuplicateKind(spec.name));

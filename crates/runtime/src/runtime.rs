@@ -24,7 +24,7 @@ use crate::{
     error::Error,
     handler::{ErasedHandler, FnHandler, Signal, StreamHandler},
     inbox::{Inbox, Sessions},
-    live::{AskSlot, Live, LiveState, TaskInfo},
+    live::{AskSlot, Live, LiveState, TaskInfo, TerminalCallback},
     options::Options,
     registry::Registry,
     start::{StartOptions, Started, TaskHandle},
@@ -158,7 +158,12 @@ impl Runtime {
     }
 
     /// A page of tasks, newest first. `limit` is capped at 1,000.
-    pub async fn list(&self, filter: Filter, after: Option<longrun_core::store::Cursor>, limit: usize) -> Result<Page, Error> {
+    pub async fn list(
+        &self,
+        filter: Filter,
+        after: Option<longrun_core::store::Cursor>,
+        limit: usize,
+    ) -> Result<Page, Error> {
         let query = Query {
             filter,
             after,
@@ -185,7 +190,12 @@ impl Runtime {
     /// Like [`Runtime::cancel`], recording who asked.
     pub async fn cancel_by(&self, id: TaskId, by: impl Into<String>) -> Result<Task, Error> {
         self.inner
-            .cancel(id, CancelReason::Requested { by: Some(by.into()) })
+            .cancel(
+                id,
+                CancelReason::Requested {
+                    by: Some(by.into()),
+                },
+            )
             .await
     }
 
@@ -266,14 +276,24 @@ pub(crate) fn json_size(value: &impl Serialize) -> usize {
 }
 
 impl Inner {
-    pub(crate) fn check_size(&self, what: &'static str, size: usize, limit: usize) -> Result<(), Error> {
+    pub(crate) fn check_size(
+        &self,
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    ) -> Result<(), Error> {
         if size > limit {
             return Err(Error::TooLarge { what, size, limit });
         }
         Ok(())
     }
 
-    async fn start(self: &Arc<Self>, kind: &str, input: Value, options: StartOptions) -> Result<Started, Error> {
+    async fn start(
+        self: &Arc<Self>,
+        kind: &str,
+        input: Value,
+        options: StartOptions,
+    ) -> Result<Started, Error> {
         if self.shutdown.is_cancelled() {
             return Err(Error::ShuttingDown);
         }
@@ -288,7 +308,11 @@ impl Inner {
                 kind: kind.to_owned(),
                 message,
             })?;
-        self.check_size("the input", json_size(&input), self.options.bounds.input_bytes)?;
+        self.check_size(
+            "the input",
+            json_size(&input),
+            self.options.bounds.input_bytes,
+        )?;
 
         let StartOptions {
             session,
@@ -363,7 +387,14 @@ impl Inner {
         self.publish(&live, first.seq);
 
         let admitted = match decision {
-            Decision::Run => None,
+            // Recorded before returning, so a background start hands back a working task.
+            Decision::Run => match self.record_start(&live).await {
+                Ok(()) => None,
+                Err(error) => {
+                    supervise::fail_to_start(self, &live, error).await;
+                    return Ok(Started::Finished(Box::new(self.get(id).await?)));
+                }
+            },
             Decision::Queued(admitted) => Some(admitted),
             Decision::Full(why) => {
                 let outcome = Outcome::Rejected {
@@ -382,7 +413,12 @@ impl Inner {
             slot,
         ));
 
-        let handle = TaskHandle::new(Runtime { inner: self.clone() }, id);
+        let handle = TaskHandle::new(
+            Runtime {
+                inner: self.clone(),
+            },
+            id,
+        );
         match routing {
             Routing::Background => Ok(Started::Running(handle)),
             Routing::Foreground => self.wait_foreground(live, handle, None).await,
@@ -422,6 +458,17 @@ impl Inner {
         }
     }
 
+    /// Records that the handler starts (`attempt` + 1).
+    pub(crate) async fn record_start(&self, live: &Live) -> Result<(), Error> {
+        let staged = {
+            let mut state = live.state.lock();
+            state.attempt += 1;
+            let attempt = state.attempt;
+            self.stage(&mut state, live, Change::Started { attempt })?
+        };
+        self.land(live, staged).await.map(drop)
+    }
+
     pub(crate) async fn get(&self, id: TaskId) -> Result<Task, Error> {
         match self.store.get(id).await? {
             Some(task) if task.expires_at().is_none_or(|at| at > self.clock.now()) => Ok(task),
@@ -431,7 +478,12 @@ impl Inner {
 
     /// Validates `change` against the task's state and hands the event to the store, all under
     /// the task's lock, so the store sees every task's events in sequence.
-    pub(crate) fn stage(&self, state: &mut LiveState, live: &Live, change: Change) -> Result<Staged, Error> {
+    pub(crate) fn stage(
+        &self,
+        state: &mut LiveState,
+        live: &Live,
+        change: Change,
+    ) -> Result<Staged, Error> {
         let next = state.state.after(&change)?;
         let seq = state.seq.next();
         let event = Arc::new(Event {
@@ -488,8 +540,8 @@ impl Inner {
         }
     }
 
-    /// Ends a task: writes its outcome, frees its slots, tells the inbox and waiters, then runs
-    /// its terminal callback. Runs exactly once per task.
+    /// Ends a task: writes its outcome, frees its slots, tells the inbox, runs its terminal
+    /// callback, then wakes its waiters. Runs exactly once per task.
     pub(crate) async fn finish(&self, live: &Arc<Live>, outcome: Outcome) {
         let staged = {
             let mut state = live.state.lock();
@@ -543,20 +595,28 @@ impl Inner {
             )
             .await;
         }
-        self.live.remove(&live.id);
-        live.changed.notify_waiters();
-
+        // The callback is part of the end: waiters (`wait`, `cancel`, a foreground start) return
+        // after it ran, so they can rely on what it did.
         let callback = live.on_terminal.lock().take();
         if let Some(callback) = callback {
-            match self.store.get(live.id).await {
-                Ok(Some(task)) => {
-                    let run = std::panic::AssertUnwindSafe(callback(task));
-                    if let Err(panic) = futures_util::FutureExt::catch_unwind(run).await {
-                        tracing::error!(task = %live.id, panic = %supervise::panic_message(&panic), "terminal callback panicked");
-                    }
+            self.run_terminal_callback(live.id, callback).await;
+        }
+        self.live.remove(&live.id);
+        live.changed.notify_waiters();
+    }
+
+    async fn run_terminal_callback(&self, id: TaskId, callback: TerminalCallback) {
+        match self.store.get(id).await {
+            Ok(Some(task)) => {
+                let run = std::panic::AssertUnwindSafe(callback(task));
+                if let Err(panic) = futures_util::FutureExt::catch_unwind(run).await {
+                    let panic = supervise::panic_message(&panic);
+                    tracing::error!(task = %id, %panic, "terminal callback panicked");
                 }
-                Ok(None) => tracing::error!(task = %live.id, "task vanished before its terminal callback"),
-                Err(error) => tracing::error!(task = %live.id, %error, "could not read a task for its terminal callback"),
+            }
+            Ok(None) => tracing::error!(task = %id, "task vanished before its terminal callback"),
+            Err(error) => {
+                tracing::error!(task = %id, %error, "could not read a task for its terminal callback")
             }
         }
     }
@@ -594,7 +654,11 @@ impl Inner {
     }
 
     /// Asks a task to stop. Returns false if it had already ended.
-    pub(crate) async fn request_cancel(&self, live: &Live, reason: CancelReason) -> Result<bool, Error> {
+    pub(crate) async fn request_cancel(
+        &self,
+        live: &Live,
+        reason: CancelReason,
+    ) -> Result<bool, Error> {
         let staged = {
             let mut state = live.state.lock();
             let status = state.state.status();
@@ -642,7 +706,11 @@ impl Inner {
     }
 
     async fn answer(&self, id: TaskId, key: &str, value: Value) -> Result<(), Error> {
-        self.check_size("the answer", json_size(&value), self.options.bounds.event_bytes)?;
+        self.check_size(
+            "the answer",
+            json_size(&value),
+            self.options.bounds.event_bytes,
+        )?;
         let Some(live) = self.live(id) else {
             return Err(self.not_live(id).await);
         };
@@ -657,11 +725,17 @@ impl Inner {
                 Some(AskSlot::Waiting(waiter)) => Some(waiter),
                 Some(slot @ (AskSlot::Early(_) | AskSlot::Answered)) => {
                     state.asks.insert(key.to_owned(), slot);
-                    return Err(Error::AlreadyAnswered { id, key: key.to_owned() });
+                    return Err(Error::AlreadyAnswered {
+                        id,
+                        key: key.to_owned(),
+                    });
                 }
                 Some(AskSlot::TimedOut) => {
                     state.asks.insert(key.to_owned(), AskSlot::TimedOut);
-                    return Err(Error::QuestionClosed { id, key: key.to_owned() });
+                    return Err(Error::QuestionClosed {
+                        id,
+                        key: key.to_owned(),
+                    });
                 }
             };
             let change = Change::InputAnswered {

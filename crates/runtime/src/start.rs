@@ -107,7 +107,8 @@ impl fmt::Debug for StartOptions {
 pub enum Started {
     /// The task ended before the caller stopped waiting (foreground, or rejected at a limit).
     Finished(Box<Task>),
-    /// A background task, running (or queued).
+    /// A background task: `working` already if it was admitted at once, `submitted` while it
+    /// waits at a concurrency limit.
     Running(TaskHandle),
     /// A foreground task that detached (after its timeout, or on request) and keeps running;
     /// its outcome goes to the session's inbox.
@@ -179,6 +180,11 @@ impl TaskHandle {
     /// Cancels the task; see [`Runtime::cancel`].
     pub async fn cancel(&self) -> Result<Task, Error> {
         self.runtime.cancel(self.id).await
+    }
+
+    /// Cancels the task, recording who asked; see [`Runtime::cancel_by`].
+    pub async fn cancel_by(&self, by: impl Into<String>) -> Result<Task, Error> {
+        self.runtime.cancel_by(self.id, by).await
     }
 
     /// Detaches the task from its foreground caller; see [`Runtime::detach`].

@@ -112,7 +112,8 @@ impl Subscription {
         let events = self.inner.store.read(self.id, self.last, PAGE).await?;
         match published {
             Some(published) => {
-                let behind = events.len() == PAGE && events.last().is_some_and(|e| e.seq < published);
+                let behind =
+                    events.len() == PAGE && events.last().is_some_and(|e| e.seq < published);
                 if behind {
                     // More log to read before the live channel's events make sense.
                     self.live = None;

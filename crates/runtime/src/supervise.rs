@@ -7,22 +7,17 @@
 use std::{any::Any, panic::AssertUnwindSafe, pin::pin, sync::Arc};
 
 use futures_util::FutureExt;
-use longrun_core::{CancelReason, Change, Outcome, TaskError, Timestamp};
+use longrun_core::{CancelReason, Outcome, TaskError, Timestamp};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::{
-    admission::Slot,
-    context::Context,
-    handler::Exit,
-    live::Live,
-    runtime::Inner,
-};
+use crate::{admission::Slot, context::Context, handler::Exit, live::Live, runtime::Inner};
 
 pub(crate) async fn run(
     inner: Arc<Inner>,
     live: Arc<Live>,
     input: Value,
+    // `None`: admitted at once, and the start already recorded by the caller.
     admitted: Option<oneshot::Receiver<()>>,
     deadline: Option<Timestamp>,
     slot: Slot,
@@ -49,29 +44,13 @@ pub(crate) async fn run(
             return;
         }
         live.state.lock().holds_slot = true;
+        // A cancellation that lands from here on is seen by the handler at once.
+        if let Err(error) = inner.record_start(&live).await {
+            return fail_to_start(&inner, &live, error).await;
+        }
     }
 
-    let started = {
-        let mut state = live.state.lock();
-        state.attempt += 1;
-        let attempt = state.attempt;
-        inner
-            .stage(&mut state, &live, Change::Started { attempt })
-            .map(|staged| (staged, attempt))
-    };
-    let attempt = match started {
-        Ok((staged, attempt)) => match inner.land(&live, staged).await {
-            Ok(_) => attempt,
-            Err(error) => return fail_to_start(&inner, &live, error).await,
-        },
-        // Cancelled while being admitted: the state machine refuses the start.
-        Err(_) if live.cancel.is_cancelled() => {
-            let reason = cancel_reason(&live);
-            return inner.finish(&live, Outcome::Cancelled { reason }).await;
-        }
-        Err(error) => return fail_to_start(&inner, &live, error).await,
-    };
-
+    let attempt = live.state.lock().attempt;
     let ctx = Context::new(inner.clone(), live.clone(), attempt);
     let outcome = drive(&inner, &live, ctx, input, deadline).await;
     inner.finish(&live, outcome).await;
@@ -113,7 +92,7 @@ async fn drive(
     }
 }
 
-async fn fail_to_start(inner: &Arc<Inner>, live: &Arc<Live>, error: crate::Error) {
+pub(crate) async fn fail_to_start(inner: &Arc<Inner>, live: &Arc<Live>, error: crate::Error) {
     tracing::error!(task = %live.id, %error, "could not start a task");
     let error = TaskError::new("start_failed", error.to_string());
     inner.finish(live, Outcome::Failed { error }).await;

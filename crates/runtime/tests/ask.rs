@@ -5,7 +5,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use longrun_runtime::{AskError, Context, Error, KindSpec, Runtime, StartOptions, Status, TaskError};
+use longrun_runtime::{
+    AskError, Context, Error, KindSpec, Runtime, StartOptions, Status, TaskError,
+};
 use serde_json::{Value, json};
 
 /// `approve` asks `approval` with the given timeout (ms) and returns the answer, or
@@ -15,7 +17,10 @@ fn with_approval(rt: &Runtime) {
         KindSpec::new("approve"),
         |ctx: Context, input: Value| async move {
             let timeout = Duration::from_millis(input["timeout_ms"].as_u64().unwrap_or(u64::MAX));
-            let answer = match ctx.ask("approval", json!({"question": "ok?"}), timeout).await {
+            let answer = match ctx
+                .ask("approval", json!({"question": "ok?"}), timeout)
+                .await
+            {
                 Ok(answer) => answer,
                 Err(AskError::TimedOut(_)) => json!("timed out"),
                 Err(other) => return Err(TaskError::from(other)),
@@ -46,7 +51,12 @@ async fn wait_for_status(rt: &Runtime, id: longrun_runtime::TaskId, status: Stat
 async fn a_question_waits_in_input_required_until_answered() {
     let rt = runtime();
     with_approval(&rt);
-    let handle = rt.start("approve", json!({}), StartOptions::new()).await.unwrap().handle().unwrap();
+    let handle = rt
+        .start("approve", json!({}), StartOptions::new())
+        .await
+        .unwrap()
+        .handle()
+        .unwrap();
     wait_for_status(&rt, handle.id(), Status::InputRequired).await;
     let task = handle.task().await.unwrap();
     let pending = task.state().pending_input().unwrap();
@@ -54,31 +64,58 @@ async fn a_question_waits_in_input_required_until_answered() {
 
     handle.answer("approval", json!("yes")).await.unwrap();
     let done = handle.wait().await.unwrap();
-    assert_eq!(done.outcome().unwrap(), &longrun_runtime::Outcome::Completed { output: json!("yes") });
-    let again = rt.answer(handle.id(), "approval", json!("no")).await.unwrap_err();
+    assert_eq!(
+        done.outcome().unwrap(),
+        &longrun_runtime::Outcome::Completed {
+            output: json!("yes")
+        }
+    );
+    let again = rt
+        .answer(handle.id(), "approval", json!("no"))
+        .await
+        .unwrap_err();
     assert!(matches!(again, Error::Ended { .. }), "{again}");
     assert_eq!(
         history(&rt, handle.id()).await,
-        vec!["submitted", "started", "input_requested", "input_answered", "ended"]
+        vec![
+            "submitted",
+            "started",
+            "input_requested",
+            "input_answered",
+            "ended"
+        ]
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_answer_before_the_question_is_kept() {
     let rt = runtime();
-    rt.register(KindSpec::new("late_ask"), |ctx: Context, _: Value| async move {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        ctx.ask("go", json!({}), Duration::ZERO).await.map_err(TaskError::from)
-    })
+    rt.register(
+        KindSpec::new("late_ask"),
+        |ctx: Context, _: Value| async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            ctx.ask("go", json!({}), Duration::ZERO)
+                .await
+                .map_err(TaskError::from)
+        },
+    )
     .unwrap();
-    let handle = rt.start("late_ask", (), StartOptions::new()).await.unwrap().handle().unwrap();
+    let handle = rt
+        .start("late_ask", (), StartOptions::new())
+        .await
+        .unwrap()
+        .handle()
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
     handle.answer("go", json!(42)).await.unwrap();
     let twice = handle.answer("go", json!(43)).await.unwrap_err();
     assert!(matches!(twice, Error::AlreadyAnswered { .. }), "{twice}");
     // Even with a zero timeout, the kept answer is handed over.
     let done = handle.wait().await.unwrap();
-    assert_eq!(done.outcome().unwrap(), &longrun_runtime::Outcome::Completed { output: json!(42) });
+    assert_eq!(
+        done.outcome().unwrap(),
+        &longrun_runtime::Outcome::Completed { output: json!(42) }
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -96,7 +133,9 @@ async fn asking_the_same_key_twice_is_an_error_not_a_clobber() {
     let done = handle.wait().await.unwrap();
     assert_eq!(
         done.outcome().unwrap(),
-        &longrun_runtime::Outcome::Completed { output: json!({"reused": "approval"}) }
+        &longrun_runtime::Outcome::Completed {
+            output: json!({"reused": "approval"})
+        }
     );
 }
 
@@ -105,25 +144,42 @@ async fn a_zero_timeout_is_not_forever() {
     let rt = runtime();
     with_approval(&rt);
     let done = rt
-        .start("approve", json!({"timeout_ms": 0}), StartOptions::foreground())
+        .start(
+            "approve",
+            json!({"timeout_ms": 0}),
+            StartOptions::foreground(),
+        )
         .await
         .unwrap()
         .finished()
         .unwrap();
-    assert_eq!(done.outcome().unwrap(), &longrun_runtime::Outcome::Completed { output: json!("timed out") });
+    assert_eq!(
+        done.outcome().unwrap(),
+        &longrun_runtime::Outcome::Completed {
+            output: json!("timed out")
+        }
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_timed_out_question_returns_to_working_and_refuses_late_answers() {
     let rt = runtime();
-    rt.register(KindSpec::new("patient"), |ctx: Context, _: Value| async move {
-        let timed_out = ctx.ask("q", json!({}), Duration::from_secs(30)).await;
-        assert!(matches!(timed_out, Err(AskError::TimedOut(_))));
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        Ok::<_, TaskError>(())
-    })
+    rt.register(
+        KindSpec::new("patient"),
+        |ctx: Context, _: Value| async move {
+            let timed_out = ctx.ask("q", json!({}), Duration::from_secs(30)).await;
+            assert!(matches!(timed_out, Err(AskError::TimedOut(_))));
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, TaskError>(())
+        },
+    )
     .unwrap();
-    let handle = rt.start("patient", (), StartOptions::new()).await.unwrap().handle().unwrap();
+    let handle = rt
+        .start("patient", (), StartOptions::new())
+        .await
+        .unwrap()
+        .handle()
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(31)).await;
     assert_eq!(handle.task().await.unwrap().status(), Status::Working);
     let late = handle.answer("q", json!(1)).await.unwrap_err();
@@ -135,7 +191,12 @@ async fn a_timed_out_question_returns_to_working_and_refuses_late_answers() {
 async fn cancellation_wakes_a_waiting_question() {
     let rt = runtime();
     with_approval(&rt);
-    let handle = rt.start("approve", json!({}), StartOptions::new()).await.unwrap().handle().unwrap();
+    let handle = rt
+        .start("approve", json!({}), StartOptions::new())
+        .await
+        .unwrap()
+        .handle()
+        .unwrap();
     wait_for_status(&rt, handle.id(), Status::InputRequired).await;
     let task = handle.cancel().await.unwrap();
     assert_eq!(task.status(), Status::Cancelled);

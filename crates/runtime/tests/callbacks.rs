@@ -32,7 +32,9 @@ async fn callbacks_run_once_on_every_path() {
     });
     with_kinds(&rt);
     rt.register(
-        KindSpec::new("single").concurrency(1).over_limit(OverLimit::Reject),
+        KindSpec::new("single")
+            .concurrency(1)
+            .over_limit(OverLimit::Reject),
         |_c: Context, _: Value| async move {
             tokio::time::sleep(Duration::from_secs(1)).await;
             Ok::<_, TaskError>(())
@@ -41,20 +43,54 @@ async fn callbacks_run_once_on_every_path() {
     .unwrap();
     let seen: Seen = Arc::default();
 
-    rt.start("echo", 1, recording(&rt, &seen, StartOptions::foreground())).await.unwrap();
-    rt.start("fail", 1, recording(&rt, &seen, StartOptions::foreground())).await.unwrap();
-    rt.start("panic", 1, recording(&rt, &seen, StartOptions::foreground())).await.unwrap();
-    let running = rt.start("sleep", 10_000, recording(&rt, &seen, StartOptions::background())).await.unwrap();
+    rt.start("echo", 1, recording(&rt, &seen, StartOptions::foreground()))
+        .await
+        .unwrap();
+    rt.start("fail", 1, recording(&rt, &seen, StartOptions::foreground()))
+        .await
+        .unwrap();
+    rt.start(
+        "panic",
+        1,
+        recording(&rt, &seen, StartOptions::foreground()),
+    )
+    .await
+    .unwrap();
+    let running = rt
+        .start(
+            "sleep",
+            10_000,
+            recording(&rt, &seen, StartOptions::background()),
+        )
+        .await
+        .unwrap();
     rt.cancel(running.id()).await.unwrap();
     rt.start(
         "stubborn",
         json!(null),
-        recording(&rt, &seen, StartOptions::foreground().deadline(Duration::from_secs(1))),
+        recording(
+            &rt,
+            &seen,
+            StartOptions::foreground().deadline(Duration::from_secs(1)),
+        ),
     )
     .await
     .unwrap();
-    let first = rt.start("single", (), recording(&rt, &seen, StartOptions::background())).await.unwrap();
-    rt.start("single", (), recording(&rt, &seen, StartOptions::background())).await.unwrap();
+    let first = rt
+        .start(
+            "single",
+            (),
+            recording(&rt, &seen, StartOptions::background()),
+        )
+        .await
+        .unwrap();
+    rt.start(
+        "single",
+        (),
+        recording(&rt, &seen, StartOptions::background()),
+    )
+    .await
+    .unwrap();
     first.handle().unwrap().wait().await.unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
 
@@ -88,5 +124,13 @@ async fn a_panicking_callback_harms_nothing() {
         .finished()
         .unwrap();
     assert_eq!(task.status(), Status::Completed);
-    assert_eq!(rt.start("echo", 2, StartOptions::foreground()).await.unwrap().finished().unwrap().status(), Status::Completed);
+    assert_eq!(
+        rt.start("echo", 2, StartOptions::foreground())
+            .await
+            .unwrap()
+            .finished()
+            .unwrap()
+            .status(),
+        Status::Completed
+    );
 }

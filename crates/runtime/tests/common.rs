@@ -17,22 +17,29 @@ pub fn runtime() -> Runtime {
 /// cancellation).
 pub fn with_kinds(runtime: &Runtime) {
     runtime
-        .register(KindSpec::new("echo"), |_ctx: Context, input: Value| async move {
-            Ok::<_, TaskError>(input)
-        })
+        .register(
+            KindSpec::new("echo"),
+            |_ctx: Context, input: Value| async move { Ok::<_, TaskError>(input) },
+        )
         .unwrap();
     runtime
-        .register(KindSpec::new("fail"), |_ctx: Context, _: Value| async move {
-            Err::<(), _>(TaskError::new("bad_thing", "it went wrong"))
-        })
+        .register(
+            KindSpec::new("fail"),
+            |_ctx: Context, _: Value| async move {
+                Err::<(), _>(TaskError::new("bad_thing", "it went wrong"))
+            },
+        )
         .unwrap();
     runtime
-        .register(KindSpec::new("panic"), |_ctx: Context, _: Value| async move {
-            if true {
-                panic!("handler exploded");
-            }
-            Ok::<(), TaskError>(())
-        })
+        .register(
+            KindSpec::new("panic"),
+            |_ctx: Context, _: Value| async move {
+                if true {
+                    panic!("handler exploded");
+                }
+                Ok::<(), TaskError>(())
+            },
+        )
         .unwrap();
     runtime
         .register(
@@ -44,8 +51,11 @@ pub fn with_kinds(runtime: &Runtime) {
                         () = ctx.cancelled() => return Err(TaskError::new("stopped", "saw cancel")),
                         () = tokio::time::sleep(Duration::from_millis(100)) => {}
                     }
-                    ctx.progress((step + 1) as f64 * 100.0 / steps as f64, format!("step {}", step + 1))
-                        .await?;
+                    ctx.progress(
+                        (step + 1) as f64 * 100.0 / steps as f64,
+                        format!("step {}", step + 1),
+                    )
+                    .await?;
                 }
                 Ok::<_, TaskError>(json!({ "slept": millis }))
             },

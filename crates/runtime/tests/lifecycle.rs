@@ -26,7 +26,9 @@ async fn foreground_awaits_the_outcome() {
     assert_eq!(task.attempt(), 1);
     assert_eq!(
         task.outcome(),
-        Some(&Outcome::Completed { output: json!({"x": 1}) })
+        Some(&Outcome::Completed {
+            output: json!({"x": 1})
+        })
     );
     assert_eq!(
         history(&rt, task.id).await,
@@ -38,7 +40,10 @@ async fn foreground_awaits_the_outcome() {
 async fn background_returns_at_once_while_working() {
     let rt = runtime();
     with_kinds(&rt);
-    let started = rt.start("sleep", 1000, StartOptions::background()).await.unwrap();
+    let started = rt
+        .start("sleep", 1000, StartOptions::background())
+        .await
+        .unwrap();
     let Started::Running(handle) = started else {
         panic!("expected a running task, got {started:?}");
     };
@@ -53,7 +58,11 @@ async fn detach_after_a_timeout_keeps_the_task_running() {
     let rt = runtime();
     with_kinds(&rt);
     let started = rt
-        .start("sleep", 5000, StartOptions::detach_after(Duration::from_secs(1)))
+        .start(
+            "sleep",
+            5000,
+            StartOptions::detach_after(Duration::from_secs(1)),
+        )
         .await
         .unwrap();
     let Started::Detached(handle) = started else {
@@ -66,7 +75,11 @@ async fn detach_after_a_timeout_keeps_the_task_running() {
 
     // A fast task finishes before its detach timeout and is returned whole.
     let fast = rt
-        .start("echo", 1, StartOptions::detach_after(Duration::from_secs(1)))
+        .start(
+            "echo",
+            1,
+            StartOptions::detach_after(Duration::from_secs(1)),
+        )
         .await
         .unwrap();
     assert!(matches!(fast, Started::Finished(_)));
@@ -84,7 +97,10 @@ async fn detach_on_demand_releases_the_foreground_caller() {
     let page = rt.list(Default::default(), None, 10).await.unwrap();
     let id = page.tasks[0].id;
     assert!(rt.detach(id).await.unwrap());
-    assert!(!rt.detach(id).await.unwrap(), "a second detach has nothing to do");
+    assert!(
+        !rt.detach(id).await.unwrap(),
+        "a second detach has nothing to do"
+    );
     let started = starter.await.unwrap().unwrap();
     assert!(matches!(started, Started::Detached(_)));
     assert_eq!(rt.get(id).await.unwrap().status(), Status::Working);
@@ -94,18 +110,38 @@ async fn detach_on_demand_releases_the_foreground_caller() {
 async fn errors_and_panics_fail_only_their_task() {
     let rt = runtime();
     with_kinds(&rt);
-    let bystander = rt.start("sleep", 1000, StartOptions::background()).await.unwrap();
+    let bystander = rt
+        .start("sleep", 1000, StartOptions::background())
+        .await
+        .unwrap();
 
-    let failed = rt.start("fail", json!(null), StartOptions::foreground()).await.unwrap();
+    let failed = rt
+        .start("fail", json!(null), StartOptions::foreground())
+        .await
+        .unwrap();
     let failed = failed.finished().unwrap();
-    let Some(Outcome::Failed { error }) = failed.outcome() else { panic!() };
-    assert_eq!((error.code.as_str(), error.message.as_str()), ("bad_thing", "it went wrong"));
+    let Some(Outcome::Failed { error }) = failed.outcome() else {
+        panic!()
+    };
+    assert_eq!(
+        (error.code.as_str(), error.message.as_str()),
+        ("bad_thing", "it went wrong")
+    );
 
-    let panicked = rt.start("panic", json!(null), StartOptions::foreground()).await.unwrap();
+    let panicked = rt
+        .start("panic", json!(null), StartOptions::foreground())
+        .await
+        .unwrap();
     let panicked = panicked.finished().unwrap();
-    let Some(Outcome::Failed { error }) = panicked.outcome() else { panic!() };
+    let Some(Outcome::Failed { error }) = panicked.outcome() else {
+        panic!()
+    };
     assert_eq!(error.code, TaskError::PANICKED);
-    assert!(error.message.contains("handler exploded"), "{}", error.message);
+    assert!(
+        error.message.contains("handler exploded"),
+        "{}",
+        error.message
+    );
 
     let bystander = bystander.handle().unwrap().wait().await.unwrap();
     assert_eq!(bystander.status(), Status::Completed);
@@ -143,15 +179,27 @@ async fn stream_handlers_report_and_end_by_signal() {
         }
     };
     let ok = end("ok").await;
-    assert_eq!(ok.outcome(), Some(&Outcome::Completed { output: json!({"url": "x"}) }));
+    assert_eq!(
+        ok.outcome(),
+        Some(&Outcome::Completed {
+            output: json!({"url": "x"})
+        })
+    );
     assert_eq!(ok.progress().unwrap().message.as_deref(), Some("thinking"));
     assert_eq!(ok.artifacts()[0].parts, vec![json!("hello")]);
     assert_eq!(end("fail").await.status(), Status::Failed);
     let cancelled = end("cancel").await;
     assert_eq!(cancelled.status(), Status::Cancelled);
-    assert!(cancelled.status_message().unwrap().contains("user changed their mind"));
+    assert!(
+        cancelled
+            .status_message()
+            .unwrap()
+            .contains("user changed their mind")
+    );
     let silent = end("silent").await;
-    let Some(Outcome::Failed { error }) = silent.outcome() else { panic!() };
+    let Some(Outcome::Failed { error }) = silent.outcome() else {
+        panic!()
+    };
     assert_eq!(error.code, "no_outcome");
 }
 
@@ -160,14 +208,25 @@ async fn bad_starts_are_refused_before_a_task_exists() {
     let rt = runtime();
     with_kinds(&rt);
     let unknown = rt.start("nope", 1, StartOptions::new()).await.unwrap_err();
-    assert!(matches!(unknown, Error::UnknownKind(ref k) if k == "nope"), "{unknown}");
-    let invalid = rt.start("sleep", "not a number", StartOptions::new()).await.unwrap_err();
+    assert!(
+        matches!(unknown, Error::UnknownKind(ref k) if k == "nope"),
+        "{unknown}"
+    );
+    let invalid = rt
+        .start("sleep", "not a number", StartOptions::new())
+        .await
+        .unwrap_err();
     assert!(matches!(invalid, Error::InvalidInput { .. }), "{invalid}");
     let huge = "x".repeat(2 << 20);
-    let too_large = rt.start("echo", huge, StartOptions::new()).await.unwrap_err();
+    let too_large = rt
+        .start("echo", huge, StartOptions::new())
+        .await
+        .unwrap_err();
     assert!(matches!(too_large, Error::TooLarge { .. }), "{too_large}");
     let duplicate = rt
-        .register(KindSpec::new("echo"), |_c: Context, v: Value| async move { Ok::<_, TaskError>(v) })
+        .register(KindSpec::new("echo"), |_c: Context, v: Value| async move {
+            Ok::<_, TaskError>(v)
+        })
         .unwrap_err();
     assert!(matches!(duplicate, Error::DuplicateKind(_)));
     let page = rt.list(Default::default(), None, 10).await.unwrap();
@@ -183,13 +242,20 @@ async fn kinds_publish_their_input_schema() {
         confirm: bool,
     }
     let rt = runtime();
-    rt.register(KindSpec::new("countdown"), |_c: Context, _i: Countdown| async move {
-        Ok::<_, TaskError>(())
-    })
+    rt.register(
+        KindSpec::new("countdown"),
+        |_c: Context, _i: Countdown| async move { Ok::<_, TaskError>(()) },
+    )
     .unwrap();
     let spec = &rt.kinds()[0];
-    assert_eq!(spec.input_schema["properties"]["seconds"]["type"], "integer");
-    assert_eq!(spec.input_schema["properties"]["confirm"]["type"], "boolean");
+    assert_eq!(
+        spec.input_schema["properties"]["seconds"]["type"],
+        "integer"
+    );
+    assert_eq!(
+        spec.input_schema["properties"]["confirm"]["type"],
+        "boolean"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -199,8 +265,14 @@ async fn progress_is_validated() {
         ctx.progress(pct, "x").await.map_err(TaskError::from)
     })
     .unwrap();
-    let bad = rt.start("p", 101.0, StartOptions::foreground()).await.unwrap();
+    let bad = rt
+        .start("p", 101.0, StartOptions::foreground())
+        .await
+        .unwrap();
     assert_eq!(bad.finished().unwrap().status(), Status::Failed);
-    let good = rt.start("p", 100.0, StartOptions::foreground()).await.unwrap();
+    let good = rt
+        .start("p", 100.0, StartOptions::foreground())
+        .await
+        .unwrap();
     assert_eq!(good.finished().unwrap().status(), Status::Completed);
 }

@@ -12,10 +12,13 @@ use longrun_runtime::{
 use serde_json::Value;
 
 fn with_slow(rt: &Runtime, name: &str, spec: impl FnOnce(KindSpec) -> KindSpec) {
-    rt.register(spec(KindSpec::new(name)), |_c: Context, _: Value| async move {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        Ok::<_, TaskError>(())
-    })
+    rt.register(
+        spec(KindSpec::new(name)),
+        |_c: Context, _: Value| async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<_, TaskError>(())
+        },
+    )
     .unwrap();
 }
 
@@ -33,13 +36,24 @@ async fn a_kind_limit_queues_in_order() {
     with_slow(&rt, "slow", |k| k.concurrency(2));
     let mut ids = Vec::new();
     for _ in 0..5 {
-        ids.push(rt.start("slow", (), StartOptions::background()).await.unwrap().id());
+        ids.push(
+            rt.start("slow", (), StartOptions::background())
+                .await
+                .unwrap()
+                .id(),
+        );
     }
     tokio::time::sleep(Duration::from_millis(10)).await;
     use Status::*;
-    assert_eq!(statuses(&rt, &ids).await, [Working, Working, Submitted, Submitted, Submitted]);
+    assert_eq!(
+        statuses(&rt, &ids).await,
+        [Working, Working, Submitted, Submitted, Submitted]
+    );
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(statuses(&rt, &ids).await, [Completed, Completed, Working, Working, Submitted]);
+    assert_eq!(
+        statuses(&rt, &ids).await,
+        [Completed, Completed, Working, Working, Submitted]
+    );
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(statuses(&rt, &ids).await, [Completed; 5]);
 }
@@ -47,33 +61,67 @@ async fn a_kind_limit_queues_in_order() {
 #[tokio::test(start_paused = true)]
 async fn a_reject_policy_refuses_above_the_limit() {
     let rt = runtime();
-    with_slow(&rt, "slow", |k| k.concurrency(1).over_limit(OverLimit::Reject));
-    let first = rt.start("slow", (), StartOptions::background()).await.unwrap();
-    let second = rt.start("slow", (), StartOptions::background()).await.unwrap();
-    let Started::Finished(rejected) = second else { panic!("expected a rejection") };
+    with_slow(&rt, "slow", |k| {
+        k.concurrency(1).over_limit(OverLimit::Reject)
+    });
+    let first = rt
+        .start("slow", (), StartOptions::background())
+        .await
+        .unwrap();
+    let second = rt
+        .start("slow", (), StartOptions::background())
+        .await
+        .unwrap();
+    let Started::Finished(rejected) = second else {
+        panic!("expected a rejection")
+    };
     assert_eq!(rejected.status(), Status::Rejected);
-    assert!(rejected.status_message().unwrap().contains("limit of 1"), "{:?}", rejected.status_message());
+    assert!(
+        rejected.status_message().unwrap().contains("limit of 1"),
+        "{:?}",
+        rejected.status_message()
+    );
     first.handle().unwrap().wait().await.unwrap();
-    let third = rt.start("slow", (), StartOptions::foreground()).await.unwrap();
+    let third = rt
+        .start("slow", (), StartOptions::foreground())
+        .await
+        .unwrap();
     assert_eq!(third.finished().unwrap().status(), Status::Completed);
 }
 
 #[tokio::test(start_paused = true)]
 async fn global_and_per_owner_limits_apply() {
     let rt = Runtime::new(Options {
-        limits: Limits { global: Some(3), per_owner: Some(2) },
+        limits: Limits {
+            global: Some(3),
+            per_owner: Some(2),
+        },
         ..Options::default()
     });
     with_slow(&rt, "a", |k| k);
     with_slow(&rt, "b", |k| k);
     let mut ids = Vec::new();
-    for (kind, owner) in [("a", "ann"), ("b", "ann"), ("a", "ann"), ("a", "bob"), ("b", "cat")] {
-        ids.push(rt.start(kind, (), StartOptions::background().owner(owner)).await.unwrap().id());
+    for (kind, owner) in [
+        ("a", "ann"),
+        ("b", "ann"),
+        ("a", "ann"),
+        ("a", "bob"),
+        ("b", "cat"),
+    ] {
+        ids.push(
+            rt.start(kind, (), StartOptions::background().owner(owner))
+                .await
+                .unwrap()
+                .id(),
+        );
     }
     tokio::time::sleep(Duration::from_millis(10)).await;
     use Status::*;
     // ann's third waits for ann's slots; bob fits; cat waits for the global limit.
-    assert_eq!(statuses(&rt, &ids).await, [Working, Working, Submitted, Working, Submitted]);
+    assert_eq!(
+        statuses(&rt, &ids).await,
+        [Working, Working, Submitted, Working, Submitted]
+    );
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(statuses(&rt, &ids).await, [Completed; 5]);
 }
@@ -82,14 +130,29 @@ async fn global_and_per_owner_limits_apply() {
 async fn cancelling_a_queued_task_frees_its_place() {
     let rt = runtime();
     with_slow(&rt, "slow", |k| k.concurrency(1));
-    let first = rt.start("slow", (), StartOptions::background()).await.unwrap().id();
-    let queued = rt.start("slow", (), StartOptions::background()).await.unwrap().id();
-    let third = rt.start("slow", (), StartOptions::background()).await.unwrap().id();
+    let first = rt
+        .start("slow", (), StartOptions::background())
+        .await
+        .unwrap()
+        .id();
+    let queued = rt
+        .start("slow", (), StartOptions::background())
+        .await
+        .unwrap()
+        .id();
+    let third = rt
+        .start("slow", (), StartOptions::background())
+        .await
+        .unwrap()
+        .id();
     let cancelled = rt.cancel(queued).await.unwrap();
     assert_eq!(cancelled.status(), Status::Cancelled);
     assert!(cancelled.started_at().is_none(), "it never ran");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     use Status::*;
-    assert_eq!(statuses(&rt, &[first, queued, third]).await, [Completed, Cancelled, Working]);
+    assert_eq!(
+        statuses(&rt, &[first, queued, third]).await,
+        [Completed, Cancelled, Working]
+    );
     let _ = is_unknown;
 }

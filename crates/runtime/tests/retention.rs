@@ -13,7 +13,11 @@ async fn a_finished_task_is_readable_for_its_ttl_then_unknown() {
     let rt = runtime();
     with_kinds(&rt);
     let task = rt
-        .start("echo", 1, StartOptions::foreground().ttl(Duration::from_secs(10)))
+        .start(
+            "echo",
+            1,
+            StartOptions::foreground().ttl(Duration::from_secs(10)),
+        )
         .await
         .unwrap()
         .finished()
@@ -23,9 +27,22 @@ async fn a_finished_task_is_readable_for_its_ttl_then_unknown() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let error = rt.get(task.id).await.unwrap_err();
     assert!(is_unknown(&error), "{error}");
-    assert_eq!(error.to_string(), format!("task {} is unknown or has expired", task.id));
-    assert!(rt.list(Filter::default(), None, 10).await.unwrap().tasks.is_empty());
-    assert!(rt.subscribe(task.id, longrun_runtime::Seq::ZERO).await.is_err());
+    assert_eq!(
+        error.to_string(),
+        format!("task {} is unknown or has expired", task.id)
+    );
+    assert!(
+        rt.list(Filter::default(), None, 10)
+            .await
+            .unwrap()
+            .tasks
+            .is_empty()
+    );
+    assert!(
+        rt.subscribe(task.id, longrun_runtime::Seq::ZERO)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -33,7 +50,11 @@ async fn running_tasks_never_expire() {
     let rt = runtime();
     with_kinds(&rt);
     let id = rt
-        .start("sleep", 5000, StartOptions::background().ttl(Duration::from_secs(1)))
+        .start(
+            "sleep",
+            5000,
+            StartOptions::background().ttl(Duration::from_secs(1)),
+        )
         .await
         .unwrap()
         .id();
@@ -50,7 +71,12 @@ async fn a_count_cap_keeps_the_newest_finished_tasks() {
     with_kinds(&rt);
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(rt.start("echo", i, StartOptions::foreground()).await.unwrap().id());
+        ids.push(
+            rt.start("echo", i, StartOptions::foreground())
+                .await
+                .unwrap()
+                .id(),
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -70,7 +96,9 @@ async fn listing_filters_and_pages() {
         rt.start("echo", i, options).await.unwrap();
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    rt.start("fail", 0, StartOptions::foreground().session("even")).await.unwrap();
+    rt.start("fail", 0, StartOptions::foreground().session("even"))
+        .await
+        .unwrap();
 
     let even = Filter {
         session: Some("even".into()),
@@ -90,7 +118,14 @@ async fn listing_filters_and_pages() {
     }
     assert_eq!(inputs, vec![6, 4, 2, 0], "newest first, each once");
     let failed = rt
-        .list(Filter { status: vec![Status::Failed], ..Filter::default() }, None, 10)
+        .list(
+            Filter {
+                status: vec![Status::Failed],
+                ..Filter::default()
+            },
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(failed.tasks.len(), 1);

@@ -31,7 +31,12 @@ async fn cancel_racing_completion_ends_once() {
         let options = StartOptions::background().on_terminal(move |_| async move {
             counter.fetch_add(1, Ordering::SeqCst);
         });
-        let handle = rt.start("quick", json!(null), options).await.unwrap().handle().unwrap();
+        let handle = rt
+            .start("quick", json!(null), options)
+            .await
+            .unwrap()
+            .handle()
+            .unwrap();
         let cancelled = rt.cancel(handle.id()).await;
         let task = handle.wait().await.unwrap();
         match cancelled {
@@ -39,7 +44,10 @@ async fn cancel_racing_completion_ends_once() {
             Err(Error::Ended { status, .. }) => assert_eq!(status, Status::Completed),
             Err(other) => panic!("unexpected {other}"),
         }
-        assert!(matches!(task.status(), Status::Completed | Status::Cancelled));
+        assert!(matches!(
+            task.status(),
+            Status::Completed | Status::Cancelled
+        ));
         let mut events = rt.subscribe(task.id, Seq::ZERO).await.unwrap();
         let mut ends = 0;
         while let Some(notice) = events.next().await.unwrap() {
@@ -56,7 +64,11 @@ async fn cancel_racing_completion_ends_once() {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "the callback runs exactly once");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "the callback runs exactly once"
+        );
     }
 }
 
@@ -73,7 +85,12 @@ async fn an_answer_racing_the_timeout_is_either_delivered_or_refused() {
     .unwrap();
     let (mut delivered, mut refused) = (0, 0);
     for round in 0..ROUNDS {
-        let handle = rt.start("ask", json!(null), StartOptions::background()).await.unwrap().handle().unwrap();
+        let handle = rt
+            .start("ask", json!(null), StartOptions::background())
+            .await
+            .unwrap()
+            .handle()
+            .unwrap();
         if round % 2 == 0 {
             tokio::task::yield_now().await;
         }
@@ -85,7 +102,11 @@ async fn an_answer_racing_the_timeout_is_either_delivered_or_refused() {
         };
         match answered {
             Ok(()) => {
-                assert_eq!(output, json!(round), "an accepted answer reaches the handler");
+                assert_eq!(
+                    output,
+                    json!(round),
+                    "an accepted answer reaches the handler"
+                );
                 delivered += 1;
             }
             Err(Error::QuestionClosed { .. } | Error::Ended { .. }) => {
@@ -115,7 +136,11 @@ async fn subscribers_attaching_mid_burst_see_every_event_once() {
     })
     .unwrap();
     for _ in 0..20 {
-        let id = rt.start("burst", 300, StartOptions::background()).await.unwrap().id();
+        let id = rt
+            .start("burst", 300, StartOptions::background())
+            .await
+            .unwrap()
+            .id();
         let subscribers: Vec<_> = (0..8)
             .map(|i| {
                 let rt = rt.clone();

@@ -38,7 +38,11 @@ async fn seqs(mut subscription: longrun_runtime::Subscription) -> (Vec<u64>, usi
 async fn every_subscriber_gets_every_event_in_order() {
     let rt = runtime();
     with_chatty(&rt);
-    let id = rt.start("chatty", 20, StartOptions::new()).await.unwrap().id();
+    let id = rt
+        .start("chatty", 20, StartOptions::new())
+        .await
+        .unwrap()
+        .id();
     let subscribers: Vec<_> = (0..5)
         .map(|_| {
             let rt = rt.clone();
@@ -55,7 +59,12 @@ async fn every_subscriber_gets_every_event_in_order() {
 async fn a_late_subscriber_gets_the_history_and_the_end() {
     let rt = runtime();
     with_chatty(&rt);
-    let task = rt.start("chatty", 3, StartOptions::foreground()).await.unwrap().finished().unwrap();
+    let task = rt
+        .start("chatty", 3, StartOptions::foreground())
+        .await
+        .unwrap()
+        .finished()
+        .unwrap();
     let (all, _) = seqs(rt.subscribe(task.id, Seq::ZERO).await.unwrap()).await;
     assert_eq!(all, vec![1, 2, 3, 4, 5, 6]);
     let (rest, _) = seqs(rt.subscribe(task.id, Seq::from_u64(4)).await.unwrap()).await;
@@ -68,7 +77,11 @@ async fn a_late_subscriber_gets_the_history_and_the_end() {
 async fn resuming_mid_stream_has_no_gap_and_no_repeat() {
     let rt = runtime();
     with_chatty(&rt);
-    let id = rt.start("chatty", 30, StartOptions::new()).await.unwrap().id();
+    let id = rt
+        .start("chatty", 30, StartOptions::new())
+        .await
+        .unwrap()
+        .id();
     let mut first = rt.subscribe(id, Seq::ZERO).await.unwrap();
     let mut seen = Vec::new();
     while seen.len() < 10 {
@@ -100,9 +113,15 @@ async fn a_slow_subscriber_is_told_it_lagged_and_misses_nothing() {
     })
     .unwrap();
     // A task that bursts 100 events while the subscriber does not read.
-    let id = rt.start("burst", 100, StartOptions::new()).await.unwrap().id();
+    let id = rt
+        .start("burst", 100, StartOptions::new())
+        .await
+        .unwrap()
+        .id();
     let mut slow = rt.subscribe(id, Seq::ZERO).await.unwrap();
-    let Some(Notice::Event(first)) = slow.next().await.unwrap() else { panic!() };
+    let Some(Notice::Event(first)) = slow.next().await.unwrap() else {
+        panic!()
+    };
     assert_eq!(first.seq, Seq::FIRST);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (rest, lagged) = seqs(slow).await;
@@ -115,26 +134,55 @@ async fn the_all_tasks_stream_carries_every_task() {
     let rt = runtime();
     with_kinds(&rt);
     let mut all = rt.subscribe_all();
-    let a = rt.start("echo", 1, StartOptions::foreground().owner("alice")).await.unwrap().id();
-    let b = rt.start("echo", 2, StartOptions::foreground().owner("bob")).await.unwrap().id();
+    let a = rt
+        .start("echo", 1, StartOptions::foreground().owner("alice"))
+        .await
+        .unwrap()
+        .id();
+    let b = rt
+        .start("echo", 2, StartOptions::foreground().owner("bob"))
+        .await
+        .unwrap()
+        .id();
     let mut seen = Vec::new();
     while seen.len() < 6 {
         match all.next().await.unwrap() {
-            AllNotice::Event(published) => {
-                seen.push((published.event.task, published.event.seq.as_u64(), published.info.owner.to_string()))
-            }
+            AllNotice::Event(published) => seen.push((
+                published.event.task,
+                published.event.seq.as_u64(),
+                published.info.owner.to_string(),
+            )),
             AllNotice::Lagged { .. } => panic!("no lag expected"),
         }
     }
-    let of = |id| seen.iter().filter(|(t, ..)| *t == id).map(|(_, s, o)| (*s, o.clone())).collect::<Vec<_>>();
-    assert_eq!(of(a), vec![(1, "alice".into()), (2, "alice".into()), (3, "alice".into())]);
-    assert_eq!(of(b), vec![(1, "bob".into()), (2, "bob".into()), (3, "bob".into())]);
+    let of = |id| {
+        seen.iter()
+            .filter(|(t, ..)| *t == id)
+            .map(|(_, s, o)| (*s, o.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        of(a),
+        vec![
+            (1, "alice".into()),
+            (2, "alice".into()),
+            (3, "alice".into())
+        ]
+    );
+    assert_eq!(
+        of(b),
+        vec![(1, "bob".into()), (2, "bob".into()), (3, "bob".into())]
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn subscribing_to_an_unknown_task_says_so() {
     let rt = runtime();
-    let error = rt.subscribe(longrun_runtime::TaskId::random(), Seq::ZERO).await.err().unwrap();
+    let error = rt
+        .subscribe(longrun_runtime::TaskId::random(), Seq::ZERO)
+        .await
+        .err()
+        .unwrap();
     assert!(is_unknown(&error), "{error}");
     let _: Value = serde_json::json!(null);
 }
