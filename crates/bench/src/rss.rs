@@ -1,0 +1,43 @@
+//! Resident set size of this process, from `/proc/self/status` (Linux only).
+
+use std::fs;
+use std::io;
+
+/// Current and peak resident set size, in bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rss {
+    /// `VmRSS`: resident now.
+    pub(crate) current: u64,
+    /// `VmHWM`: the high-water mark since the process started or since [`reset_peak`].
+    pub(crate) peak: u64,
+}
+
+/// Reads `VmRSS` and `VmHWM`.
+pub(crate) fn read() -> io::Result<Rss> {
+    let status = fs::read_to_string("/proc/self/status")?;
+    Ok(Rss {
+        current: field_bytes(&status, "VmRSS:")?,
+        peak: field_bytes(&status, "VmHWM:")?,
+    })
+}
+
+/// Resets `VmHWM` to the current RSS (Linux ≥ 4.0, `clear_refs` value 5), so that a peak read
+/// later belongs to what ran in between rather than to start-up.
+pub(crate) fn reset_peak() -> io::Result<()> {
+    fs::write("/proc/self/clear_refs", "5")
+}
+
+fn field_bytes(status: &str, key: &str) -> io::Result<u64> {
+    let missing = || io::Error::other(format!("{key} not found in /proc/self/status"));
+    let line = status
+        .lines()
+        .find(|line| line.starts_with(key))
+        .ok_or_else(missing)?;
+    let kib: u64 = line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .map_err(|e| io::Error::other(format!("{key} is not a number of kB: {e}")))?;
+    Ok(kib * 1024)
+}
