@@ -1,6 +1,6 @@
 //! Shared helpers for the runtime's integration tests.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::time::Duration;
 
