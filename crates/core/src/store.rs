@@ -74,6 +74,15 @@ impl Ack {
         Self(AckInner::Ready(Some(result)))
     }
 
+    /// The result, if the write is already durable (or already failed), without waiting. Once
+    /// taken, the ack must not be awaited.
+    pub fn try_now(&mut self) -> Option<Result<(), Error>> {
+        match &mut self.0 {
+            AckInner::Ready(result) => result.take(),
+            AckInner::Pending(_) => None,
+        }
+    }
+
     /// An ack that resolves with `future`.
     pub fn pending(future: impl Future<Output = Result<(), Error>> + Send + 'static) -> Self {
         Self(AckInner::Pending(Box::pin(future)))

@@ -18,14 +18,16 @@ pub type Labels = BTreeMap<String, String>;
 macro_rules! name_newtype {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        ///
+        /// Cloning is cheap: the text is shared.
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             /// Wraps a name.
             pub fn new(name: impl Into<String>) -> Self {
-                Self(name.into())
+                Self(name.into().into())
             }
 
             /// The name as text.
@@ -48,13 +50,13 @@ macro_rules! name_newtype {
 
         impl From<&str> for $name {
             fn from(name: &str) -> Self {
-                Self(name.to_owned())
+                Self(name.into())
             }
         }
 
         impl From<String> for $name {
             fn from(name: String) -> Self {
-                Self(name)
+                Self(name.into())
             }
         }
     };
@@ -73,7 +75,8 @@ name_newtype!(
 impl Default for Owner {
     /// The owner of tasks started without one: the embedding program itself.
     fn default() -> Self {
-        Self::new("local")
+        static LOCAL: std::sync::LazyLock<Owner> = std::sync::LazyLock::new(|| Owner::new("local"));
+        LOCAL.clone()
     }
 }
 

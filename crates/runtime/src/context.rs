@@ -60,12 +60,12 @@ impl Context {
     /// Whether cancellation was requested. The handler should stop soon; after the kind's grace
     /// period it is aborted.
     pub fn is_cancelled(&self) -> bool {
-        self.live.cancel.is_cancelled()
+        self.live.is_cancelled()
     }
 
     /// Resolves when cancellation is requested.
     pub async fn cancelled(&self) {
-        self.live.cancel.cancelled().await;
+        self.live.cancelled().await;
     }
 
     /// Reports progress: `percent` from 0 to 100 (or `None`), and what is happening.
@@ -149,7 +149,7 @@ impl Context {
         tokio::select! {
             biased;
             answered = &mut answer => answered.map_err(|_| AskError::Cancelled),
-            () = self.live.cancel.cancelled() => Err(AskError::Cancelled),
+            () = self.live.cancelled() => Err(AskError::Cancelled),
             () = tokio::time::sleep(timeout) => self.time_out(key, answer).await,
         }
     }

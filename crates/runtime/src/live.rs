@@ -10,7 +10,13 @@
 //! - Lock order: a `Live`'s lock may be taken while holding nothing, or while holding the
 //!   admission lock is *not* allowed (admission never calls back into a task).
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use longrun_core::{
     CancelReason, Event, Owner, Routing, Seq, Session, State, TaskId, store::BoxFuture,
@@ -18,7 +24,6 @@ use longrun_core::{
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast, oneshot};
-use tokio_util::sync::CancellationToken;
 
 use crate::registry::KindEntry;
 
@@ -27,11 +32,11 @@ pub(crate) type TerminalCallback =
     Box<dyn FnOnce(longrun_core::Task) -> BoxFuture<'static, ()> + Send>;
 
 /// What every published event is paired with on the all-tasks stream, so subscribers can filter
-/// without a lookup.
-#[derive(Debug)]
+/// without a lookup. Cloning is cheap.
+#[derive(Debug, Clone)]
 pub struct TaskInfo {
     /// The task's kind.
-    pub kind: String,
+    pub kind: Arc<str>,
     /// Its owner.
     pub owner: Owner,
     /// Its session.
@@ -41,10 +46,12 @@ pub struct TaskInfo {
 pub(crate) struct Live {
     pub(crate) id: TaskId,
     pub(crate) kind: Arc<KindEntry>,
-    pub(crate) info: Arc<TaskInfo>,
+    pub(crate) info: TaskInfo,
     pub(crate) routing: Routing,
-    pub(crate) cancel: CancellationToken,
-    /// Woken when the task ends or detaches.
+    /// Set once when cancellation is requested; waiters are woken through `changed`.
+    cancel_requested: AtomicBool,
+    /// Woken when the task ends, detaches or is asked to cancel; each waiter re-checks its own
+    /// condition, so one notifier serves them all.
     pub(crate) changed: Notify,
     pub(crate) on_terminal: Mutex<Option<TerminalCallback>>,
     pub(crate) state: Mutex<LiveState>,
@@ -83,7 +90,7 @@ impl Live {
     pub(crate) fn new(
         id: TaskId,
         kind: Arc<KindEntry>,
-        info: Arc<TaskInfo>,
+        info: TaskInfo,
         routing: Routing,
         holds_slot: bool,
         on_terminal: Option<TerminalCallback>,
@@ -94,7 +101,7 @@ impl Live {
             kind,
             info,
             routing,
-            cancel: CancellationToken::new(),
+            cancel_requested: AtomicBool::new(false),
             changed: Notify::new(),
             on_terminal: Mutex::new(on_terminal),
             state: Mutex::new(LiveState {
@@ -117,6 +124,29 @@ impl Live {
     pub(crate) fn ended_or_detached(&self) -> bool {
         let state = self.state.lock();
         state.detached || state.ended
+    }
+
+    /// Asks the handler to stop: `is_cancelled` turns true and `cancelled` resolves.
+    pub(crate) fn request_cancel(&self) {
+        self.cancel_requested.store(true, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancel_requested.load(Ordering::Acquire)
+    }
+
+    /// Resolves once cancellation has been requested.
+    pub(crate) async fn cancelled(&self) {
+        loop {
+            let changed = self.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            changed.await;
+        }
     }
 
     /// Whether the task's end is durable and published.

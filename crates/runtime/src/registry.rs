@@ -8,6 +8,8 @@ use parking_lot::RwLock;
 use crate::{error::Error, handler::ErasedHandler};
 
 pub(crate) struct KindEntry {
+    /// The kind's name, shared by every task of the kind.
+    pub(crate) name: Arc<str>,
     pub(crate) spec: KindSpec,
     pub(crate) handler: Box<dyn ErasedHandler>,
 }
@@ -27,7 +29,8 @@ impl Registry {
         if kinds.contains_key(&spec.name) {
             return Err(Error::DuplicateKind(spec.name));
         }
-        kinds.insert(spec.name.clone(), Arc::new(KindEntry { spec, handler }));
+        let name = Arc::from(spec.name.as_str());
+        kinds.insert(spec.name.clone(), Arc::new(KindEntry { name, spec, handler }));
         Ok(())
     }
 

@@ -72,7 +72,8 @@ pub(crate) struct Inner {
 /// An event staged under a task's lock, waiting for the store's ack.
 pub(crate) struct Staged {
     pub(crate) event: Arc<Event>,
-    ack: Ack,
+    /// `None` when the event was durable at once and is already published.
+    ack: Option<Ack>,
 }
 
 impl Runtime {
@@ -342,24 +343,25 @@ impl Inner {
         let first = Arc::new(first);
 
         let counted = self.admission.applies(spec.concurrency);
-        let slot = Slot {
+        let slot = counted.then(|| Slot {
             kind: spec.name.clone(),
             kind_limit: spec.concurrency,
             owner: owner.clone(),
-        };
-        let decision = if counted {
-            self.admission
-                .admit(id, &slot, spec.over_limit == longrun_core::OverLimit::Queue)
-        } else {
-            Decision::Run
+        });
+        let decision = match &slot {
+            Some(slot) => {
+                let queue = spec.over_limit == longrun_core::OverLimit::Queue;
+                self.admission.admit(id, slot, queue)
+            }
+            None => Decision::Run,
         };
         let holds_slot = counted && matches!(decision, Decision::Run);
 
-        let info = Arc::new(TaskInfo {
-            kind: spec.name.clone(),
+        let info = TaskInfo {
+            kind: entry.name.clone(),
             owner,
             session,
-        });
+        };
         let live = Arc::new(Live::new(
             id,
             entry.clone(),
@@ -377,10 +379,12 @@ impl Inner {
         let input = task.input;
         if let Err(error) = created {
             self.live.remove(&id);
-            if holds_slot {
-                self.admission.release(&slot);
-            } else if counted {
-                self.admission.withdraw(id);
+            if let Some(slot) = &slot {
+                if holds_slot {
+                    self.admission.release(slot);
+                } else {
+                    self.admission.withdraw(id);
+                }
             }
             return Err(error.into());
         }
@@ -404,13 +408,13 @@ impl Inner {
                 return Ok(Started::Finished(Box::new(self.get(id).await?)));
             }
         };
+        let queued = admitted.map(|admitted| (admitted, slot.expect("queued tasks are counted")));
         self.tracker.spawn(supervise::run(
             self.clone(),
             live.clone(),
             input,
-            admitted,
+            queued,
             deadline,
-            slot,
         ));
 
         let handle = TaskHandle::new(
@@ -477,13 +481,10 @@ impl Inner {
     }
 
     /// Validates `change` against the task's state and hands the event to the store, all under
-    /// the task's lock, so the store sees every task's events in sequence.
-    pub(crate) fn stage(
-        &self,
-        state: &mut LiveState,
-        live: &Live,
-        change: Change,
-    ) -> Result<Staged, Error> {
+    /// the task's lock, so the store sees every task's events in sequence. When the store has
+    /// already made the write durable (the in-memory store always has) and nothing is waiting
+    /// before it, the event is published right here, under the same lock.
+    pub(crate) fn stage(&self, state: &mut LiveState, live: &Live, change: Change) -> Result<Staged, Error> {
         let next = state.state.after(&change)?;
         let seq = state.seq.next();
         let event = Arc::new(Event {
@@ -493,17 +494,29 @@ impl Inner {
             status: next.status(),
             change,
         });
-        let ack = self.store.append(std::slice::from_ref(&event));
+        let mut ack = self.store.append(std::slice::from_ref(&event));
         state.state = next;
         state.seq = seq;
-        state.unpublished.push_back(event.clone());
+        let ack = match ack.try_now() {
+            Some(Ok(())) if state.unpublished.is_empty() => {
+                self.publish_one(state, live, event.clone());
+                None
+            }
+            Some(result) => Some(Ack::ready(result)),
+            None => Some(ack),
+        };
+        if ack.is_some() {
+            state.unpublished.push_back(event.clone());
+        }
         Ok(Staged { event, ack })
     }
 
     /// Waits for a staged event to be durable, then publishes it (and any before it).
     pub(crate) async fn land(&self, live: &Live, staged: Staged) -> Result<Arc<Event>, Error> {
-        staged.ack.await?;
-        self.publish(live, staged.event.seq);
+        if let Some(ack) = staged.ack {
+            ack.await?;
+            self.publish(live, staged.event.seq);
+        }
         Ok(staged.event)
     }
 
@@ -520,23 +533,26 @@ impl Inner {
     /// write means every earlier write is durable too, so everything up to `through` may go.
     pub(crate) fn publish(&self, live: &Live, through: Seq) {
         let mut state = live.state.lock();
-        let all = self.all.receiver_count() > 0;
         while state.unpublished.front().is_some_and(|e| e.seq <= through) {
             let event = state.unpublished.pop_front().expect("front exists");
-            state.published = event.seq;
-            state.ended |= event.is_terminal();
-            if let Some(subscribers) = &state.subscribers
-                && subscribers.send(event.clone()).is_err()
-            {
-                // Nobody listens any more: free the channel until the next subscription.
-                state.subscribers = None;
-            }
-            if all {
-                let _ = self.all.send(Published {
-                    event,
-                    info: live.info.clone(),
-                });
-            }
+            self.publish_one(&mut state, live, event);
+        }
+    }
+
+    fn publish_one(&self, state: &mut LiveState, live: &Live, event: Arc<Event>) {
+        state.published = event.seq;
+        state.ended |= event.is_terminal();
+        if let Some(subscribers) = &state.subscribers
+            && subscribers.send(event.clone()).is_err()
+        {
+            // Nobody listens any more: free the channel until the next subscription.
+            state.subscribers = None;
+        }
+        if self.all.receiver_count() > 0 {
+            let _ = self.all.send(Published {
+                event,
+                info: live.info.clone(),
+            });
         }
     }
 
@@ -576,7 +592,7 @@ impl Inner {
         };
         if holds_slot {
             self.admission.release(&Slot {
-                kind: live.info.kind.clone(),
+                kind: live.info.kind.to_string(),
                 kind_limit: live.kind.spec.concurrency,
                 owner: live.info.owner.clone(),
             });
@@ -585,21 +601,18 @@ impl Inner {
             && (live.routing == Routing::Background || detached)
             && let Change::Ended(outcome) = &event.change
         {
-            self.push_inbox(
-                session,
-                live.id,
-                InboxEntry::Outcome {
-                    kind: live.info.kind.clone(),
-                    outcome: outcome.clone(),
-                },
-            )
-            .await;
+            let entry = InboxEntry::Outcome {
+                kind: live.info.kind.to_string(),
+                outcome: outcome.clone(),
+            };
+            // Boxed: a rarer, larger future than the rest, kept out of every task's allocation.
+            Box::pin(self.push_inbox(session, live.id, entry)).await;
         }
         // The callback is part of the end: waiters (`wait`, `cancel`, a foreground start) return
         // after it ran, so they can rely on what it did.
         let callback = live.on_terminal.lock().take();
         if let Some(callback) = callback {
-            self.run_terminal_callback(live.id, callback).await;
+            Box::pin(self.run_terminal_callback(live.id, callback)).await;
         }
         self.live.remove(&live.id);
         live.changed.notify_waiters();
@@ -679,7 +692,7 @@ impl Inner {
         if let Some(staged) = staged {
             self.land(live, staged).await?;
         }
-        live.cancel.cancel();
+        live.request_cancel();
         Ok(true)
     }
 

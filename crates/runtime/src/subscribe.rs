@@ -150,7 +150,7 @@ pub struct Published {
     /// The event.
     pub event: Arc<Event>,
     /// The task's kind, owner and session.
-    pub info: Arc<TaskInfo>,
+    pub info: TaskInfo,
 }
 
 /// What an all-tasks subscription yields.

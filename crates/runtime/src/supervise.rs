@@ -3,13 +3,16 @@
 //! It waits for admission (if the task is queued), starts the handler, and races it against
 //! cancellation and the deadline. A cancelled handler gets its kind's grace period to stop;
 //! after that its future is dropped (aborted). A panic is caught here and fails only this task.
+//!
+//! The supervisor's future is part of every task's allocation, so the paths most tasks never
+//! take (queueing, deadlines, cancellation) are boxed and cost nothing until taken.
 
-use std::{any::Any, panic::AssertUnwindSafe, pin::pin, sync::Arc};
+use std::{any::Any, panic::AssertUnwindSafe, pin::Pin, sync::Arc};
 
 use futures_util::FutureExt;
 use longrun_core::{CancelReason, Outcome, TaskError, Timestamp};
 use serde_json::Value;
-use tokio::sync::oneshot;
+use tokio::{sync::oneshot, time::Sleep};
 
 use crate::{admission::Slot, context::Context, handler::Exit, live::Live, runtime::Inner};
 
@@ -18,42 +21,56 @@ pub(crate) async fn run(
     live: Arc<Live>,
     input: Value,
     // `None`: admitted at once, and the start already recorded by the caller.
-    admitted: Option<oneshot::Receiver<()>>,
+    queued: Option<(oneshot::Receiver<()>, Slot)>,
     deadline: Option<Timestamp>,
-    slot: Slot,
 ) {
-    let mut deadline = pin!(deadline_passes(inner.clone(), deadline));
+    let mut deadline = deadline.map(|at| Box::pin(tokio::time::sleep(at.saturating_since(inner.clock.now()))));
 
-    if let Some(admitted) = admitted {
-        let admitted = tokio::select! {
-            biased;
-            admitted = admitted => admitted.is_ok(),
-            () = live.cancel.cancelled() => false,
-            () = &mut deadline => {
-                let _ = inner.request_cancel(&live, CancelReason::DeadlineExceeded).await;
-                false
-            }
-        };
-        if !admitted {
-            if !inner.admission.withdraw(live.id) {
-                // Admitted in the same instant it was cancelled: it holds its slots now.
-                inner.admission.release(&slot);
-            }
-            let reason = cancel_reason(&live);
-            inner.finish(&live, Outcome::Cancelled { reason }).await;
-            return;
-        }
-        live.state.lock().holds_slot = true;
-        // A cancellation that lands from here on is seen by the handler at once.
-        if let Err(error) = inner.record_start(&live).await {
-            return fail_to_start(&inner, &live, error).await;
-        }
+    if let Some((admitted, slot)) = queued
+        && !Box::pin(wait_for_admission(&inner, &live, admitted, slot, &mut deadline)).await
+    {
+        return;
     }
 
     let attempt = live.state.lock().attempt;
     let ctx = Context::new(inner.clone(), live.clone(), attempt);
-    let outcome = drive(&inner, &live, ctx, input, deadline).await;
+    let outcome = drive(&inner, &live, ctx, input, &mut deadline).await;
     inner.finish(&live, outcome).await;
+}
+
+/// Waits in the queue. Returns false if the task ended there (cancelled, or its deadline).
+async fn wait_for_admission(
+    inner: &Arc<Inner>,
+    live: &Arc<Live>,
+    admitted: oneshot::Receiver<()>,
+    slot: Slot,
+    deadline: &mut Option<Pin<Box<Sleep>>>,
+) -> bool {
+    let admitted = tokio::select! {
+        biased;
+        admitted = admitted => admitted.is_ok(),
+        () = live.cancelled() => false,
+        () = passes(deadline) => {
+            let _ = inner.request_cancel(live, CancelReason::DeadlineExceeded).await;
+            false
+        }
+    };
+    if !admitted {
+        if !inner.admission.withdraw(live.id) {
+            // Admitted in the same instant it was cancelled: it holds its slots now.
+            inner.admission.release(&slot);
+        }
+        let reason = cancel_reason(live);
+        inner.finish(live, Outcome::Cancelled { reason }).await;
+        return false;
+    }
+    live.state.lock().holds_slot = true;
+    // A cancellation that lands from here on is seen by the handler at once.
+    if let Err(error) = inner.record_start(live).await {
+        fail_to_start(inner, live, error).await;
+        return false;
+    }
+    true
 }
 
 /// Runs the handler to its end, or through cancellation and its grace period. The handler's
@@ -64,31 +81,46 @@ async fn drive(
     live: &Arc<Live>,
     ctx: Context,
     input: Value,
-    mut deadline: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    deadline: &mut Option<Pin<Box<Sleep>>>,
 ) -> Outcome {
-    let mut running = pin!(AssertUnwindSafe(live.kind.handler.call(ctx, input)).catch_unwind());
+    let mut running = AssertUnwindSafe(live.kind.handler.call(ctx, input)).catch_unwind();
     let finished = tokio::select! {
         biased;
         result = &mut running => Some(result),
-        () = live.cancel.cancelled() => None,
-        () = &mut deadline => {
-            if let Err(error) = inner.request_cancel(live, CancelReason::DeadlineExceeded).await {
-                tracing::error!(task = %live.id, %error, "could not record a deadline cancellation");
-            }
-            None
-        }
+        () = live.cancelled() => None,
+        () = passes(deadline) => None,
     };
     match finished {
         Some(result) => outcome_of(result),
-        None => {
-            let grace = live.kind.spec.cancel_grace;
-            if tokio::time::timeout(grace, &mut running).await.is_err() {
-                tracing::warn!(task = %live.id, ?grace, "handler ignored cancellation; aborted after its grace period");
-            }
-            Outcome::Cancelled {
-                reason: cancel_reason(live),
-            }
-        }
+        None => Box::pin(wind_down(inner, live, running)).await,
+    }
+}
+
+/// Cancellation was requested, or the deadline passed: give the handler its grace period.
+async fn wind_down(
+    inner: &Arc<Inner>,
+    live: &Arc<Live>,
+    running: impl std::future::Future + Unpin,
+) -> Outcome {
+    if !live.is_cancelled()
+        && let Err(error) = inner.request_cancel(live, CancelReason::DeadlineExceeded).await
+    {
+        tracing::error!(task = %live.id, %error, "could not record a deadline cancellation");
+    }
+    let grace = live.kind.spec.cancel_grace;
+    if tokio::time::timeout(grace, running).await.is_err() {
+        tracing::warn!(task = %live.id, ?grace, "handler ignored cancellation; aborted after its grace period");
+    }
+    Outcome::Cancelled {
+        reason: cancel_reason(live),
+    }
+}
+
+/// Resolves when the deadline passes; never, without one.
+async fn passes(deadline: &mut Option<Pin<Box<Sleep>>>) {
+    match deadline {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -104,13 +136,6 @@ fn cancel_reason(live: &Live) -> CancelReason {
         .cancel_reason
         .clone()
         .unwrap_or(CancelReason::Requested { by: None })
-}
-
-async fn deadline_passes(inner: Arc<Inner>, deadline: Option<Timestamp>) {
-    match deadline {
-        None => std::future::pending().await,
-        Some(at) => tokio::time::sleep(at.saturating_since(inner.clock.now())).await,
-    }
 }
 
 fn outcome_of(result: Result<Result<Value, Exit>, Box<dyn Any + Send>>) -> Outcome {
