@@ -45,7 +45,10 @@ mod sizes {
     #[test]
     fn print_sizes() {
         println!("Live {}", std::mem::size_of::<crate::live::Live>());
-        println!("LiveState {}", std::mem::size_of::<crate::live::LiveState>());
+        println!(
+            "LiveState {}",
+            std::mem::size_of::<crate::live::LiveState>()
+        );
         println!("Task {}", std::mem::size_of::<longrun_core::Task>());
         println!("Event {}", std::mem::size_of::<longrun_core::Event>());
         println!("State {}", std::mem::size_of::<longrun_core::State>());

@@ -30,7 +30,14 @@ impl Registry {
             return Err(Error::DuplicateKind(spec.name));
         }
         let name = Arc::from(spec.name.as_str());
-        kinds.insert(spec.name.clone(), Arc::new(KindEntry { name, spec, handler }));
+        kinds.insert(
+            spec.name.clone(),
+            Arc::new(KindEntry {
+                name,
+                spec,
+                handler,
+            }),
+        );
         Ok(())
     }
 

@@ -408,7 +408,8 @@ impl Inner {
                 return Ok(Started::Finished(Box::new(self.get(id).await?)));
             }
         };
-        let queued = admitted.map(|admitted| (admitted, slot.expect("queued tasks are counted")));
+        let queued =
+            admitted.map(|admitted| Box::new((admitted, slot.expect("queued tasks are counted"))));
         self.tracker.spawn(supervise::run(
             self.clone(),
             live.clone(),
@@ -484,7 +485,12 @@ impl Inner {
     /// the task's lock, so the store sees every task's events in sequence. When the store has
     /// already made the write durable (the in-memory store always has) and nothing is waiting
     /// before it, the event is published right here, under the same lock.
-    pub(crate) fn stage(&self, state: &mut LiveState, live: &Live, change: Change) -> Result<Staged, Error> {
+    pub(crate) fn stage(
+        &self,
+        state: &mut LiveState,
+        live: &Live,
+        change: Change,
+    ) -> Result<Staged, Error> {
         let next = state.state.after(&change)?;
         let seq = state.seq.next();
         let event = Arc::new(Event {

@@ -20,14 +20,16 @@ pub(crate) async fn run(
     inner: Arc<Inner>,
     live: Arc<Live>,
     input: Value,
-    // `None`: admitted at once, and the start already recorded by the caller.
-    queued: Option<(oneshot::Receiver<()>, Slot)>,
+    // `None`: admitted at once, and the start already recorded by the caller. Boxed so that
+    // tasks that never queue do not carry its room.
+    queued: Option<Box<(oneshot::Receiver<()>, Slot)>>,
     deadline: Option<Timestamp>,
 ) {
-    let mut deadline = deadline.map(|at| Box::pin(tokio::time::sleep(at.saturating_since(inner.clock.now()))));
+    let mut deadline =
+        deadline.map(|at| Box::pin(tokio::time::sleep(at.saturating_since(inner.clock.now()))));
 
-    if let Some((admitted, slot)) = queued
-        && !Box::pin(wait_for_admission(&inner, &live, admitted, slot, &mut deadline)).await
+    if let Some(queued) = queued
+        && !Box::pin(wait_for_admission(&inner, &live, *queued, &mut deadline)).await
     {
         return;
     }
@@ -35,15 +37,15 @@ pub(crate) async fn run(
     let attempt = live.state.lock().attempt;
     let ctx = Context::new(inner.clone(), live.clone(), attempt);
     let outcome = drive(&inner, &live, ctx, input, &mut deadline).await;
-    inner.finish(&live, outcome).await;
+    // Boxed: writing the end is the largest future here, and needs its room only briefly.
+    Box::pin(inner.finish(&live, outcome)).await;
 }
 
 /// Waits in the queue. Returns false if the task ended there (cancelled, or its deadline).
 async fn wait_for_admission(
     inner: &Arc<Inner>,
     live: &Arc<Live>,
-    admitted: oneshot::Receiver<()>,
-    slot: Slot,
+    (admitted, slot): (oneshot::Receiver<()>, Slot),
     deadline: &mut Option<Pin<Box<Sleep>>>,
 ) -> bool {
     let admitted = tokio::select! {
@@ -103,7 +105,9 @@ async fn wind_down(
     running: impl std::future::Future + Unpin,
 ) -> Outcome {
     if !live.is_cancelled()
-        && let Err(error) = inner.request_cancel(live, CancelReason::DeadlineExceeded).await
+        && let Err(error) = inner
+            .request_cancel(live, CancelReason::DeadlineExceeded)
+            .await
     {
         tracing::error!(task = %live.id, %error, "could not record a deadline cancellation");
     }
