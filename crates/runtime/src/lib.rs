@@ -39,19 +39,3 @@ pub use options::{Bounds, Options};
 pub use runtime::Runtime;
 pub use start::{StartOptions, Started, TaskHandle};
 pub use subscribe::{AllNotice, AllSubscription, Notice, Published, Subscription};
-
-#[cfg(test)]
-mod sizes {
-    #[test]
-    fn print_sizes() {
-        println!("Live {}", std::mem::size_of::<crate::live::Live>());
-        println!(
-            "LiveState {}",
-            std::mem::size_of::<crate::live::LiveState>()
-        );
-        println!("Task {}", std::mem::size_of::<longrun_core::Task>());
-        println!("Event {}", std::mem::size_of::<longrun_core::Event>());
-        println!("State {}", std::mem::size_of::<longrun_core::State>());
-        println!("Change {}", std::mem::size_of::<longrun_core::Change>());
-    }
-}
