@@ -16,7 +16,7 @@ pub enum Routing {
     Background,
     /// The caller awaits the outcome for up to this long, then the task detaches and its
     /// outcome goes to the session's inbox.
-    DetachAfter(#[serde(with = "millis")] Duration),
+    DetachAfter(#[serde(with = "crate::millis")] Duration),
 }
 
 /// What happens to a task that was running when its node crashed.
@@ -70,10 +70,10 @@ pub struct KindSpec {
     /// What a start above a limit does.
     pub over_limit: OverLimit,
     /// How long a finished task stays readable, unless the start says otherwise.
-    #[serde(with = "millis")]
+    #[serde(with = "crate::millis")]
     pub ttl: Duration,
     /// The longest a task may live before it is cancelled, unless the start says otherwise.
-    #[serde(default, with = "opt_millis")]
+    #[serde(default, with = "crate::millis::option")]
     pub deadline: Option<Duration>,
     /// How callers wait, unless the start says otherwise.
     pub routing: Routing,
@@ -82,7 +82,7 @@ pub struct KindSpec {
     /// How MCP exposes the kind.
     pub task_support: TaskSupport,
     /// How long a cancelled handler may take to stop before it is aborted.
-    #[serde(with = "millis")]
+    #[serde(with = "crate::millis")]
     pub cancel_grace: Duration,
 }
 
@@ -162,38 +162,5 @@ impl KindSpec {
     pub fn cancel_grace(mut self, grace: Duration) -> Self {
         self.cancel_grace = grace;
         self
-    }
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
-    }
-}
-
-mod opt_millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_some(&u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
     }
 }

@@ -12,6 +12,7 @@ pub mod event;
 pub mod id;
 pub mod inbox;
 pub mod kind;
+mod millis;
 pub mod state;
 pub mod store;
 pub mod task;

@@ -337,7 +337,7 @@ pub struct Task {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: Labels,
     /// How long the task stays readable after it ends.
-    #[serde(with = "millis")]
+    #[serde(with = "crate::millis")]
     pub ttl: Duration,
     /// When the task must have ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -522,20 +522,6 @@ impl Task {
                 complete: chunk.last_chunk,
             }),
         }
-    }
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
     }
 }
 

@@ -33,6 +33,16 @@ pub(crate) trait ErasedHandler: Send + Sync + 'static {
     fn call(&self, ctx: Context, input: Value) -> BoxFuture<'static, Result<Value, Exit>>;
 }
 
+/// Whether `input` deserializes into `I`, without taking it apart.
+fn check_input<I: DeserializeOwned>(input: &Value) -> Result<(), String> {
+    I::deserialize(input).map(drop).map_err(|e| e.to_string())
+}
+
+/// A handler run that ended before it began.
+fn failed(exit: Exit) -> BoxFuture<'static, Result<Value, Exit>> {
+    Box::pin(std::future::ready(Err(exit)))
+}
+
 fn decode<I: DeserializeOwned>(input: Value) -> Result<I, Exit> {
     serde_json::from_value(input)
         .map_err(|error| Exit::Failed(TaskError::new(TaskError::INVALID_INPUT, error.to_string())))
@@ -70,13 +80,13 @@ where
     E: Into<TaskError> + 'static,
 {
     fn check(&self, input: &Value) -> Result<(), String> {
-        I::deserialize(input).map(drop).map_err(|e| e.to_string())
+        check_input::<I>(input)
     }
 
     fn call(&self, ctx: Context, input: Value) -> BoxFuture<'static, Result<Value, Exit>> {
         let input = match decode::<I>(input) {
             Ok(input) => input,
-            Err(exit) => return Box::pin(std::future::ready(Err(exit))),
+            Err(exit) => return failed(exit),
         };
         let running = (self.f)(ctx, input);
         Box::pin(async move {
@@ -160,13 +170,13 @@ where
     I: DeserializeOwned + Send + 'static,
 {
     fn check(&self, input: &Value) -> Result<(), String> {
-        I::deserialize(input).map(drop).map_err(|e| e.to_string())
+        check_input::<I>(input)
     }
 
     fn call(&self, ctx: Context, input: Value) -> BoxFuture<'static, Result<Value, Exit>> {
         let input = match decode::<I>(input) {
             Ok(input) => input,
-            Err(exit) => return Box::pin(std::future::ready(Err(exit))),
+            Err(exit) => return failed(exit),
         };
         let signals = (self.f)(ctx.clone(), input);
         Box::pin(async move {
