@@ -47,17 +47,23 @@ async fn wait_for_status(rt: &Runtime, id: longrun_runtime::TaskId, status: Stat
     panic!("task never reached {status}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_question_waits_in_input_required_until_answered() {
-    let rt = runtime();
-    with_approval(&rt);
+/// Starts `approve` and returns once it waits for its answer.
+async fn waiting_for_approval(rt: &Runtime) -> longrun_runtime::TaskHandle {
     let handle = rt
         .start("approve", json!({}), StartOptions::new())
         .await
         .unwrap()
         .handle()
         .unwrap();
-    wait_for_status(&rt, handle.id(), Status::InputRequired).await;
+    wait_for_status(rt, handle.id(), Status::InputRequired).await;
+    handle
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_question_waits_in_input_required_until_answered() {
+    let rt = runtime();
+    with_approval(&rt);
+    let handle = waiting_for_approval(&rt).await;
     let task = handle.task().await.unwrap();
     let pending = task.state().pending_input().unwrap();
     assert_eq!(pending["approval"], json!({"question": "ok?"}));
@@ -191,13 +197,7 @@ async fn a_timed_out_question_returns_to_working_and_refuses_late_answers() {
 async fn cancellation_wakes_a_waiting_question() {
     let rt = runtime();
     with_approval(&rt);
-    let handle = rt
-        .start("approve", json!({}), StartOptions::new())
-        .await
-        .unwrap()
-        .handle()
-        .unwrap();
-    wait_for_status(&rt, handle.id(), Status::InputRequired).await;
+    let handle = waiting_for_approval(&rt).await;
     let task = handle.cancel().await.unwrap();
     assert_eq!(task.status(), Status::Cancelled);
 }

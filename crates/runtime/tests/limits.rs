@@ -22,6 +22,11 @@ fn with_slow(rt: &Runtime, name: &str, spec: impl FnOnce(KindSpec) -> KindSpec) 
     .unwrap();
 }
 
+/// Starts a task of `kind` and returns its id.
+async fn start(rt: &Runtime, kind: &str, options: StartOptions) -> longrun_runtime::TaskId {
+    rt.start(kind, (), options).await.unwrap().id()
+}
+
 async fn statuses(rt: &Runtime, ids: &[longrun_runtime::TaskId]) -> Vec<Status> {
     let mut out = Vec::new();
     for id in ids {
@@ -36,12 +41,7 @@ async fn a_kind_limit_queues_in_order() {
     with_slow(&rt, "slow", |k| k.concurrency(2));
     let mut ids = Vec::new();
     for _ in 0..5 {
-        ids.push(
-            rt.start("slow", (), StartOptions::background())
-                .await
-                .unwrap()
-                .id(),
-        );
+        ids.push(start(&rt, "slow", StartOptions::background()).await);
     }
     tokio::time::sleep(Duration::from_millis(10)).await;
     use Status::*;
@@ -108,12 +108,7 @@ async fn global_and_per_owner_limits_apply() {
         ("a", "bob"),
         ("b", "cat"),
     ] {
-        ids.push(
-            rt.start(kind, (), StartOptions::background().owner(owner))
-                .await
-                .unwrap()
-                .id(),
-        );
+        ids.push(start(&rt, kind, StartOptions::background().owner(owner)).await);
     }
     tokio::time::sleep(Duration::from_millis(10)).await;
     use Status::*;
@@ -130,21 +125,9 @@ async fn global_and_per_owner_limits_apply() {
 async fn cancelling_a_queued_task_frees_its_place() {
     let rt = runtime();
     with_slow(&rt, "slow", |k| k.concurrency(1));
-    let first = rt
-        .start("slow", (), StartOptions::background())
-        .await
-        .unwrap()
-        .id();
-    let queued = rt
-        .start("slow", (), StartOptions::background())
-        .await
-        .unwrap()
-        .id();
-    let third = rt
-        .start("slow", (), StartOptions::background())
-        .await
-        .unwrap()
-        .id();
+    let first = start(&rt, "slow", StartOptions::background()).await;
+    let queued = start(&rt, "slow", StartOptions::background()).await;
+    let third = start(&rt, "slow", StartOptions::background()).await;
     let cancelled = rt.cancel(queued).await.unwrap();
     assert_eq!(cancelled.status(), Status::Cancelled);
     assert!(cancelled.started_at().is_none(), "it never ran");
