@@ -1,14 +1,18 @@
 //! `longrun-bench`: measures longrun beside baselines taken in the same run.
 //!
-//! Each subcommand is one module (`runtime` now; `durable` and `crash` later) with an `Args`
-//! struct and a `run` function. Subcommands print a human-readable table and then, as the
+//! Each subcommand is one module (`runtime`, `durable`, `crash`, `http`) with an `Args` struct and a
+//! `run` function. Subcommands print a human-readable table and then, as the
 //! last line on stdout, one JSON object for scripts. Progress notes go to stderr.
 
 mod alloc;
+mod crash;
+mod durable;
 mod host;
+mod http;
 mod rss;
 mod runtime;
 mod stats;
+mod stores;
 
 use clap::{Parser, Subcommand};
 
@@ -32,11 +36,30 @@ enum Command {
     /// (used by `runtime`, so that peak RSS belongs to that scenario alone).
     #[command(hide = true)]
     RuntimeProbe(runtime::probe::Args),
+    /// Durable stores: throughput beside raw SQL, cross-node latencies, recovery time.
+    Durable(durable::Args),
+    /// Kill -9 a node under load again and again; check nothing acknowledged was lost or
+    /// done twice.
+    Crash(crash::Args),
+    /// One node of the crash harness (started and killed by `crash`).
+    #[command(hide = true)]
+    CrashNode(crash::node::Args),
+    /// The HTTP + SSE server on SQLite: creation latency and throughput at a fixed offered
+    /// load, SSE fan-out to 10,000 subscribers (delivery latency, server RSS).
+    Http(http::Args),
+    /// The server measured by `http`, run as its child process.
+    #[command(hide = true)]
+    HttpServer(http::server::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Runtime(args) => runtime::run(&args),
         Command::RuntimeProbe(args) => runtime::probe::run(&args),
+        Command::Durable(args) => durable::run(&args),
+        Command::Crash(args) => crash::run(&args),
+        Command::CrashNode(args) => crash::node::run(&args),
+        Command::Http(args) => http::run(&args),
+        Command::HttpServer(args) => http::server::run(&args),
     }
 }

@@ -1,4 +1,4 @@
-//! Resident set size of this process, from `/proc/self/status` (Linux only).
+//! Resident set size of this process or another, from `/proc/<pid>/status` (Linux only).
 
 use std::fs;
 use std::io;
@@ -12,12 +12,20 @@ pub(crate) struct Rss {
     pub(crate) peak: u64,
 }
 
-/// Reads `VmRSS` and `VmHWM`.
+/// Reads `VmRSS` and `VmHWM` of this process.
 pub(crate) fn read() -> io::Result<Rss> {
-    let status = fs::read_to_string("/proc/self/status")?;
+    parse(&fs::read_to_string("/proc/self/status")?)
+}
+
+/// Reads `VmRSS` and `VmHWM` of process `pid` (a child the benchmark started).
+pub(crate) fn read_pid(pid: u32) -> io::Result<Rss> {
+    parse(&fs::read_to_string(format!("/proc/{pid}/status"))?)
+}
+
+fn parse(status: &str) -> io::Result<Rss> {
     Ok(Rss {
-        current: field_bytes(&status, "VmRSS:")?,
-        peak: field_bytes(&status, "VmHWM:")?,
+        current: field_bytes(status, "VmRSS:")?,
+        peak: field_bytes(status, "VmHWM:")?,
     })
 }
 
@@ -28,7 +36,7 @@ pub(crate) fn reset_peak() -> io::Result<()> {
 }
 
 fn field_bytes(status: &str, key: &str) -> io::Result<u64> {
-    let missing = || io::Error::other(format!("{key} not found in /proc/self/status"));
+    let missing = || io::Error::other(format!("{key} not found in /proc/<pid>/status"));
     let line = status
         .lines()
         .find(|line| line.starts_with(key))
@@ -40,4 +48,17 @@ fn field_bytes(status: &str, key: &str) -> io::Result<u64> {
         .parse()
         .map_err(|e| io::Error::other(format!("{key} is not a number of kB: {e}")))?;
     Ok(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_parse_as_bytes() {
+        let rss =
+            parse("Name:\tlongrun-bench\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\n").unwrap();
+        assert_eq!((rss.current, rss.peak), (10240 * 1024, 20480 * 1024));
+        assert!(parse("Name:\tx\n").is_err());
+    }
 }

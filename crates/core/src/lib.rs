@@ -8,6 +8,7 @@
 //! longrun crate depends on it, and it depends on none of them. Only the state machine here
 //! decides whether a change is legal; stores persist, runtimes drive, adapters translate.
 
+pub mod cluster;
 pub mod event;
 pub mod id;
 pub mod inbox;
@@ -18,6 +19,7 @@ pub mod store;
 pub mod task;
 pub mod time;
 
+pub use cluster::{Cluster, NodeId, Notice, Renewal, Signal, Signalled};
 pub use event::{Change, Event, Seq};
 pub use id::{ParseIdError, TaskId};
 pub use inbox::{InboxEntry, InboxItem};

@@ -95,8 +95,12 @@ impl std::str::FromStr for Status {
 }
 
 /// A task's state, with the data that belongs to it.
+///
+/// As JSON it is one object tagged by `status`; an ended state is its [`Outcome`] itself
+/// (`{"status": "completed", "output": …}`), not an outcome nested in an `ended` tag, which would
+/// repeat the `status` key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
+#[serde(into = "StateRepr", from = "StateRepr")]
 pub enum State {
     /// Created, not yet running.
     Submitted,
@@ -109,6 +113,46 @@ pub enum State {
     },
     /// Ended; the outcome says how.
     Ended(Outcome),
+}
+
+/// [`State`]'s JSON shape: an outcome, or one of the open states.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StateRepr {
+    Ended(Outcome),
+    Open(OpenState),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum OpenState {
+    Submitted,
+    Working,
+    InputRequired { pending: BTreeMap<String, Value> },
+}
+
+impl From<State> for StateRepr {
+    fn from(state: State) -> Self {
+        match state {
+            State::Submitted => Self::Open(OpenState::Submitted),
+            State::Working => Self::Open(OpenState::Working),
+            State::InputRequired { pending } => Self::Open(OpenState::InputRequired { pending }),
+            State::Ended(outcome) => Self::Ended(outcome),
+        }
+    }
+}
+
+impl From<StateRepr> for State {
+    fn from(repr: StateRepr) -> Self {
+        match repr {
+            StateRepr::Open(OpenState::Submitted) => Self::Submitted,
+            StateRepr::Open(OpenState::Working) => Self::Working,
+            StateRepr::Open(OpenState::InputRequired { pending }) => {
+                Self::InputRequired { pending }
+            }
+            StateRepr::Ended(outcome) => Self::Ended(outcome),
+        }
+    }
 }
 
 impl State {

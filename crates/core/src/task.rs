@@ -637,9 +637,49 @@ mod tests {
     }
 
     #[test]
-    fn serializes_and_back() {
-        let task = new_task();
-        let text = serde_json::to_string(&task).unwrap();
-        assert_eq!(serde_json::from_str::<Task>(&text).unwrap(), task);
+    fn serializes_and_back_in_every_state() {
+        let round_trip = |task: &Task| {
+            let text = serde_json::to_string(task).unwrap();
+            assert_eq!(
+                &serde_json::from_str::<Task>(&text).unwrap(),
+                task,
+                "{text}"
+            );
+        };
+        let outcomes = [
+            Outcome::Completed {
+                output: json!({"a": 1}),
+            },
+            Outcome::Failed {
+                error: TaskError::new("bad", "it broke"),
+            },
+            Outcome::Cancelled {
+                reason: CancelReason::DeadlineExceeded,
+            },
+        ];
+        for outcome in outcomes {
+            let mut task = new_task();
+            round_trip(&task);
+            task.apply(&event(&task, Change::Started { attempt: 1 }))
+                .unwrap();
+            round_trip(&task);
+            let asked = Change::InputRequested {
+                key: "k".into(),
+                request: json!({}),
+            };
+            task.apply(&event(&task, asked)).unwrap();
+            round_trip(&task);
+            task.apply(&event(&task, Change::Ended(outcome))).unwrap();
+            round_trip(&task);
+        }
+        let mut rejected = new_task();
+        let error = TaskError::new(TaskError::LIMIT_REACHED, "full");
+        rejected
+            .apply(&event(
+                &rejected,
+                Change::Ended(Outcome::Rejected { error }),
+            ))
+            .unwrap();
+        round_trip(&rejected);
     }
 }

@@ -11,16 +11,30 @@
 pub use longrun_runtime::{
     AllNotice, AllSubscription, Artifact, ArtifactChunk, AskError, Bounds, CancelReason, Change,
     Context, Cursor, Drained, Error, Event, Filter, Inbox, InboxEntry, InboxItem, KindSpec, Labels,
-    Limits, Notice, Options, Outcome, OverLimit, Owner, Page, Progress, Published, RestartPolicy,
-    Routing, Runtime, Seq, Session, Signal, StartOptions, Started, State, Status, Subscription,
-    Task, TaskError, TaskHandle, TaskId, TaskInfo, TaskSupport, Timestamp, TokioClock,
+    Limits, Notice, Options, Outcome, OverLimit, Owner, Page, Progress, Published, Recovery,
+    RestartPolicy, Routing, Runtime, Seq, Session, Signal, StartOptions, Started, State, Status,
+    Subscription, Task, TaskError, TaskHandle, TaskId, TaskInfo, TaskSupport, Timestamp,
+    TokioClock,
 };
 
 /// The store traits and the backends that ship with longrun.
+/// For stores shared by several nodes: leases, claims, signals, notices.
+pub mod cluster {
+    pub use longrun_core::cluster::{
+        Cluster, NodeId, Notice, NoticeStream, Renewal, Signal, Signalled,
+    };
+}
+
+/// The store traits, and the in-memory store (the library's default).
 pub mod store {
+    pub use longrun_core::NewTask;
     pub use longrun_core::store::{
         Ack, BoxFuture, Cursor, Error, EventLog, Filter, InboxStore, NewInboxItem, Page, Purge,
         Query, Retention, Store, TaskStore,
     };
     pub use longrun_store_memory::MemoryStore;
+    #[cfg(feature = "postgres")]
+    pub use longrun_store_postgres::{PostgresOptions, PostgresStore};
+    #[cfg(feature = "sqlite")]
+    pub use longrun_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 }

@@ -15,7 +15,9 @@ mod error;
 mod handler;
 mod inbox;
 mod live;
+mod node;
 mod options;
+mod recover;
 mod registry;
 mod runtime;
 mod start;
@@ -36,6 +38,7 @@ pub use longrun_core::{
     store::{Cursor, Filter, Page},
 };
 pub use options::{Bounds, Options};
+pub use recover::Recovery;
 pub use runtime::Runtime;
 pub use start::{StartOptions, Started, TaskHandle};
 pub use subscribe::{AllNotice, AllSubscription, Notice, Published, Subscription};

@@ -50,6 +50,9 @@ pub(crate) struct Live {
     pub(crate) routing: Routing,
     /// Set once when cancellation is requested; waiters are woken through `changed`.
     cancel_requested: AtomicBool,
+    /// Set once when this runtime gives the task up without writing its end: a durable write
+    /// failed, or another node took the task over. Implies `cancel_requested`.
+    lost: AtomicBool,
     /// Woken when the task ends, detaches or is asked to cancel; each waiter re-checks its own
     /// condition, so one notifier serves them all.
     pub(crate) changed: Notify,
@@ -87,6 +90,7 @@ pub(crate) enum AskSlot {
 }
 
 impl Live {
+    /// The record of a task just created: `first` is its `submitted` event, not yet durable.
     pub(crate) fn new(
         id: TaskId,
         kind: Arc<KindEntry>,
@@ -96,27 +100,69 @@ impl Live {
         on_terminal: Option<TerminalCallback>,
         first: Arc<Event>,
     ) -> Self {
+        let state = LiveState {
+            state: State::Submitted,
+            seq: first.seq,
+            published: Seq::ZERO,
+            ended: false,
+            unpublished: std::collections::VecDeque::from([first]),
+            subscribers: None,
+            asks: HashMap::new(),
+            cancel_reason: None,
+            detached: false,
+            attempt: 0,
+            holds_slot,
+        };
+        Self::build(id, kind, info, routing, on_terminal, state)
+    }
+
+    /// The record of a stored task this runtime takes up again: after a restart, or claimed
+    /// from another node. Everything stored is durable, so everything counts as published;
+    /// answers already given are kept for the handler's questions (the replay).
+    pub(crate) fn resume(
+        task: &longrun_core::Task,
+        kind: Arc<KindEntry>,
+        info: TaskInfo,
+        answers: impl IntoIterator<Item = (String, Value)>,
+    ) -> Self {
+        let state = LiveState {
+            state: task.state().clone(),
+            seq: task.last_seq(),
+            published: task.last_seq(),
+            ended: false,
+            unpublished: std::collections::VecDeque::new(),
+            subscribers: None,
+            asks: answers
+                .into_iter()
+                .map(|(key, value)| (key, AskSlot::Early(value)))
+                .collect(),
+            cancel_reason: None,
+            detached: task.is_detached(),
+            attempt: task.attempt(),
+            holds_slot: false,
+        };
+        // Whoever waited in the foreground is gone: the outcome goes to the inbox.
+        Self::build(task.id, kind, info, Routing::Background, None, state)
+    }
+
+    fn build(
+        id: TaskId,
+        kind: Arc<KindEntry>,
+        info: TaskInfo,
+        routing: Routing,
+        on_terminal: Option<TerminalCallback>,
+        state: LiveState,
+    ) -> Self {
         Self {
             id,
             kind,
             info,
             routing,
             cancel_requested: AtomicBool::new(false),
+            lost: AtomicBool::new(false),
             changed: Notify::new(),
             on_terminal: Mutex::new(on_terminal),
-            state: Mutex::new(LiveState {
-                state: State::Submitted,
-                seq: first.seq,
-                published: Seq::ZERO,
-                ended: false,
-                unpublished: std::collections::VecDeque::from([first]),
-                subscribers: None,
-                asks: HashMap::new(),
-                cancel_reason: None,
-                detached: false,
-                attempt: 0,
-                holds_slot,
-            }),
+            state: Mutex::new(state),
         }
     }
 
@@ -130,6 +176,17 @@ impl Live {
     pub(crate) fn request_cancel(&self) {
         self.cancel_requested.store(true, Ordering::Release);
         self.changed.notify_waiters();
+    }
+
+    /// Gives the task up (see `lost`); returns false if it was already given up.
+    pub(crate) fn mark_lost(&self) -> bool {
+        let first = !self.lost.swap(true, Ordering::AcqRel);
+        self.request_cancel();
+        first
+    }
+
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {

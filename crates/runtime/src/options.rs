@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use longrun_core::{Clock, store::Store};
+use longrun_core::{Clock, cluster::Cluster, store::Store};
 
 use crate::admission::Limits;
 
@@ -33,6 +33,15 @@ impl Default for Bounds {
 pub struct Options {
     /// Where tasks live. Default: a fresh in-memory store.
     pub store: Option<Arc<dyn Store>>,
+    /// Set when `store` is shared by several nodes (PostgreSQL): usually the same object as
+    /// `store`. The runtime then holds leases on the tasks it runs, claims tasks of the kinds it
+    /// hosts, and reaches tasks held by other nodes through signals. See [`Cluster`].
+    pub cluster: Option<Arc<dyn Cluster>>,
+    /// In a cluster: how often this node renews its leases, takes missed signals and looks for
+    /// claimable tasks. Keep it well under the store's lease time to live.
+    pub renew_interval: Duration,
+    /// In a cluster: at most this many tasks are claimed at a time.
+    pub claim_batch: usize,
     /// Where time comes from. Default: [`TokioClock`](crate::TokioClock).
     pub clock: Option<Arc<dyn Clock>>,
     /// Global and per-owner concurrency limits (per-kind limits live on the kind).
@@ -50,10 +59,24 @@ pub struct Options {
     pub all_subscriber_buffer: usize,
 }
 
+impl Options {
+    /// Options for a store shared by several nodes: `store` is both the store and the cluster.
+    pub fn clustered<S: Store + Cluster + 'static>(store: Arc<S>) -> Self {
+        Self {
+            store: Some(store.clone()),
+            cluster: Some(store),
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Self {
             store: None,
+            cluster: None,
+            renew_interval: Duration::from_secs(2),
+            claim_batch: 128,
             clock: None,
             limits: Limits::default(),
             bounds: Bounds::default(),

@@ -45,6 +45,11 @@ impl Registry {
         self.kinds.read().get(name).cloned()
     }
 
+    /// The registered kinds' names.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.kinds.read().keys().cloned().collect()
+    }
+
     pub(crate) fn specs(&self) -> Vec<KindSpec> {
         let mut specs: Vec<_> = self.kinds.read().values().map(|k| k.spec.clone()).collect();
         specs.sort_by(|a, b| a.name.cmp(&b.name));

@@ -7,6 +7,7 @@ use futures_core::Stream;
 use longrun_core::{
     CancelReason, Change, Clock, Event, KindSpec, NewTask, Outcome, Routing, Seq, Session, Status,
     Task, TaskError, TaskId,
+    cluster::Cluster,
     inbox::InboxEntry,
     store::{Ack, Filter, NewInboxItem, Page, Purge, Query, Store},
 };
@@ -29,7 +30,7 @@ use crate::{
     registry::Registry,
     start::{StartOptions, Started, TaskHandle},
     subscribe::{AllSubscription, Published, Subscription},
-    supervise,
+    supervise::{self, Admitted, Launched, Pending},
 };
 
 /// The longrun engine. Cloning is cheap; every clone drives the same tasks.
@@ -58,6 +59,8 @@ pub struct Runtime {
 
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
+    pub(crate) cluster: Option<Arc<dyn Cluster>>,
+    pub(crate) watchers: crate::node::Watchers,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) options: Options,
     pub(crate) kinds: Registry,
@@ -90,6 +93,8 @@ impl Runtime {
         let (all, _) = broadcast::channel(options.all_subscriber_buffer.max(1));
         let inner = Arc::new(Inner {
             store,
+            cluster: options.cluster.clone(),
+            watchers: Default::default(),
             clock,
             admission: Admission::new(options.limits),
             options,
@@ -101,6 +106,13 @@ impl Runtime {
             shutdown: CancellationToken::new(),
         });
         tokio::spawn(sweep(Arc::downgrade(&inner), inner.shutdown.clone()));
+        if let Some(cluster) = &inner.cluster {
+            tokio::spawn(crate::node::run(
+                Arc::downgrade(&inner),
+                cluster.clone(),
+                inner.shutdown.clone(),
+            ));
+        }
         Self { inner }
     }
 
@@ -247,6 +259,45 @@ impl Runtime {
         stopped
     }
 
+    /// Stops accepting tasks and leaves the ones still running to their restart policy,
+    /// writing nothing more for them: their handlers are dropped and their tasks stay as
+    /// stored (`submitted`, `working` or `input_required`). A later [`recover`] on the same
+    /// store takes them up; in a cluster their leases are released, so another node claims
+    /// them at once instead of after the lease expires. Returns how many tasks were left.
+    ///
+    /// This is the end of a graceful stop, once running tasks had their grace period; unlike
+    /// [`shutdown`], it cancels nothing.
+    ///
+    /// [`recover`]: Runtime::recover
+    /// [`shutdown`]: Runtime::shutdown
+    pub async fn leave(&self) -> usize {
+        self.inner.shutdown.cancel();
+        let lives: Vec<Arc<Live>> = self.inner.live.iter().map(|e| e.value().clone()).collect();
+        for live in &lives {
+            live.mark_lost();
+        }
+        self.inner.tracker.close();
+        self.inner.tracker.wait().await;
+        if let Some(cluster) = &self.inner.cluster {
+            let ids: Vec<TaskId> = lives.iter().map(|live| live.id).collect();
+            if let Err(error) = cluster.release(&ids).await {
+                tracing::warn!(%error, "could not release leases; other nodes take the tasks when they expire");
+            }
+        }
+        lives.len()
+    }
+
+    /// Whether the runtime stopped accepting tasks ([`shutdown`](Runtime::shutdown) or
+    /// [`leave`](Runtime::leave) was called).
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
+    }
+
+    /// The registered kind named `name`.
+    pub fn kind(&self, name: &str) -> Option<KindSpec> {
+        self.inner.kinds.get(name).map(|entry| entry.spec.clone())
+    }
+
     /// How many tasks have not ended yet on this runtime.
     pub fn running(&self) -> usize {
         self.inner.live.len()
@@ -356,6 +407,14 @@ impl Inner {
             None => Decision::Run,
         };
         let holds_slot = counted && matches!(decision, Decision::Run);
+        let admitted = match decision {
+            Decision::Run => Admitted::Run,
+            Decision::Queued(admitted) => Admitted::Queued(Box::new((
+                admitted,
+                slot.expect("queued tasks are counted"),
+            ))),
+            Decision::Full(why) => Admitted::Rejected(why.into_boxed_str()),
+        };
 
         let info = TaskInfo {
             kind: entry.name.clone(),
@@ -372,51 +431,66 @@ impl Inner {
             first.clone(),
         ));
         // The live record goes in before the store learns of the task, so a subscriber never
-        // finds a stored, unfinished task that this runtime does not know.
+        // finds a stored, unfinished task that this runtime does not know. The write takes its
+        // place now. If it is not durable yet, the supervisor is spawned before anything is
+        // awaited and waits for it, so a caller that drops this future cannot strand a
+        // half-started task.
         self.live.insert(id, live.clone());
-        let created = self.store.create(&task, &first).await;
-        let deadline = task.deadline;
-        let input = task.input;
-        if let Err(error) = created {
-            self.live.remove(&id);
-            if let Some(slot) = &slot {
-                if holds_slot {
-                    self.admission.release(slot);
-                } else {
-                    self.admission.withdraw(id);
+        let mut created = match &self.cluster {
+            Some(cluster) => cluster.create_held(&task, &first),
+            None => self.store.create(&task, &first),
+        };
+        let launched = match created.try_now() {
+            // Durable already (the in-memory store): launch right here, without a round trip
+            // through the supervisor. No await below suspends, so this stays cancel-safe.
+            Some(result) => {
+                if let Err(error) = result {
+                    self.forget(&live);
+                    return Err(error.into());
                 }
-            }
-            return Err(error.into());
-        }
-        self.publish(&live, first.seq);
-
-        let admitted = match decision {
-            // Recorded before returning, so a background start hands back a working task.
-            Decision::Run => match self.record_start(&live).await {
-                Ok(()) => None,
-                Err(error) => {
-                    supervise::fail_to_start(self, &live, error).await;
-                    return Ok(Started::Finished(Box::new(self.get(id).await?)));
-                }
-            },
-            Decision::Queued(admitted) => Some(admitted),
-            Decision::Full(why) => {
-                let outcome = Outcome::Rejected {
-                    error: TaskError::new(TaskError::LIMIT_REACHED, why),
+                self.publish(&live, Seq::FIRST);
+                let (launched, admitted) = match admitted {
+                    Admitted::Run => match self.record_start(&live).await {
+                        Ok(()) => (Launched::Going, Some(Admitted::Started)),
+                        Err(error) => {
+                            supervise::fail_to_start(self, &live, error).await;
+                            (Launched::Ended, None)
+                        }
+                    },
+                    Admitted::Rejected(why) => {
+                        let error = TaskError::new(TaskError::LIMIT_REACHED, why.into_string());
+                        self.finish(&live, Outcome::Rejected { error }).await;
+                        (Launched::Ended, None)
+                    }
+                    queued => (Launched::Going, Some(queued)),
                 };
-                self.finish(&live, outcome).await;
-                return Ok(Started::Finished(Box::new(self.get(id).await?)));
+                if let Some(admitted) = admitted {
+                    self.tracker.spawn(supervise::run(
+                        self.clone(),
+                        live.clone(),
+                        task.input,
+                        task.deadline,
+                        admitted,
+                        None,
+                    ));
+                }
+                launched
+            }
+            // The supervisor waits for the write and tells us how the launch went.
+            None => {
+                let (launched, started) = tokio::sync::oneshot::channel();
+                let pending = Pending { created, launched };
+                self.tracker.spawn(supervise::run(
+                    self.clone(),
+                    live.clone(),
+                    task.input,
+                    task.deadline,
+                    admitted,
+                    Some(Box::new(pending)),
+                ));
+                started.await.map_err(|_| Error::ShuttingDown)??
             }
         };
-        let queued =
-            admitted.map(|admitted| Box::new((admitted, slot.expect("queued tasks are counted"))));
-        self.tracker.spawn(supervise::run(
-            self.clone(),
-            live.clone(),
-            input,
-            queued,
-            deadline,
-        ));
 
         let handle = TaskHandle::new(
             Runtime {
@@ -424,10 +498,52 @@ impl Inner {
             },
             id,
         );
+        if launched == Launched::Ended {
+            return Ok(Started::Finished(Box::new(self.get(id).await?)));
+        }
         match routing {
             Routing::Background => Ok(Started::Running(handle)),
             Routing::Foreground => self.wait_foreground(live, handle, None).await,
             Routing::DetachAfter(after) => self.wait_foreground(live, handle, Some(after)).await,
+        }
+    }
+
+    /// Drops the record of a task whose creation failed: nothing of it is stored.
+    pub(crate) fn forget(&self, live: &Live) {
+        self.live.remove(&live.id);
+        let holds_slot = std::mem::take(&mut live.state.lock().holds_slot);
+        if holds_slot {
+            self.admission.release(&self.slot_of(live));
+        } else {
+            self.admission.withdraw(live.id);
+        }
+        live.mark_lost();
+        live.changed.notify_waiters();
+    }
+
+    /// The admission slot a task counts against.
+    fn slot_of(&self, live: &Live) -> Slot {
+        Slot {
+            kind: live.info.kind.to_string(),
+            kind_limit: live.kind.spec.concurrency,
+            owner: live.info.owner.clone(),
+        }
+    }
+
+    /// Gives a task up without writing anything more, because a durable write for it failed or
+    /// another node took it over. Its handler is dropped and its record removed; what the store
+    /// holds stands, and the task's restart policy applies when it is next taken up (at the next
+    /// start of this node, or by whichever node claims it).
+    pub(crate) fn abandon(&self, live: &Live, why: &longrun_core::store::Error) {
+        if live.mark_lost() {
+            match why {
+                longrun_core::store::Error::Fenced(_) => {
+                    tracing::warn!(task = %live.id, "another node took this task over; stopping it here")
+                }
+                error => {
+                    tracing::error!(task = %live.id, %error, "a durable write failed; giving the task up on this node")
+                }
+            }
         }
     }
 
@@ -520,7 +636,10 @@ impl Inner {
     /// Waits for a staged event to be durable, then publishes it (and any before it).
     pub(crate) async fn land(&self, live: &Live, staged: Staged) -> Result<Arc<Event>, Error> {
         if let Some(ack) = staged.ack {
-            ack.await?;
+            if let Err(error) = ack.await {
+                self.abandon(live, &error);
+                return Err(error.into());
+            }
             self.publish(live, staged.event.seq);
         }
         Ok(staged.event)
@@ -565,6 +684,10 @@ impl Inner {
     /// Ends a task: writes its outcome, frees its slots, tells the inbox, runs its terminal
     /// callback, then wakes its waiters. Runs exactly once per task.
     pub(crate) async fn finish(&self, live: &Arc<Live>, outcome: Outcome) {
+        if live.is_lost() {
+            self.drop_lost(live);
+            return;
+        }
         let staged = {
             let mut state = live.state.lock();
             // A cancellation requested before the end was written wins over a late result.
@@ -590,6 +713,10 @@ impl Inner {
         };
         if let Err(error) = &ended {
             tracing::error!(task = %live.id, %error, "could not record a task's end");
+            if live.is_lost() {
+                self.drop_lost(live);
+                return;
+            }
         }
         let (detached, holds_slot) = {
             let mut state = live.state.lock();
@@ -597,11 +724,7 @@ impl Inner {
             (state.detached, std::mem::take(&mut state.holds_slot))
         };
         if holds_slot {
-            self.admission.release(&Slot {
-                kind: live.info.kind.to_string(),
-                kind_limit: live.kind.spec.concurrency,
-                owner: live.info.owner.clone(),
-            });
+            self.admission.release(&self.slot_of(live));
         }
         if let (Ok(event), Some(session)) = (&ended, &live.info.session)
             && (live.routing == Routing::Background || detached)
@@ -619,6 +742,20 @@ impl Inner {
         let callback = live.on_terminal.lock().take();
         if let Some(callback) = callback {
             Box::pin(self.run_terminal_callback(live.id, callback)).await;
+        }
+        self.live.remove(&live.id);
+        live.changed.notify_waiters();
+    }
+
+    /// The end of a task given up (see [`Inner::abandon`]): free what it held, write nothing.
+    fn drop_lost(&self, live: &Live) {
+        let holds_slot = {
+            let mut state = live.state.lock();
+            state.subscribers = None;
+            std::mem::take(&mut state.holds_slot)
+        };
+        if holds_slot {
+            self.admission.release(&self.slot_of(live));
         }
         self.live.remove(&live.id);
         live.changed.notify_waiters();
@@ -658,6 +795,15 @@ impl Inner {
 
     pub(crate) fn live(&self, id: TaskId) -> Option<Arc<Live>> {
         self.live.get(&id).map(|live| live.clone())
+    }
+
+    /// The stored task, if it has not ended and another node of the cluster may hold it.
+    async fn elsewhere(&self, id: TaskId) -> Result<Option<Task>, Error> {
+        if self.cluster.is_none() {
+            return Ok(None);
+        }
+        let task = self.get(id).await?;
+        Ok((!task.status().is_terminal()).then_some(task))
     }
 
     /// The error for a task this runtime does not run: ended, unknown, or elsewhere.
@@ -704,7 +850,10 @@ impl Inner {
 
     async fn cancel(&self, id: TaskId, reason: CancelReason) -> Result<Task, Error> {
         let Some(live) = self.live(id) else {
-            return Err(self.not_live(id).await);
+            return match self.elsewhere(id).await? {
+                Some(task) => self.cancel_remote(task, reason).await,
+                None => Err(self.not_live(id).await),
+            };
         };
         if !self.request_cancel(&live, reason).await? {
             return Err(self.not_live(id).await);
@@ -724,14 +873,17 @@ impl Inner {
         }
     }
 
-    async fn answer(&self, id: TaskId, key: &str, value: Value) -> Result<(), Error> {
+    pub(crate) async fn answer(&self, id: TaskId, key: &str, value: Value) -> Result<(), Error> {
         self.check_size(
             "the answer",
             json_size(&value),
             self.options.bounds.event_bytes,
         )?;
         let Some(live) = self.live(id) else {
-            return Err(self.not_live(id).await);
+            return match self.elsewhere(id).await? {
+                Some(task) => self.answer_remote(task, key, value).await,
+                None => Err(self.not_live(id).await),
+            };
         };
         let (staged, waiter) = {
             let mut state = live.state.lock();

@@ -173,7 +173,8 @@ impl TaskHandle {
     pub async fn wait(&self) -> Result<Task, Error> {
         match self.runtime.inner.live(self.id) {
             Some(live) => self.runtime.inner.wait_end(&live).await,
-            None => self.runtime.get(self.id).await,
+            // Running on another node, or not yet taken up after a restart.
+            None => self.runtime.inner.wait_stored(self.id).await,
         }
     }
 

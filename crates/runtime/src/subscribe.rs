@@ -18,7 +18,7 @@ use crate::{error::Error, live::TaskInfo, runtime::Inner};
 /// How many events a subscription reads from the log at a time.
 const PAGE: usize = 512;
 /// How often a subscription to a task running elsewhere looks for new events.
-const POLL: Duration = Duration::from_millis(250);
+pub(crate) const POLL: Duration = Duration::from_millis(250);
 
 /// What a task subscription yields.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +109,16 @@ impl Subscription {
             self.live = Some(sender.subscribe());
             state.published
         });
+        // Not running here: watch for changes elsewhere, registered before the log is read so
+        // that a change in between still wakes us.
+        let remote = published
+            .is_none()
+            .then(|| self.inner.watchers.watch(self.id));
+        let woken = remote.as_ref().map(|remote| remote.notified());
+        let mut woken = std::pin::pin!(woken);
+        if let Some(woken) = woken.as_mut().as_pin_mut() {
+            woken.enable();
+        }
         let events = self.inner.store.read(self.id, self.last, PAGE).await?;
         match published {
             Some(published) => {
@@ -121,9 +131,15 @@ impl Subscription {
             }
             None if events.is_empty() => match self.inner.store.get(self.id).await? {
                 Some(task) if !task.status().is_terminal() => {
-                    // Stored but not running here (for example, on another node): poll the log.
-                    tokio::time::sleep(POLL).await;
+                    // Stored but not running here (on another node, say): wait until its
+                    // events change there, or look again after a while, as notices are hints.
+                    if let Some(woken) = woken.as_pin_mut() {
+                        let _ = tokio::time::timeout(POLL, woken).await;
+                    }
                 }
+                // Ended after the log was read: read again, the end is in the log now.
+                Some(task) if task.last_seq() > self.last => {}
+                // Ended and everything yielded, or purged.
                 _ => self.done = true,
             },
             None => {}

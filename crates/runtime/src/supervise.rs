@@ -10,28 +10,89 @@
 use std::{any::Any, panic::AssertUnwindSafe, pin::Pin, sync::Arc};
 
 use futures_util::FutureExt;
-use longrun_core::{CancelReason, Outcome, TaskError, Timestamp};
+use longrun_core::{CancelReason, Outcome, Seq, TaskError, Timestamp, store::Ack};
 use serde_json::Value;
 use tokio::{sync::oneshot, time::Sleep};
 
-use crate::{admission::Slot, context::Context, handler::Exit, live::Live, runtime::Inner};
+use crate::{
+    admission::Slot, context::Context, error::Error, handler::Exit, live::Live, runtime::Inner,
+};
+
+/// A new task whose creation is not durable yet: the supervisor waits for it, then tells the
+/// starter how the launch went. The starter waits for that, so a start returns only what is
+/// durable, and dropping the starter's future after the spawn cannot strand the task. Boxed:
+/// only stores that write asynchronously need it.
+pub(crate) struct Pending {
+    pub(crate) created: Ack,
+    pub(crate) launched: oneshot::Sender<Result<Launched, Error>>,
+}
+
+/// How a launch went, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Launched {
+    /// Running or queued.
+    Going,
+    /// Ended at once: rejected at a limit, or its start could not be recorded.
+    Ended,
+}
+
+/// What admission decided. The rare cases are boxed so that tasks that never queue do not
+/// carry their room.
+pub(crate) enum Admitted {
+    Run,
+    /// Admitted, and the start already recorded by the starter.
+    Started,
+    Queued(Box<(oneshot::Receiver<()>, Slot)>),
+    Rejected(Box<str>),
+}
 
 pub(crate) async fn run(
     inner: Arc<Inner>,
     live: Arc<Live>,
     input: Value,
-    // `None`: admitted at once, and the start already recorded by the caller. Boxed so that
-    // tasks that never queue do not carry its room.
-    queued: Option<Box<(oneshot::Receiver<()>, Slot)>>,
     deadline: Option<Timestamp>,
+    admitted: Admitted,
+    pending: Option<Box<Pending>>,
 ) {
+    let launched = match pending {
+        Some(pending) => match Box::pin(created(&inner, &live, *pending)).await {
+            Some(launched) => Some(launched),
+            None => return,
+        },
+        None => None,
+    };
+    let tell = |result: Result<Launched, Error>| {
+        if let Some(launched) = launched {
+            // The starter may have stopped waiting; the task goes on regardless.
+            let _ = launched.send(result);
+        }
+    };
+
     let mut deadline =
         deadline.map(|at| Box::pin(tokio::time::sleep(at.saturating_since(inner.clock.now()))));
-
-    if let Some(queued) = queued
-        && !Box::pin(wait_for_admission(&inner, &live, *queued, &mut deadline)).await
-    {
-        return;
+    match admitted {
+        Admitted::Started => {}
+        // The other cases are rarer, and boxed, so that their futures (the whole end of a task
+        // for a rejection) take no room in every task's allocation.
+        Admitted::Run => {
+            if !Box::pin(start_recorded(&inner, &live)).await {
+                tell(Ok(Launched::Ended));
+                return;
+            }
+            tell(Ok(Launched::Going));
+        }
+        Admitted::Queued(queued) => {
+            tell(Ok(Launched::Going));
+            if !Box::pin(wait_for_admission(&inner, &live, *queued, &mut deadline)).await {
+                return;
+            }
+        }
+        Admitted::Rejected(why) => {
+            let error = TaskError::new(TaskError::LIMIT_REACHED, why.into_string());
+            Box::pin(inner.finish(&live, Outcome::Rejected { error })).await;
+            tell(Ok(Launched::Ended));
+            return;
+        }
     }
 
     let attempt = live.state.lock().attempt;
@@ -39,6 +100,34 @@ pub(crate) async fn run(
     let outcome = drive(&inner, &live, ctx, input, &mut deadline).await;
     // Boxed: writing the end is the largest future here, and needs its room only briefly.
     Box::pin(inner.finish(&live, outcome)).await;
+}
+
+/// Waits for a new task's creation to be durable. Returns the starter's channel, or `None` if
+/// the creation failed (the starter has been told, and the task forgotten).
+async fn created(
+    inner: &Arc<Inner>,
+    live: &Arc<Live>,
+    pending: Pending,
+) -> Option<oneshot::Sender<Result<Launched, Error>>> {
+    if let Err(error) = pending.created.await {
+        inner.forget(live);
+        // The starter may have stopped waiting; nothing else needs telling.
+        let _ = pending.launched.send(Err(error.into()));
+        return None;
+    }
+    inner.publish(live, Seq::FIRST);
+    Some(pending.launched)
+}
+
+/// Records the start; returns false if it could not be recorded (the task then ended failed).
+async fn start_recorded(inner: &Arc<Inner>, live: &Arc<Live>) -> bool {
+    match inner.record_start(live).await {
+        Ok(()) => true,
+        Err(error) => {
+            fail_to_start(inner, live, error).await;
+            false
+        }
+    }
 }
 
 /// Waits in the queue. Returns false if the task ended there (cancelled, or its deadline).
@@ -104,6 +193,13 @@ async fn wind_down(
     live: &Arc<Live>,
     running: impl std::future::Future + Unpin,
 ) -> Outcome {
+    if live.is_lost() {
+        // Given up (a failed write, or another node took it over): nothing it does can be
+        // recorded any more, so it gets no grace period.
+        return Outcome::Cancelled {
+            reason: cancel_reason(live),
+        };
+    }
     if !live.is_cancelled()
         && let Err(error) = inner
             .request_cancel(live, CancelReason::DeadlineExceeded)
@@ -128,7 +224,7 @@ async fn passes(deadline: &mut Option<Pin<Box<Sleep>>>) {
     }
 }
 
-pub(crate) async fn fail_to_start(inner: &Arc<Inner>, live: &Arc<Live>, error: crate::Error) {
+pub(crate) async fn fail_to_start(inner: &Arc<Inner>, live: &Arc<Live>, error: Error) {
     tracing::error!(task = %live.id, %error, "could not start a task");
     let error = TaskError::new("start_failed", error.to_string());
     inner.finish(live, Outcome::Failed { error }).await;

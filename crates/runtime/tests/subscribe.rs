@@ -104,6 +104,8 @@ async fn a_slow_subscriber_is_told_it_lagged_and_misses_nothing() {
         ..Options::default()
     });
     rt.register(KindSpec::new("burst"), |ctx: Context, n: u64| async move {
+        // Give the subscriber time to attach to the live channel before the burst.
+        tokio::time::sleep(Duration::from_millis(10)).await;
         for i in 0..n {
             ctx.progress(None, format!("{i}")).await?;
         }

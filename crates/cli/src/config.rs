@@ -1,0 +1,747 @@
+//! The server's TOML configuration (`longrun serve --config PATH`): where to listen, which store,
+//! who may call, the limits, and the kinds, each an external command.
+//!
+//! Parsing is strict: an unknown key anywhere is an error that names the key and its line (the
+//! `toml` crate reports positions), because a misspelt `concurrency` silently ignored is worse
+//! than a server that refuses to start. What cannot be checked by the shape alone (duplicate
+//! kinds or tokens, an empty command, how callers authenticate) is checked in
+//! [`Config::parse`]; whether anonymous access is allowed depends on the listen address, which
+//! the command line may override, so that check is [`Config::auth`], called once the address
+//! is final.
+//!
+//! Relative paths in the file (`data`, and the command of each kind, which runs in the config
+//! file's directory) are relative to the config file's directory, so a config works from
+//! whatever directory the server is started in.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt,
+    net::{IpAddr, SocketAddr},
+    ops::Range,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use longrun::{KindSpec, OverLimit, RestartPolicy, Routing};
+use serde::{
+    Deserialize, Deserializer,
+    de::{MapAccess, SeqAccess, Visitor},
+};
+use serde_json::Value;
+use toml::Spanned;
+
+/// The listen address when neither the config nor `--listen` gives one.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
+
+/// What is wrong with a config file, in words that say where and what to do.
+///
+/// Each message includes its cause; the causes are not also chained as `source`, so that
+/// `{:#}` (how the binary prints errors) does not say everything twice.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    /// The file could not be read.
+    #[error("cannot read the config file {path}: {error}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The file is not valid TOML or does not have the expected shape (unknown key, wrong type).
+    /// The `toml` error names the line, the column and the offending text.
+    #[error("invalid config file {path}: {error}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What the parser said.
+        error: Box<toml::de::Error>,
+    },
+    /// Anything else found while checking the parsed file.
+    #[error("invalid config file {path}{at}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// `", line N"` when the problem has a place, else empty.
+        at: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// `anonymous = true` with an address other ones than the machine itself can reach.
+    #[error(
+        "refusing to serve anonymously on {listen}: `anonymous = true` lets anyone who can reach \
+         the address start, read and cancel tasks, so it is allowed only on a loopback address \
+         (127.0.0.0/8, ::1 or localhost). Listen on 127.0.0.1, or remove `anonymous` and give \
+         callers bearer tokens with [[tokens]]"
+    )]
+    AnonymousNotLoopback {
+        /// The listen address as given.
+        listen: String,
+    },
+}
+
+/// A whole config file, as read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    /// `[server]`.
+    #[serde(default)]
+    pub(crate) server: Server,
+    /// `[[tokens]]` (or a `[tokens]` table of token = principal).
+    #[serde(default)]
+    pub(crate) tokens: Tokens,
+    /// `[limits]`.
+    #[serde(default)]
+    pub(crate) limits: Limits,
+    /// `[[kinds]]`.
+    #[serde(default)]
+    pub(crate) kinds: Vec<Kind>,
+    /// The config file's directory: relative paths are relative to it.
+    #[serde(skip)]
+    pub(crate) dir: PathBuf,
+}
+
+/// `[server]`: where to listen and which store to use.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Server {
+    /// `host:port`; `--listen` overrides it. Default [`DEFAULT_LISTEN`].
+    pub(crate) listen: Option<String>,
+    /// The data directory (the SQLite file lives there); `--data` overrides it.
+    pub(crate) data: Option<PathBuf>,
+    /// A PostgreSQL URL: selects the PostgreSQL store instead of SQLite.
+    pub(crate) postgres: Option<String>,
+    /// The PostgreSQL schema the tables live in (default `longrun`), so that several
+    /// deployments can share one database.
+    pub(crate) postgres_schema: Option<String>,
+    /// This server's node name among the servers sharing a PostgreSQL database. Give each a
+    /// stable, unique one: a node restarting under the same name takes its running tasks back at
+    /// once, instead of after their leases expire. Default: host name and process id.
+    pub(crate) node: Option<String>,
+    /// Everyone is the principal `anonymous`, no token needed. Loopback addresses only.
+    #[serde(default)]
+    pub(crate) anonymous: bool,
+}
+
+/// `[limits]`: request, stream and concurrency bounds. Unset keys keep the defaults of the
+/// HTTP adapter and the runtime.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Limits {
+    /// The largest request body accepted, in bytes.
+    pub(crate) body_bytes: Option<usize>,
+    /// How many event streams one principal may hold open at once.
+    pub(crate) streams_per_principal: Option<usize>,
+    /// The longest `wait_ms` a start may ask for.
+    pub(crate) max_wait_ms: Option<u64>,
+    /// At most this many tasks run at once, all kinds and principals together.
+    pub(crate) global_concurrency: Option<usize>,
+    /// At most this many tasks of one principal run at once.
+    pub(crate) principal_concurrency: Option<usize>,
+    /// The largest task input, serialized.
+    pub(crate) input_bytes: Option<usize>,
+    /// The largest artifact chunk, serialized.
+    pub(crate) artifact_bytes: Option<usize>,
+    /// The largest other event payload (a progress message, a question, an answer).
+    pub(crate) event_bytes: Option<usize>,
+    /// Keep at most this many finished tasks, whatever their ttl.
+    pub(crate) max_finished: Option<usize>,
+}
+
+/// One `[[kinds]]` entry: a task type served by an external command.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Kind {
+    /// Unique name.
+    pub(crate) name: Spanned<String>,
+    /// What it does, for people and agents.
+    #[serde(default)]
+    pub(crate) description: String,
+    /// Program and arguments; run in the config file's directory.
+    pub(crate) command: Vec<String>,
+    /// Extra environment variables for the command.
+    #[serde(default)]
+    pub(crate) env: BTreeMap<String, String>,
+    /// JSON schema of the input, written as a TOML table.
+    pub(crate) input_schema: Option<Value>,
+    /// JSON schema of the output, when known.
+    pub(crate) output_schema: Option<Value>,
+    /// At most this many tasks of the kind run at once.
+    pub(crate) concurrency: Option<usize>,
+    /// What a start above the limit does.
+    #[serde(default)]
+    pub(crate) over_limit: OverLimitConfig,
+    /// What a crash or restart does to a running task.
+    #[serde(default)]
+    pub(crate) restart: RestartConfig,
+    /// How long a finished task stays readable.
+    pub(crate) ttl_ms: Option<u64>,
+    /// The longest a task may live before it is cancelled.
+    pub(crate) deadline_ms: Option<u64>,
+    /// How long a cancelled handler may take before the runtime drops it.
+    pub(crate) cancel_grace_ms: Option<u64>,
+    /// How long the command has between SIGTERM and SIGKILL.
+    pub(crate) term_grace_ms: Option<u64>,
+    /// How callers wait, unless the start says otherwise.
+    #[serde(default)]
+    pub(crate) routing: RoutingConfig,
+}
+
+/// `over_limit = "queue" | "reject"`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum OverLimitConfig {
+    /// Wait for a slot.
+    #[default]
+    Queue,
+    /// End at once as `rejected`.
+    Reject,
+}
+
+/// `restart = "rerun" | "fail"`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RestartConfig {
+    /// Run the command again (`attempt` + 1) with earlier answers replayed.
+    Rerun,
+    /// End the task `failed` with code `interrupted` (the default: a command is not assumed
+    /// to be safe to run twice).
+    #[default]
+    Fail,
+}
+
+/// `routing = "background" | "foreground"` or `routing = { detach_after_ms = N }`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RoutingConfig {
+    /// The caller gets the task at once.
+    #[default]
+    Background,
+    /// The caller waits for the outcome.
+    Foreground,
+    /// The caller waits up to this many milliseconds, then the task detaches.
+    DetachAfterMs(u64),
+}
+
+/// The bearer tokens, in the order they were written.
+#[derive(Debug, Default)]
+pub(crate) struct Tokens(pub(crate) Vec<Token>);
+
+/// One token and the principal it stands for.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Token {
+    /// The secret a caller sends as `Authorization: Bearer …`.
+    pub(crate) token: Spanned<String>,
+    /// Who the caller is: the owner of the tasks it starts.
+    pub(crate) principal: String,
+}
+
+/// How callers authenticate, once checked against the listen address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// No token; everyone is `anonymous`.
+    Anonymous,
+    /// Token → principal.
+    Tokens(HashMap<String, String>),
+}
+
+impl Config {
+    /// Reads and checks the file at `path`.
+    pub(crate) fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
+            path: path.display().to_string(),
+            error,
+        })?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        // Absolute, so that commands and logs do not depend on the server's working directory.
+        let dir = dir.canonicalize().unwrap_or(dir);
+        Self::parse(&text, &path.display().to_string(), dir)
+    }
+
+    /// Parses and checks `text`; `origin` names it in errors; `dir` is what relative paths are
+    /// relative to.
+    pub(crate) fn parse(text: &str, origin: &str, dir: PathBuf) -> Result<Self, Error> {
+        let mut config: Self = toml::from_str(text).map_err(|error| Error::Parse {
+            path: origin.to_owned(),
+            error: Box::new(error),
+        })?;
+        config.dir = dir;
+        let invalid = |span: Option<Range<usize>>, message: String| Error::Invalid {
+            path: origin.to_owned(),
+            at: span.map_or_else(String::new, |span| {
+                format!(", line {}", line_of(text, span))
+            }),
+            message,
+        };
+
+        let mut kinds: HashMap<&str, Range<usize>> = HashMap::new();
+        for kind in &config.kinds {
+            let name = kind.name.get_ref();
+            if name.trim().is_empty() {
+                return Err(invalid(
+                    Some(kind.name.span()),
+                    "a kind has an empty name".into(),
+                ));
+            }
+            if let Some(first) = kinds.insert(name, kind.name.span()) {
+                return Err(invalid(
+                    Some(kind.name.span()),
+                    format!(
+                        "kind `{name}` is defined twice (first at line {}); kind names must be \
+                         unique",
+                        line_of(text, first)
+                    ),
+                ));
+            }
+            if kind
+                .command
+                .first()
+                .is_none_or(|program| program.is_empty())
+            {
+                return Err(invalid(
+                    Some(kind.name.span()),
+                    format!(
+                        "kind `{name}` has an empty command; write the program and its arguments, \
+                         e.g. command = [\"python3\", \"handler.py\"]"
+                    ),
+                ));
+            }
+            if kind.concurrency == Some(0) {
+                return Err(invalid(
+                    Some(kind.name.span()),
+                    format!("kind `{name}` has concurrency = 0, so no task of it could ever run"),
+                ));
+            }
+        }
+
+        let mut tokens: HashMap<&str, Range<usize>> = HashMap::new();
+        for token in &config.tokens.0 {
+            let secret = token.token.get_ref();
+            if secret.is_empty() || token.principal.is_empty() {
+                return Err(invalid(
+                    Some(token.token.span()),
+                    "a token or its principal is empty".into(),
+                ));
+            }
+            if let Some(first) = tokens.insert(secret, token.token.span()) {
+                return Err(invalid(
+                    Some(token.token.span()),
+                    format!(
+                        "the same token is listed twice (first at line {}); each token names one \
+                         principal",
+                        line_of(text, first)
+                    ),
+                ));
+            }
+        }
+        if config.server.anonymous && !config.tokens.0.is_empty() {
+            return Err(invalid(
+                None,
+                "both `anonymous = true` and [[tokens]] are set; choose one: anonymous access \
+                 (loopback only) or bearer tokens"
+                    .into(),
+            ));
+        }
+        if !config.server.anonymous && config.tokens.0.is_empty() {
+            return Err(invalid(
+                None,
+                "nobody could call this server: add [[tokens]] entries (token = \"…\", \
+                 principal = \"…\"), or set `anonymous = true` under [server] on a loopback \
+                 address"
+                    .into(),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// How callers authenticate when serving on `listen`: refuses anonymous access on an
+    /// address that is not loopback.
+    pub(crate) fn auth(&self, listen: &str) -> Result<Auth, Error> {
+        if self.server.anonymous {
+            if !is_loopback(listen) {
+                return Err(Error::AnonymousNotLoopback {
+                    listen: listen.to_owned(),
+                });
+            }
+            return Ok(Auth::Anonymous);
+        }
+        Ok(Auth::Tokens(
+            self.tokens
+                .0
+                .iter()
+                .map(|token| (token.token.get_ref().clone(), token.principal.clone()))
+                .collect(),
+        ))
+    }
+
+    /// The data directory from the file, resolved against the file's directory.
+    pub(crate) fn data_dir(&self) -> Option<PathBuf> {
+        self.server.data.as_ref().map(|data| self.dir.join(data))
+    }
+}
+
+impl Kind {
+    /// The runtime's view of the kind: its name, schema and policies.
+    pub(crate) fn spec(&self) -> KindSpec {
+        let mut spec = KindSpec::new(self.name.get_ref().clone())
+            .description(self.description.clone())
+            .over_limit(match self.over_limit {
+                OverLimitConfig::Queue => OverLimit::Queue,
+                OverLimitConfig::Reject => OverLimit::Reject,
+            })
+            .restart(match self.restart {
+                RestartConfig::Rerun => RestartPolicy::Rerun,
+                RestartConfig::Fail => RestartPolicy::Fail,
+            })
+            .routing(match self.routing {
+                RoutingConfig::Background => Routing::Background,
+                RoutingConfig::Foreground => Routing::Foreground,
+                RoutingConfig::DetachAfterMs(ms) => Routing::DetachAfter(Duration::from_millis(ms)),
+            });
+        // Without a schema in the file the kind takes any JSON: `{}` here, which the runtime
+        // replaces with the schema of the handler's `serde_json::Value` input (any value).
+        spec.input_schema = self
+            .input_schema
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({}));
+        spec.output_schema = self.output_schema.clone();
+        if let Some(limit) = self.concurrency {
+            spec = spec.concurrency(limit);
+        }
+        if let Some(ms) = self.ttl_ms {
+            spec = spec.ttl(Duration::from_millis(ms));
+        }
+        if let Some(ms) = self.deadline_ms {
+            spec = spec.deadline(Duration::from_millis(ms));
+        }
+        if let Some(ms) = self.cancel_grace_ms {
+            spec = spec.cancel_grace(Duration::from_millis(ms));
+        }
+        spec
+    }
+}
+
+/// Whether `listen` (`host:port`) is an address only this machine can reach.
+pub(crate) fn is_loopback(listen: &str) -> bool {
+    if let Ok(addr) = listen.parse::<SocketAddr>() {
+        return addr.ip().is_loopback();
+    }
+    // `host:port` with a name: only `localhost` is known to be loopback without resolving it.
+    let host = listen.rsplit_once(':').map_or(listen, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return ip.is_loopback();
+    }
+    host.eq_ignore_ascii_case("localhost")
+}
+
+/// The 1-based line of the start of `span` in `text`.
+fn line_of(text: &str, span: Range<usize>) -> usize {
+    text.get(..span.start)
+        .map_or(0, |before| before.matches('\n').count())
+        + 1
+}
+
+impl<'de> Deserialize<'de> for Tokens {
+    /// Accepts `[[tokens]]` entries (an array of `{token, principal}` tables) or one `[tokens]`
+    /// table of `token = "principal"` pairs. Written by hand rather than as an untagged enum so
+    /// that an error inside an entry keeps its own message and position.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TokensVisitor;
+
+        impl<'de> Visitor<'de> for TokensVisitor {
+            type Value = Tokens;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "[[tokens]] entries with `token` and `principal`, or a [tokens] table of \
+                     token = \"principal\"",
+                )
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tokens, A::Error> {
+                let mut tokens = Vec::new();
+                while let Some(token) = seq.next_element::<Token>()? {
+                    tokens.push(token);
+                }
+                Ok(Tokens(tokens))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tokens, A::Error> {
+                let mut tokens = Vec::new();
+                while let Some((token, principal)) = map.next_entry::<Spanned<String>, String>()? {
+                    tokens.push(Token { token, principal });
+                }
+                Ok(Tokens(tokens))
+            }
+        }
+
+        deserializer.deserialize_any(TokensVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:7700"
+data = "state"
+postgres_schema = "jobs"
+node = "web-1"
+
+[[tokens]]
+token = "secret-a"
+principal = "alice"
+
+[[tokens]]
+token = "secret-b"
+principal = "bob"
+
+[limits]
+body_bytes = 65536
+streams_per_principal = 8
+global_concurrency = 100
+
+[[kinds]]
+name = "countdown"
+description = "Counts down"
+command = ["python3", "countdown.py"]
+env = { PYTHONUNBUFFERED = "1" }
+restart = "rerun"
+concurrency = 4
+over_limit = "reject"
+ttl_ms = 60000
+deadline_ms = 120000
+cancel_grace_ms = 2000
+term_grace_ms = 1000
+routing = { detach_after_ms = 1500 }
+
+[kinds.input_schema]
+type = "object"
+required = ["seconds"]
+
+[kinds.input_schema.properties.seconds]
+type = "integer"
+minimum = 0
+
+[[kinds]]
+name = "fail"
+command = ["sh", "fail.sh"]
+"#;
+
+    fn parse(text: &str) -> Result<Config, Error> {
+        Config::parse(text, "test.toml", PathBuf::from("/etc/longrun"))
+    }
+
+    #[test]
+    fn a_good_config_parses_into_kinds_tokens_and_limits() {
+        let config = parse(GOOD).unwrap();
+        assert_eq!(config.server.listen.as_deref(), Some("127.0.0.1:7700"));
+        assert_eq!(config.data_dir(), Some(PathBuf::from("/etc/longrun/state")));
+        assert_eq!(config.server.postgres_schema.as_deref(), Some("jobs"));
+        assert_eq!(config.server.node.as_deref(), Some("web-1"));
+        assert_eq!(config.limits.body_bytes, Some(65536));
+        assert_eq!(config.limits.global_concurrency, Some(100));
+        assert_eq!(config.kinds.len(), 2);
+
+        let countdown = &config.kinds[0];
+        assert_eq!(countdown.command, ["python3", "countdown.py"]);
+        assert_eq!(countdown.env["PYTHONUNBUFFERED"], "1");
+        assert_eq!(countdown.term_grace_ms, Some(1000));
+        let spec = countdown.spec();
+        assert_eq!(spec.name, "countdown");
+        assert_eq!(spec.description, "Counts down");
+        assert_eq!(spec.restart, RestartPolicy::Rerun);
+        assert_eq!(spec.over_limit, OverLimit::Reject);
+        assert_eq!(spec.concurrency, Some(4));
+        assert_eq!(spec.ttl, Duration::from_secs(60));
+        assert_eq!(spec.deadline, Some(Duration::from_secs(120)));
+        assert_eq!(spec.cancel_grace, Duration::from_secs(2));
+        assert_eq!(
+            spec.routing,
+            Routing::DetachAfter(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            spec.input_schema,
+            serde_json::json!({
+                "type": "object",
+                "required": ["seconds"],
+                "properties": {"seconds": {"type": "integer", "minimum": 0}},
+            })
+        );
+
+        let fail = config.kinds[1].spec();
+        assert_eq!(fail.restart, RestartPolicy::Fail);
+        assert_eq!(fail.input_schema, serde_json::json!({}));
+        assert_eq!(fail.routing, Routing::Background);
+
+        let Auth::Tokens(tokens) = config.auth("0.0.0.0:7700").unwrap() else {
+            panic!("tokens were configured");
+        };
+        assert_eq!(tokens.len(), 2);
+        assert_eq!(tokens["secret-b"], "bob");
+    }
+
+    #[test]
+    fn tokens_may_be_one_table_of_token_to_principal() {
+        let config = parse(
+            "[tokens]\n\"secret-a\" = \"alice\"\n\"secret-b\" = \"bob\"\n\n[[kinds]]\nname = \
+             \"x\"\ncommand = [\"true\"]\n",
+        )
+        .unwrap();
+        let Auth::Tokens(tokens) = config.auth("127.0.0.1:1").unwrap() else {
+            panic!("tokens were configured");
+        };
+        assert_eq!(tokens["secret-a"], "alice");
+        assert_eq!(tokens["secret-b"], "bob");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_name_and_line() {
+        let text = GOOD.replace("concurrency = 4", "concurency = 4");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.contains("concurency"), "{error}");
+        let line = GOOD
+            .lines()
+            .position(|line| line == "concurrency = 4")
+            .unwrap()
+            + 1;
+        assert!(error.contains(&format!("line {line}")), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_section_is_refused() {
+        let error = parse(&format!("{GOOD}\n[serve]\nlisten = \"x\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("serve"), "{error}");
+    }
+
+    #[test]
+    fn a_duplicate_kind_is_refused_with_both_lines() {
+        let text = format!("{GOOD}\n[[kinds]]\nname = \"countdown\"\ncommand = [\"true\"]\n");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(
+            error.contains("kind `countdown` is defined twice"),
+            "{error}"
+        );
+        let first = text
+            .lines()
+            .position(|line| line == "name = \"countdown\"")
+            .unwrap()
+            + 1;
+        let second = text
+            .lines()
+            .collect::<Vec<_>>()
+            .iter()
+            .rposition(|line| *line == "name = \"countdown\"")
+            .unwrap()
+            + 1;
+        assert!(error.contains(&format!("line {second}")), "{error}");
+        assert!(error.contains(&format!("first at line {first}")), "{error}");
+    }
+
+    #[test]
+    fn a_duplicate_token_is_refused() {
+        let text = GOOD.replace("secret-b", "secret-a");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.contains("same token is listed twice"), "{error}");
+    }
+
+    #[test]
+    fn an_empty_command_is_refused() {
+        let text = GOOD.replace("command = [\"sh\", \"fail.sh\"]", "command = []");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(
+            error.contains("kind `fail` has an empty command"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_policy_value_is_refused() {
+        let text = GOOD.replace("restart = \"rerun\"", "restart = \"sometimes\"");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.contains("sometimes"), "{error}");
+    }
+
+    const ANONYMOUS: &str =
+        "[server]\nanonymous = true\n\n[[kinds]]\nname = \"x\"\ncommand = [\"true\"]\n";
+
+    #[test]
+    fn anonymous_is_allowed_on_loopback_addresses() {
+        let config = parse(ANONYMOUS).unwrap();
+        for listen in [
+            "127.0.0.1:7700",
+            "127.1.2.3:80",
+            "[::1]:7700",
+            "localhost:7700",
+        ] {
+            assert_eq!(config.auth(listen).unwrap(), Auth::Anonymous, "{listen}");
+        }
+    }
+
+    #[test]
+    fn anonymous_is_refused_on_other_addresses_with_the_reason() {
+        let config = parse(ANONYMOUS).unwrap();
+        for listen in [
+            "0.0.0.0:7700",
+            "[::]:7700",
+            "192.168.1.5:7700",
+            "example.com:7700",
+        ] {
+            let error = config.auth(listen).unwrap_err();
+            assert!(
+                matches!(&error, Error::AnonymousNotLoopback { listen: l } if l == listen),
+                "{listen}: {error}"
+            );
+            assert!(error.to_string().contains("loopback"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_server_nobody_can_call_is_refused() {
+        let error = parse("[[kinds]]\nname = \"x\"\ncommand = [\"true\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("nobody could call this server"), "{error}");
+
+        let both = GOOD.replace("data = \"state\"", "anonymous = true");
+        let error = parse(&both).unwrap_err().to_string();
+        assert!(error.contains("choose one"), "{error}");
+    }
+
+    #[test]
+    fn the_demo_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo/longrun.toml");
+        let config = Config::load(&path).unwrap();
+        assert_eq!(
+            config.auth(DEFAULT_LISTEN).unwrap(),
+            Auth::Anonymous,
+            "the demo serves anonymously on loopback"
+        );
+        let names: Vec<_> = config
+            .kinds
+            .iter()
+            .map(|k| k.name.get_ref().as_str())
+            .collect();
+        assert_eq!(names, ["countdown", "fail", "echo"]);
+        let countdown = config.kinds[0].spec();
+        assert_eq!(countdown.restart, RestartPolicy::Rerun);
+        assert_eq!(
+            countdown.input_schema["properties"]["seconds"]["maximum"],
+            3600
+        );
+        // Every command names a script that exists, relative to the config's directory.
+        for kind in &config.kinds {
+            let script = kind.command.last().unwrap();
+            assert!(config.dir.join(script).exists(), "{script} is missing");
+        }
+    }
+}

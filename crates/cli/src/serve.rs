@@ -1,0 +1,407 @@
+//! `longrun serve`: the config file becomes a runtime (store, limits, process kinds), the
+//! unfinished tasks of an earlier run are taken up, and the HTTP + SSE API is served until
+//! SIGINT or SIGTERM.
+//!
+//! Shutdown is graceful without being destructive: the listener stops accepting, running tasks
+//! get `--shutdown-grace` to finish on their own, and then the process exits *without*
+//! cancelling what still runs (`Runtime::shutdown` would end those tasks `cancelled`). Their
+//! child processes die with the server; the tasks stay `working` in the store, and the next
+//! start applies each kind's restart policy: re-run (`restart = "rerun"`) or end `failed` with
+//! `interrupted`. Nothing acknowledged is lost, because every acknowledgement waited for the
+//! store's durable write.
+
+use std::{
+    future::IntoFuture as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::{Context as _, bail};
+use clap::ValueEnum;
+use longrun::{
+    Bounds, Options, Runtime,
+    cluster::NodeId,
+    store::{PostgresOptions, PostgresStore, SqliteStore},
+};
+use longrun_process::ProcessSpec;
+use tokio::{net::TcpListener, sync::watch};
+use tracing_subscriber::{EnvFilter, fmt};
+
+use crate::config::{self, Config};
+
+/// How long open connections get to close once the API has shut down.
+const CONNECTIONS_GRACE: Duration = Duration::from_secs(1);
+
+/// The data directory when neither the config nor `--data` gives one.
+const DEFAULT_DATA: &str = ".longrun";
+
+/// `longrun serve`'s options.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The TOML config file. Default: the demo, `examples/demo/longrun.toml`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The address to listen on (`host:port`); overrides the config. Port 0 picks a free one.
+    #[arg(long)]
+    listen: Option<String>,
+    /// The data directory: the SQLite file lives there. Overrides the config. Default `.longrun`.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Use PostgreSQL at this URL instead of SQLite. Overrides the config.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// How long running tasks may take to finish on their own after SIGINT/SIGTERM; what still
+    /// runs then is left to its kind's restart policy. `10s`, `500ms`, `2m` or seconds.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    shutdown_grace: Duration,
+    /// The log format on stderr; filter with `RUST_LOG` (default `info`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
+    log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// For people: one line per event.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Serves until a signal, as the module docs describe.
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    init_logs(args.log_format);
+
+    let path = match &args.config {
+        Some(path) => path.clone(),
+        None => demo_config().context(
+            "no --config given and the demo config examples/demo/longrun.toml was not found \
+             (run from the repository, or pass --config PATH)",
+        )?,
+    };
+    let config = Config::load(&path)?;
+    tracing::info!(config = %path.display(), "loaded config");
+    let listen = args
+        .listen
+        .clone()
+        .or_else(|| config.server.listen.clone())
+        .unwrap_or_else(|| config::DEFAULT_LISTEN.to_owned());
+    let auth = config.auth(&listen)?;
+
+    let runtime = Runtime::new(runtime_options(&args, &config).await?);
+    for kind in &config.kinds {
+        longrun_process::register(&runtime, kind.spec(), process_spec(kind, &config.dir))
+            .with_context(|| format!("cannot register kind `{}`", kind.name.get_ref()))?;
+    }
+
+    // Bind before recovering: a busy port should fail the start before any task is touched.
+    let listener = TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    let recovery = runtime
+        .recover()
+        .await
+        .context("cannot take up the unfinished tasks")?;
+
+    let api = longrun_http::Api::new(runtime.clone(), http_auth(auth), http_limits(&config));
+    // The dashboard's routes (`/`, `/assets/...`) have no fallback; the API keeps its own.
+    let router = longrun_http::router(api.clone()).merge(longrun_dashboard::router());
+
+    let (stop, stopped) = watch::channel(0_u32);
+    tokio::spawn(signals(stop));
+    let mut server = tokio::spawn(
+        axum::serve(listener, router)
+            .with_graceful_shutdown(wait_for(stopped.clone(), 1))
+            .into_future(),
+    );
+    println!(
+        "longrun serving on http://{addr} ({} kinds, {} tasks recovered)",
+        config.kinds.len(),
+        recovery.taken_up()
+    );
+    tracing::info!(%addr, ?recovery, "serving");
+
+    let mut server_done = false;
+    tokio::select! {
+        result = &mut server => {
+            // With no connection open, the server stops as soon as the signal arrives, and may
+            // win this race; without a signal, its stopping is an error.
+            result.context("the server task failed")?.context("the server failed")?;
+            if *stopped.borrow() == 0 {
+                bail!("the server stopped unexpectedly");
+            }
+            server_done = true;
+        }
+        () = wait_for(stopped.clone(), 1) => {}
+    }
+
+    let grace = args.shutdown_grace;
+    let running = runtime.running();
+    tracing::info!(
+        running,
+        grace_ms = grace.as_millis() as u64,
+        "stopping: no new connections; running tasks have the grace period to finish"
+    );
+    let deadline = tokio::time::Instant::now() + grace;
+    tokio::select! {
+        () = until_idle(&runtime) => tracing::info!("every task finished"),
+        () = tokio::time::sleep_until(deadline) => {
+            tracing::warn!(
+                running = runtime.running(),
+                "grace period over: leaving the running tasks to their kinds' restart policy"
+            );
+        }
+        () = wait_for(stopped.clone(), 2) => {
+            tracing::warn!(
+                running = runtime.running(),
+                "second signal: stopping now; running tasks are left to their restart policy"
+            );
+        }
+    }
+    // Event streams stayed open through the grace period, so watchers saw tasks finish; now
+    // end them (and answer any late request with 503), so the connections can close.
+    api.shutdown();
+    if !server_done
+        && tokio::time::timeout(CONNECTIONS_GRACE, &mut server)
+            .await
+            .is_err()
+    {
+        server.abort();
+    }
+    // Write nothing more for what still runs: its handlers stop here, its tasks stay as stored
+    // for the restart policy, and on PostgreSQL their leases are released so that another node
+    // takes them at once.
+    let left = runtime.leave().await;
+    tracing::info!(left_running = left, "stopped");
+    Ok(())
+}
+
+/// The store and limits from the config and the command line.
+async fn runtime_options(args: &Args, config: &Config) -> anyhow::Result<Options> {
+    let postgres = args
+        .postgres
+        .clone()
+        .or_else(|| config.server.postgres.clone());
+    let mut options = match postgres {
+        Some(url) => {
+            let mut postgres = PostgresOptions::new(url);
+            if let Some(schema) = &config.server.postgres_schema {
+                postgres = postgres.schema(schema.clone());
+            }
+            if let Some(node) = &config.server.node {
+                postgres = postgres.node(NodeId::new(node.clone()));
+            }
+            let store = PostgresStore::connect(postgres)
+                .await
+                .context("cannot connect to PostgreSQL")?;
+            tracing::info!(schema = store.schema(), "store: PostgreSQL");
+            Options::clustered(store)
+        }
+        None => {
+            let data = args
+                .data
+                .clone()
+                .or_else(|| config.data_dir())
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+            std::fs::create_dir_all(&data)
+                .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+            let file = data.join("longrun.db");
+            let store = SqliteStore::open(&file)
+                .with_context(|| format!("cannot open the SQLite store {}", file.display()))?;
+            tracing::info!(file = %file.display(), "store: SQLite");
+            Options {
+                store: Some(Arc::new(store)),
+                ..Options::default()
+            }
+        }
+    };
+    let limits = &config.limits;
+    options.limits.global = limits.global_concurrency;
+    options.limits.per_owner = limits.principal_concurrency;
+    let defaults = Bounds::default();
+    options.bounds = Bounds {
+        input_bytes: limits.input_bytes.unwrap_or(defaults.input_bytes),
+        artifact_bytes: limits.artifact_bytes.unwrap_or(defaults.artifact_bytes),
+        event_bytes: limits.event_bytes.unwrap_or(defaults.event_bytes),
+    };
+    if let Some(max) = limits.max_finished {
+        options.max_finished = max;
+    }
+    Ok(options)
+}
+
+/// How the process crate runs one kind's command: in the config file's directory.
+fn process_spec(kind: &config::Kind, dir: &Path) -> ProcessSpec {
+    let (program, args) = kind
+        .command
+        .split_first()
+        .expect("Config::parse refuses empty commands");
+    let mut spec = ProcessSpec::new(program.clone()).cwd(dir);
+    spec.args = args.to_vec();
+    spec.env = kind.env.clone();
+    if let Some(ms) = kind.term_grace_ms {
+        spec.term_grace = Duration::from_millis(ms);
+    }
+    spec
+}
+
+fn http_auth(auth: config::Auth) -> longrun_http::Auth {
+    match auth {
+        config::Auth::Anonymous => longrun_http::Auth::Anonymous,
+        config::Auth::Tokens(tokens) => longrun_http::Auth::Tokens(
+            tokens
+                .into_iter()
+                .map(|(token, principal)| {
+                    (token, longrun_http::Principal::from(principal.as_str()))
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn http_limits(config: &Config) -> longrun_http::Limits {
+    let mut limits = longrun_http::Limits::default();
+    if let Some(bytes) = config.limits.body_bytes {
+        limits.body_bytes = bytes;
+    }
+    if let Some(streams) = config.limits.streams_per_principal {
+        limits.streams_per_principal = streams;
+    }
+    if let Some(ms) = config.limits.max_wait_ms {
+        limits.max_wait = Duration::from_millis(ms);
+    }
+    limits
+}
+
+/// The demo config: relative to the current directory, then to this crate's source tree (so
+/// `cargo run -p longrun-cli -- serve` works from anywhere in the repository).
+fn demo_config() -> Option<PathBuf> {
+    let relative = Path::new("examples/demo/longrun.toml");
+    let beside_source =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo/longrun.toml");
+    [relative.to_path_buf(), beside_source]
+        .into_iter()
+        .find(|path| path.is_file())
+}
+
+/// Counts SIGINT and SIGTERM into `count`: the first starts the graceful stop, the second ends
+/// the grace period early.
+async fn signals(count: watch::Sender<u32>) {
+    #[cfg(unix)]
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => Some(term),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; stop with Ctrl-C");
+            None
+        }
+    };
+    loop {
+        #[cfg(unix)]
+        let terminate = async {
+            match term.as_mut() {
+                Some(term) => {
+                    term.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        let interrupt = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                // No Ctrl-C handler could be installed: wait for SIGTERM alone.
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = interrupt => {}
+            () = terminate => {}
+        }
+        count.send_modify(|count| *count += 1);
+    }
+}
+
+/// Resolves once `n` stop signals arrived.
+async fn wait_for(mut count: watch::Receiver<u32>, n: u32) {
+    if count.wait_for(|count| *count >= n).await.is_err() {
+        // The signal task is gone: no signal will come.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Resolves once no task runs on this runtime.
+async fn until_idle(runtime: &Runtime) {
+    // The runtime has no "idle" notification; a short poll is cheap and only runs while
+    // stopping.
+    while runtime.running() > 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // `try_init`: a subscriber already installed (never, in the binary) is not an error.
+    let _ = match format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Parses `10s`, `500ms`, `2m` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map_or((text, "s"), |at| text.split_at(at));
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 10s, 500ms or 2m"))?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1000.0,
+        "s" | "" => number,
+        "m" => number * 60.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`; use ms, s or m"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|error| format!("`{text}`: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("3h").is_err());
+    }
+
+    #[test]
+    fn commands_run_in_the_config_directory() {
+        let config = Config::parse(
+            "[server]\nanonymous = true\n[[kinds]]\nname = \"k\"\ncommand = [\"python3\", \
+             \"h.py\", \"-v\"]\nenv = { A = \"1\" }\nterm_grace_ms = 250\n",
+            "test.toml",
+            PathBuf::from("/srv/longrun"),
+        )
+        .unwrap();
+        let spec = process_spec(&config.kinds[0], &config.dir);
+        assert_eq!(spec.program, "python3");
+        assert_eq!(spec.args, ["h.py", "-v"]);
+        assert_eq!(spec.cwd.as_deref(), Some(Path::new("/srv/longrun")));
+        assert_eq!(spec.env["A"], "1");
+        assert_eq!(spec.term_grace, Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,277 @@
+//! `longrun-http`: longrun's HTTP + SSE API.
+//!
+//! [`router`] serves one [`longrun::Runtime`] over HTTP:
+//!
+//! | endpoint | what it does |
+//! |---|---|
+//! | `POST /v1/tasks` | start a task (`wait_ms` waits up to that long for the outcome) |
+//! | `GET /v1/tasks/{id}` | the task as it stands |
+//! | `GET /v1/tasks` | the caller's tasks, newest first, filtered, one page at a time |
+//! | `POST /v1/tasks/{id}/cancel` | cancel; answers with the ended task |
+//! | `POST /v1/tasks/{id}/answers/{key}` | answer a question the task asked |
+//! | `GET /v1/tasks/{id}/events` | the task's events (SSE), resumable with `Last-Event-ID` |
+//! | `GET /v1/events` | every event of the caller's tasks (SSE) |
+//! | `POST /v1/sessions/{session}/inbox:drain` | the agent inbox, acknowledged by the next drain |
+//! | `GET /v1/kinds` | the kinds, with their input schemas |
+//! | `GET /healthz`, `GET /metrics`, `GET /openapi.json` | health, Prometheus metrics, this API |
+//!
+//! The wire shapes are in [`model`]; the OpenAPI document ([`openapi`]) is generated from them
+//! and from the handlers, and is committed as `docs/openapi.json`.
+//!
+//! # Principals
+//!
+//! [`Auth`] maps bearer tokens to [`Principal`]s. A principal is the owner of the tasks it
+//! starts, and sees and touches only those: another principal's task is answered exactly like a
+//! task that does not exist (404), in lists too. Sessions are per principal as well: the
+//! runtime's session is the principal's name, `/`, then the session the client named, so two
+//! principals that pick the same session name have two inboxes. [`Auth::Anonymous`] makes every
+//! caller the principal `anonymous`; only serve it on a loopback address.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{body::Body, http::Request};
+//! use longrun::{Context, KindSpec, Runtime, TaskError};
+//! use longrun_http::{Api, Auth, Limits};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = Runtime::new(Default::default());
+//! runtime.register(KindSpec::new("double"), |_ctx: Context, n: u64| async move {
+//!     Ok::<_, TaskError>(n * 2)
+//! })?;
+//! let app = longrun_http::router(Api::new(runtime, Auth::Anonymous, Limits::default()));
+//!
+//! let request = Request::post("/v1/tasks")
+//!     .header("content-type", "application/json")
+//!     .body(Body::from(r#"{"kind": "double", "input": 21, "wait_ms": 5000}"#))?;
+//! let response = app.oneshot(request).await?;
+//! assert_eq!(response.status(), 201);
+//! let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+//! let task: longrun_http::model::Task = serde_json::from_slice(&body)?;
+//! assert_eq!(task.output, Some(serde_json::json!(42)));
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod doc;
+mod error;
+mod events;
+mod extract;
+mod inbox;
+mod kinds;
+mod metrics;
+pub mod model;
+mod streams;
+mod tasks;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, State},
+    http::{Method, Uri},
+    routing::{get, post},
+};
+use longrun::{Runtime, TaskId};
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+pub use auth::{Auth, Principal};
+pub use doc::openapi;
+
+use crate::{error::Error, kinds::Schemas, metrics::Metrics, streams::Streams};
+
+/// Bounds on what one request or one principal may take.
+///
+/// Sizes of inputs, answers, artifacts and event payloads are bounded by the runtime's own
+/// [`longrun::Bounds`]; a request over them is refused with 413 as well.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body, in bytes (413 above it). Keep it above the runtime's input bound,
+    /// so that an oversized input gets the runtime's message, which names the input.
+    pub body_bytes: usize,
+    /// Most event streams (`/v1/tasks/{id}/events`, `/v1/events`) one principal may hold open
+    /// at once (429 above it).
+    pub streams_per_principal: usize,
+    /// Longest `wait_ms` honoured, on `POST /v1/tasks` and on inbox drains; longer waits are
+    /// cut to it (the task is returned as it stands, as after any wait).
+    pub max_wait: Duration,
+    /// Most tasks on one page of `GET /v1/tasks`; a larger `limit` is cut to it.
+    pub max_page: usize,
+    /// Most items one inbox drain returns; a larger `max` is cut to it.
+    pub max_drain: usize,
+    /// How often an idle event stream sends a comment, so proxies keep it open.
+    pub keep_alive: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: 2 << 20,
+            streams_per_principal: 64,
+            max_wait: Duration::from_secs(60),
+            max_page: 500,
+            max_drain: 500,
+            keep_alive: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The HTTP API's state: the runtime, who may call, and the limits. Cloning is cheap.
+///
+/// Build it inside a tokio runtime (as [`Runtime::new`] is): it starts a small task that keeps
+/// the metrics from the runtime's event stream, which ends when the last clone is dropped.
+#[derive(Clone)]
+pub struct Api {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    runtime: Runtime,
+    auth: Auth,
+    limits: Limits,
+    schemas: Schemas,
+    streams: Arc<Streams>,
+    metrics: Arc<Metrics>,
+    /// Cancelled by [`Api::shutdown`]: open streams end, new requests get 503.
+    shutdown: CancellationToken,
+    /// Cancelled when the last clone goes, to stop the metrics collector.
+    dropped: CancellationToken,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.dropped.cancel();
+    }
+}
+
+impl Api {
+    /// An API over `runtime`, with who may call it and its limits.
+    pub fn new(runtime: Runtime, auth: Auth, limits: Limits) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let dropped = CancellationToken::new();
+        // Subscribed here rather than in the task, so no event between now and its first poll
+        // is missed.
+        tokio::spawn(metrics::collect(
+            runtime.clone(),
+            runtime.subscribe_all(),
+            metrics.clone(),
+            dropped.clone(),
+        ));
+        Self {
+            shared: Arc::new(Shared {
+                runtime,
+                auth,
+                limits,
+                schemas: Schemas::default(),
+                streams: Arc::default(),
+                metrics,
+                shutdown: CancellationToken::new(),
+                dropped,
+            }),
+        }
+    }
+
+    /// Ends every open event stream and answers every later `/v1` request (and `/healthz`)
+    /// with 503 `shutting_down`. For a graceful stop: a server waiting for its connections to
+    /// close would otherwise wait for event streams that never end on their own.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.shared.runtime
+    }
+
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.shared.limits
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shared.shutdown.is_cancelled()
+    }
+
+    /// The task, if `principal` owns it. Another principal's task is "not found", word for word
+    /// as a task that does not exist, so that nobody learns which ids exist.
+    pub(crate) async fn owned(
+        &self,
+        principal: &Principal,
+        id: TaskId,
+    ) -> Result<longrun::Task, Error> {
+        let task = self.runtime().get(id).await?;
+        if task.owner != principal.owner() {
+            return Err(Error::TaskNotFound(id));
+        }
+        Ok(task)
+    }
+}
+
+/// Every route: `/v1/...`, `/healthz`, `/metrics` and `/openapi.json`, with request tracing and
+/// the body limit. Unknown paths and methods get the API's error shape too.
+pub fn router(api: Api) -> Router {
+    let body_limit = api.limits().body_bytes;
+    Router::new()
+        .route("/v1/tasks", post(tasks::create).get(tasks::list))
+        .route("/v1/tasks/{id}", get(tasks::get))
+        .route("/v1/tasks/{id}/cancel", post(tasks::cancel))
+        .route("/v1/tasks/{id}/answers/{key}", post(tasks::answer))
+        .route("/v1/tasks/{id}/events", get(events::task))
+        .route("/v1/events", get(events::all))
+        .route("/v1/sessions/{session}/inbox:drain", post(inbox::drain))
+        .route("/v1/kinds", get(kinds::list))
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(doc::serve))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(api)
+}
+
+/// Whether the server is up and taking requests.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    security(()),
+    responses(
+        (status = 200, description = "The server takes requests.", body = model::Health),
+        (status = 503, description = "The server is shutting down.", body = model::ErrorBody),
+    )
+)]
+async fn health(State(api): State<Api>) -> Result<axum::Json<model::Health>, Error> {
+    if api.is_shut_down() {
+        return Err(Error::ShuttingDown);
+    }
+    Ok(axum::Json(model::Health {
+        status: "ok".to_owned(),
+    }))
+}
+
+/// One span per request; `principal` is filled in once the caller is known. The query string
+/// is left out: it is the client's, and may hold more than the API needs to log.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        principal = tracing::field::Empty,
+    )
+}
+
+async fn no_route(method: Method, uri: Uri) -> Error {
+    Error::NoRoute {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+    }
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> Error {
+    Error::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+    }
+}

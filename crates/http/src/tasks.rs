@@ -1,0 +1,264 @@
+//! The task endpoints: create, get, list, cancel, answer.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use axum::{
+    extract::{RawQuery, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use longrun::{Filter, StartOptions, Started, Status};
+use serde_json::Value;
+
+use crate::{
+    Api,
+    auth::Caller,
+    error::Error,
+    extract::{Json, Path, task_id},
+    model,
+};
+
+/// How many tasks a page holds when the request does not say.
+const DEFAULT_PAGE: usize = 50;
+
+/// Start a task.
+///
+/// Without `wait_ms` the answer comes at once, with the task `working` (or `submitted` while it
+/// waits at a concurrency limit). With `wait_ms` the server waits up to that long for the task
+/// to end and answers with the task as it stands then; a task still running is detached, and
+/// its outcome goes to the session's inbox. A task refused at a limit is answered `rejected`.
+#[utoipa::path(
+    post,
+    path = "/v1/tasks",
+    tag = "tasks",
+    request_body = model::CreateTask,
+    responses(
+        (status = 201, description = "The task was created; `Location` names it.", body = model::Task),
+        (status = 400, description = "The body is not JSON, or a label key holds `:`.", body = model::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token.", body = model::ErrorBody),
+        (status = 413, description = "The body or the input is too large.", body = model::ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = model::ErrorBody),
+        (status = 422, description = "Unknown kind, unknown field, or an input that fails the kind's schema.", body = model::ErrorBody),
+        (status = 503, description = "The server is shutting down.", body = model::ErrorBody),
+    )
+)]
+pub(crate) async fn create(
+    State(api): State<Api>,
+    Caller(principal): Caller,
+    Json(body): Json<model::CreateTask>,
+) -> Result<Response, Error> {
+    if let Some(key) = body.labels.keys().find(|key| key.contains(':')) {
+        return Err(Error::BadRequest(format!(
+            "label key `{key}` contains `:`, which separates key and value in `label=key:value` \
+             filters; pick a key without it"
+        )));
+    }
+    if body.session.as_deref() == Some("") {
+        return Err(Error::BadRequest(
+            "`session` is empty: leave it out, or name the conversation".to_owned(),
+        ));
+    }
+    api.shared.schemas.check(&api, &body.kind, &body.input)?;
+
+    let mut options = match body.wait_ms {
+        Some(wait) => {
+            StartOptions::detach_after(Duration::from_millis(wait).min(api.limits().max_wait))
+        }
+        None => StartOptions::background(),
+    }
+    .owner(principal.owner());
+    if let Some(session) = &body.session {
+        options = options.session(principal.session(session));
+    }
+    if let Some(ttl) = body.ttl_ms {
+        options = options.ttl(Duration::from_millis(ttl));
+    }
+    if let Some(deadline) = body.deadline_ms {
+        options = options.deadline(Duration::from_millis(deadline));
+    }
+    for (key, value) in body.labels {
+        options = options.label(key, value);
+    }
+
+    let started = api.runtime().start(&body.kind, body.input, options).await?;
+    let task = match started {
+        Started::Finished(task) => *task,
+        Started::Running(handle) | Started::Detached(handle) => handle.task().await?,
+    };
+    let location = format!("/v1/tasks/{}", task.id);
+    let task = model::Task::from(&task);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(task),
+    )
+        .into_response())
+}
+
+/// A task as it stands.
+#[utoipa::path(
+    get,
+    path = "/v1/tasks/{id}",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task's id.")),
+    responses(
+        (status = 200, description = "The task.", body = model::Task),
+        (status = 400, description = "Not a task id.", body = model::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token.", body = model::ErrorBody),
+        (status = 404, description = "No such task, it expired, or it is not the caller's.", body = model::ErrorBody),
+    )
+)]
+pub(crate) async fn get(
+    State(api): State<Api>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<model::Task>, Error> {
+    let task = api.owned(&principal, task_id(&id)?).await?;
+    Ok(axum::Json(model::Task::from(&task)))
+}
+
+/// The caller's tasks, newest first, one page at a time.
+///
+/// Filters combine: a task is listed if it matches every one given. `status` may repeat (or
+/// hold a comma-separated list): any of them matches. `label` may repeat: every one must match.
+#[utoipa::path(
+    get,
+    path = "/v1/tasks",
+    tag = "tasks",
+    params(
+        ("status" = Option<Vec<model::Status>>, Query, description = "Only tasks in one of these statuses (repeat it, or separate with commas).", explode = true),
+        ("kind" = Option<String>, Query, description = "Only tasks of this kind."),
+        ("session" = Option<String>, Query, description = "Only tasks of this session."),
+        ("label" = Option<Vec<String>>, Query, description = "Only tasks with this label, as `key:value` (repeat for more).", explode = true),
+        ("after" = Option<String>, Query, description = "The `next` of the previous page."),
+        ("limit" = Option<usize>, Query, description = "At most this many tasks (default 50; the server caps it)."),
+    ),
+    responses(
+        (status = 200, description = "One page of tasks.", body = model::TaskPage),
+        (status = 400, description = "A parameter is unknown or malformed.", body = model::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token.", body = model::ErrorBody),
+    )
+)]
+pub(crate) async fn list(
+    State(api): State<Api>,
+    Caller(principal): Caller,
+    RawQuery(query): RawQuery,
+) -> Result<axum::Json<model::TaskPage>, Error> {
+    let mut filter = Filter {
+        owner: Some(principal.owner()),
+        ..Filter::default()
+    };
+    let mut after = None;
+    let mut limit = DEFAULT_PAGE;
+    let mut labels = BTreeMap::new();
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match &*name {
+            "status" => {
+                for status in value.split(',').filter(|s| !s.is_empty()) {
+                    filter
+                        .status
+                        .push(status.parse::<Status>().map_err(Error::BadRequest)?);
+                }
+            }
+            "kind" => filter.kind = Some(value.into_owned()),
+            "session" => filter.session = Some(principal.session(&value)),
+            "label" => {
+                let (key, value) = value.split_once(':').ok_or_else(|| {
+                    Error::BadRequest(format!("`label={value}` needs the form `label=key:value`"))
+                })?;
+                labels.insert(key.to_owned(), value.to_owned());
+            }
+            "after" => {
+                after = Some(value.parse().map_err(Error::BadRequest)?);
+            }
+            "limit" => {
+                limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|limit| *limit > 0)
+                    .ok_or_else(|| {
+                        Error::BadRequest(format!(
+                            "`limit` must be a positive integer, got `{value}`"
+                        ))
+                    })?;
+            }
+            other => {
+                return Err(Error::BadRequest(format!(
+                    "unknown parameter `{other}`: the filters are status, kind, session, label, \
+                     after and limit"
+                )));
+            }
+        }
+    }
+    filter.labels = labels;
+    let limit = limit.min(api.limits().max_page);
+    let page = api.runtime().list(filter, after, limit).await?;
+    Ok(axum::Json(model::TaskPage {
+        tasks: page.tasks.iter().map(model::Task::from).collect(),
+        next: page.next.map(|cursor| cursor.to_string()),
+    }))
+}
+
+/// Cancel a task, and answer with it once it has ended.
+///
+/// The handler is told at once and has its kind's grace period to stop, after which it is
+/// stopped anyway; the answer comes when the task has ended (usually `cancelled`).
+#[utoipa::path(
+    post,
+    path = "/v1/tasks/{id}/cancel",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The task's id.")),
+    responses(
+        (status = 200, description = "The ended task.", body = model::Task),
+        (status = 400, description = "Not a task id.", body = model::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token.", body = model::ErrorBody),
+        (status = 404, description = "No such task, it expired, or it is not the caller's.", body = model::ErrorBody),
+        (status = 409, description = "The task has already ended; nothing was changed.", body = model::ErrorBody),
+    )
+)]
+pub(crate) async fn cancel(
+    State(api): State<Api>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<model::Task>, Error> {
+    let id = task_id(&id)?;
+    api.owned(&principal, id).await?;
+    let task = api.runtime().cancel_by(id, principal.as_str()).await?;
+    Ok(axum::Json(model::Task::from(&task)))
+}
+
+/// Answer a question the task asked (see its `questions`), and answer with the task.
+///
+/// The body is the answer: any JSON. An answer may also come before the question is asked;
+/// it is kept and handed over when it is. Each question takes one answer.
+#[utoipa::path(
+    post,
+    path = "/v1/tasks/{id}/answers/{key}",
+    tag = "tasks",
+    params(
+        ("id" = String, Path, description = "The task's id."),
+        ("key" = String, Path, description = "The question's key."),
+    ),
+    request_body(content = serde_json::Value, description = "The answer, any JSON.", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The answer is recorded; the task as it stands.", body = model::Task),
+        (status = 400, description = "Not a task id, or the body is not JSON.", body = model::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token.", body = model::ErrorBody),
+        (status = 404, description = "No such task, it expired, or it is not the caller's.", body = model::ErrorBody),
+        (status = 409, description = "The task has ended, or the question was already answered or timed out.", body = model::ErrorBody),
+        (status = 413, description = "The answer is too large.", body = model::ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = model::ErrorBody),
+    )
+)]
+pub(crate) async fn answer(
+    State(api): State<Api>,
+    Caller(principal): Caller,
+    Path((id, key)): Path<(String, String)>,
+    Json(value): Json<Value>,
+) -> Result<axum::Json<model::Task>, Error> {
+    let id = task_id(&id)?;
+    api.owned(&principal, id).await?;
+    api.runtime().answer(id, &key, value).await?;
+    let task = api.runtime().get(id).await?;
+    Ok(axum::Json(model::Task::from(&task)))
+}

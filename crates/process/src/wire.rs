@@ -1,0 +1,225 @@
+//! The protocol's JSON shapes: what the runtime writes to a child's stdin and what it reads
+//! from its stdout. Only this module knows them; the session converts to and from the task
+//! model explicitly.
+
+use longrun::{ArtifactChunk, TaskError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One line written to the child's stdin.
+///
+/// Fields are written in declaration order after `"type"`; the start line's `input` comes
+/// last, which the protocol promises so that a shell handler can cut it out without a JSON
+/// parser.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum ToChild<'a> {
+    /// The first line: what to do.
+    Start {
+        protocol: u32,
+        task: String,
+        kind: &'a str,
+        attempt: u32,
+        input: &'a Value,
+    },
+    /// The answer to a question the child asked.
+    Answer { key: &'a str, value: &'a Value },
+    /// Nobody answered the question in time.
+    AnswerTimeout { key: &'a str },
+    /// The task is being cancelled; SIGTERM follows (or precedes: they race).
+    Cancel,
+}
+
+impl ToChild<'_> {
+    /// The line, newline included.
+    pub(crate) fn line(&self) -> Vec<u8> {
+        // Serializing these shapes cannot fail: every map key is a string.
+        let mut line = serde_json::to_vec(self).unwrap_or_default();
+        line.push(b'\n');
+        line
+    }
+}
+
+/// One line read from the child's stdout. Unknown fields are ignored, so that a handler
+/// written for a later revision of protocol 1 still runs; an unknown `type` is an error.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum FromChild {
+    /// Progress: percent from 0 to 100 (optional) and a message (optional).
+    Progress {
+        #[serde(default)]
+        percent: Option<f64>,
+        #[serde(default)]
+        message: String,
+    },
+    /// An artifact chunk.
+    Artifact {
+        id: String,
+        #[serde(default)]
+        name: Option<String>,
+        parts: Vec<Value>,
+        #[serde(default)]
+        append: bool,
+        #[serde(default)]
+        last_chunk: bool,
+    },
+    /// A question; the answer (or a time-out) comes back on stdin.
+    Ask {
+        key: String,
+        request: Value,
+        /// Absent: wait for as long as the task lives.
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
+    /// A message for the agent.
+    Message {
+        text: String,
+        #[serde(default)]
+        trigger: bool,
+    },
+    /// Outcome: success.
+    Complete {
+        #[serde(default)]
+        output: Value,
+    },
+    /// Outcome: failure.
+    Fail {
+        code: String,
+        #[serde(default)]
+        message: String,
+        #[serde(default)]
+        details: Option<Value>,
+    },
+    /// Outcome: the child stopped on its own account or after a cancel.
+    Cancelled {
+        #[serde(default)]
+        message: String,
+    },
+}
+
+/// How the child said its task ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Reported {
+    Complete(Value),
+    Fail(TaskError),
+    Cancelled(String),
+}
+
+/// A child's `artifact` line as the task model's chunk.
+pub(crate) fn chunk(
+    id: String,
+    name: Option<String>,
+    parts: Vec<Value>,
+    append: bool,
+    last_chunk: bool,
+) -> ArtifactChunk {
+    ArtifactChunk {
+        id,
+        name,
+        parts,
+        append,
+        last_chunk,
+    }
+}
+
+/// A child's `fail` line as the task model's error.
+pub(crate) fn task_error(code: String, message: String, details: Option<Value>) -> TaskError {
+    let error = TaskError::new(code, message);
+    match details {
+        Some(details) => error.with_details(details),
+        None => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_start_line_ends_with_the_input() {
+        let input = json!({"seconds": 3, "nested": {"input": "x"}});
+        let line = ToChild::Start {
+            protocol: 1,
+            task: "task_0123".into(),
+            kind: "countdown",
+            attempt: 2,
+            input: &input,
+        }
+        .line();
+        let text = String::from_utf8(line).unwrap();
+        assert_eq!(
+            text,
+            "{\"type\":\"start\",\"protocol\":1,\"task\":\"task_0123\",\"kind\":\"countdown\",\
+             \"attempt\":2,\"input\":{\"nested\":{\"input\":\"x\"},\"seconds\":3}}\n"
+        );
+    }
+
+    #[test]
+    fn lines_to_the_child_are_tagged() {
+        let value = json!(true);
+        let cases = [
+            (
+                ToChild::Answer {
+                    key: "ok",
+                    value: &value,
+                },
+                r#"{"type":"answer","key":"ok","value":true}"#,
+            ),
+            (
+                ToChild::AnswerTimeout { key: "ok" },
+                r#"{"type":"answer_timeout","key":"ok"}"#,
+            ),
+            (ToChild::Cancel, r#"{"type":"cancel"}"#),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(message.line(), format!("{expected}\n").into_bytes());
+        }
+    }
+
+    #[test]
+    fn lines_from_the_child_parse_with_defaults() {
+        let parse = |line: &str| serde_json::from_str::<FromChild>(line);
+        assert!(matches!(
+            parse(r#"{"type":"progress","percent":50}"#).unwrap(),
+            FromChild::Progress { percent: Some(p), message } if p == 50.0 && message.is_empty()
+        ));
+        assert!(matches!(
+            parse(r#"{"type":"artifact","id":"a","parts":["x"],"future_field":1}"#).unwrap(),
+            FromChild::Artifact {
+                append: false,
+                last_chunk: false,
+                name: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(r#"{"type":"ask","key":"k","request":{}}"#).unwrap(),
+            FromChild::Ask {
+                timeout_ms: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(r#"{"type":"complete"}"#).unwrap(),
+            FromChild::Complete {
+                output: Value::Null
+            }
+        ));
+        assert!(matches!(
+            parse(r#"{"type":"fail","code":"nope"}"#).unwrap(),
+            FromChild::Fail { code, .. } if code == "nope"
+        ));
+        for bad in [
+            r#"{"type":"dance"}"#,
+            r#"{"percent":5}"#,
+            r#"{"type":"fail"}"#,
+            r#"{"type":"ask","key":"k"}"#,
+            r#"[1,2]"#,
+            "plain text",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+}

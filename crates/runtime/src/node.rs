@@ -1,0 +1,259 @@
+//! A runtime's life as one node of a cluster (a store implementing [`Cluster`]).
+//!
+//! One background loop per runtime:
+//! - every `renew_interval` it renews the leases of all the tasks it holds (one statement),
+//!   gives up the ones it lost, takes the signals waiting for its tasks and claims claimable
+//!   tasks of the kinds it hosts, and wakes every watcher of a remote task. That pass is the
+//!   safety net: it catches whatever a missed notice would have said;
+//! - between passes it acts on the notices other nodes push: claim at once when tasks become
+//!   claimable, take signals at once when one waits for a task held here, and wake the
+//!   watchers of a task whose events were appended elsewhere.
+//!
+//! Operations on a task held by another node travel as signals: [`Inner::cancel_remote`] and
+//! [`Inner::answer_remote`]. Subscribers and waiters of such a task read the store when woken
+//! ([`Watchers`]).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Weak},
+};
+
+use futures_util::StreamExt;
+use longrun_core::{
+    CancelReason, Task, TaskId,
+    cluster::{Cluster, Notice, Signal, Signalled},
+};
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{error::Error, recover::Recovery, runtime::Inner};
+
+/// Wakes whoever waits on a task held by another node when its events change there.
+#[derive(Default)]
+pub(crate) struct Watchers {
+    tasks: Mutex<HashMap<TaskId, Weak<Notify>>>,
+}
+
+impl Watchers {
+    /// The notifier of `task`, shared by all its watchers here; keep it while watching.
+    pub(crate) fn watch(&self, task: TaskId) -> Arc<Notify> {
+        let mut tasks = self.tasks.lock();
+        if let Some(notify) = tasks.get(&task).and_then(Weak::upgrade) {
+            return notify;
+        }
+        // Forget tasks nobody watches any more whenever the map would grow into new room:
+        // amortized over the insertions, so the map never holds more dead entries than live.
+        if tasks.len() == tasks.capacity() {
+            tasks.retain(|_, notify| notify.strong_count() > 0);
+        }
+        let notify = Arc::new(Notify::new());
+        tasks.insert(task, Arc::downgrade(&notify));
+        notify
+    }
+
+    pub(crate) fn wake(&self, task: TaskId) {
+        let notify = self.tasks.lock().get(&task).and_then(Weak::upgrade);
+        if let Some(notify) = notify {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Wakes every watcher, and forgets the tasks nobody watches any more.
+    pub(crate) fn wake_all(&self) {
+        let mut tasks = self.tasks.lock();
+        tasks.retain(|_, notify| match notify.upgrade() {
+            Some(notify) => {
+                notify.notify_waiters();
+                true
+            }
+            None => false,
+        });
+    }
+}
+
+/// Runs the node loop (see the module docs) until shutdown or the runtime is dropped.
+pub(crate) async fn run(
+    inner: Weak<Inner>,
+    cluster: Arc<dyn Cluster>,
+    shutdown: CancellationToken,
+) {
+    let mut notices = cluster.notices();
+    let interval = match inner.upgrade() {
+        Some(inner) => inner.options.renew_interval,
+        None => return,
+    };
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renewed = tokio::time::Instant::now();
+    loop {
+        let notice = tokio::select! {
+            () = shutdown.cancelled() => return,
+            notice = notices.next() => notice,
+            _ = tick.tick() => None,
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        let result = match notice {
+            Some(Notice::Claimable) => inner.claim().await.map(drop),
+            Some(Notice::Signalled { task }) if inner.live.contains_key(&task) => {
+                inner.take_signals().await
+            }
+            Some(Notice::Signalled { .. }) => Ok(()),
+            Some(Notice::Appended { task, .. }) => {
+                inner.watchers.wake(task);
+                Ok(())
+            }
+            Some(Notice::AppendedMany) => {
+                inner.watchers.wake_all();
+                Ok(())
+            }
+            // Renewing is for the timer alone: a burst of notices must not become a burst of
+            // lease writes.
+            Some(Notice::Missed) => inner.catch_up().await,
+            None => inner.pass(&mut renewed).await,
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, "cluster housekeeping failed; retrying at the next renewal");
+        }
+    }
+}
+
+impl Inner {
+    fn cluster(&self) -> &Arc<dyn Cluster> {
+        self.cluster.as_ref().expect("only called in a cluster")
+    }
+
+    /// The periodic pass: renew, give up what was lost, take signals, claim, wake watchers.
+    /// When renewals have failed for a whole lease lifetime, every task here is given up: other
+    /// nodes may be rescuing them already (fail-stop).
+    async fn pass(self: &Arc<Self>, renewed: &mut tokio::time::Instant) -> Result<(), Error> {
+        let renewal = match self.cluster().renew().await {
+            Ok(renewal) => {
+                *renewed = tokio::time::Instant::now();
+                renewal
+            }
+            Err(error) => {
+                if renewed.elapsed() >= self.cluster().lease_ttl() {
+                    let lives: Vec<_> = self.live.iter().map(|e| e.value().clone()).collect();
+                    for live in lives {
+                        self.abandon(&live, &longrun_core::store::Error::Fenced(live.id));
+                    }
+                }
+                return Err(error.into());
+            }
+        };
+        for id in &renewal.lost {
+            if let Some(live) = self.live(*id) {
+                self.abandon(&live, &longrun_core::store::Error::Fenced(*id));
+            }
+        }
+        self.catch_up().await
+    }
+
+    /// What a missed notice might have said: claim, take signals, wake every watcher.
+    async fn catch_up(self: &Arc<Self>) -> Result<(), Error> {
+        self.claim().await?;
+        self.take_signals().await?;
+        self.watchers.wake_all();
+        Ok(())
+    }
+
+    /// Claims claimable tasks of the kinds hosted here, as many as there is room for, and
+    /// takes them up.
+    pub(crate) async fn claim(self: &Arc<Self>) -> Result<Recovery, Error> {
+        let kinds = self.kinds.names();
+        let mut limit = self.options.claim_batch;
+        if let Some(global) = self.options.limits.global {
+            limit = limit.min(global.saturating_sub(self.live.len()));
+        }
+        let mut recovery = Recovery::default();
+        if kinds.is_empty() || limit == 0 || self.shutdown.is_cancelled() {
+            return Ok(recovery);
+        }
+        let claimed = self.cluster().claim(&kinds, limit).await?;
+        let any = !claimed.is_empty();
+        for task in claimed {
+            self.take_up(task, &mut recovery).await?;
+        }
+        if any {
+            tracing::debug!(?recovery, "claimed tasks");
+            // Signals sent while the tasks had no holder wait for the new one.
+            self.take_signals().await?;
+        }
+        Ok(recovery)
+    }
+
+    /// Applies the signals waiting for tasks held here.
+    async fn take_signals(self: &Arc<Self>) -> Result<(), Error> {
+        for Signalled { task, signal } in self.cluster().take_signals().await? {
+            let Some(live) = self.live(task) else {
+                tracing::debug!(%task, "a signal for a task no longer running here");
+                continue;
+            };
+            let this = self.clone();
+            // Applying a signal writes an event; do not hold up the node loop for it.
+            self.tracker.spawn(async move {
+                let applied = match signal {
+                    Signal::Cancel { reason } => this.request_cancel(&live, reason).await.map(drop),
+                    Signal::Answer { key, value } => this.answer(task, &key, value).await,
+                };
+                if let Err(error) = applied {
+                    tracing::debug!(%task, %error, "a signal from another node was not applied");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Cancels a task held by another node: the request travels as a signal, and this waits
+    /// until the store shows the task ended.
+    pub(crate) async fn cancel_remote(
+        &self,
+        task: Task,
+        reason: CancelReason,
+    ) -> Result<Task, Error> {
+        let Some(cluster) = &self.cluster else {
+            return Err(Error::NotRunning(task.id));
+        };
+        cluster.signal(task.id, Signal::Cancel { reason }).await?;
+        self.wait_stored(task.id).await
+    }
+
+    /// Answers a question of a task held by another node. The holder applies it; what it
+    /// cannot refuse here (a race with a time-out) it ignores.
+    pub(crate) async fn answer_remote(
+        &self,
+        task: Task,
+        key: &str,
+        value: Value,
+    ) -> Result<(), Error> {
+        let Some(cluster) = &self.cluster else {
+            return Err(Error::NotRunning(task.id));
+        };
+        let signal = Signal::Answer {
+            key: key.to_owned(),
+            value,
+        };
+        Ok(cluster.signal(task.id, signal).await?)
+    }
+
+    /// Waits until the stored task has ended, wherever it runs.
+    pub(crate) async fn wait_stored(&self, id: TaskId) -> Result<Task, Error> {
+        let notify = self.watchers.watch(id);
+        loop {
+            let woken = notify.notified();
+            let mut woken = std::pin::pin!(woken);
+            woken.as_mut().enable();
+            if let Some(live) = self.live(id) {
+                return self.wait_end(&live).await;
+            }
+            let task = self.get(id).await?;
+            if task.status().is_terminal() {
+                return Ok(task);
+            }
+            // Notices are hints: look again after a while even without one.
+            let _ = tokio::time::timeout(crate::subscribe::POLL, woken).await;
+        }
+    }
+}

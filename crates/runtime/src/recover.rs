@@ -1,0 +1,185 @@
+//! Taking stored tasks up again: after a restart, or when this node claims them from a node
+//! that died.
+//!
+//! A task still `submitted` is queued again, as if just started. A task that was `working` or
+//! `input_required` was interrupted mid-run, and its kind's [`RestartPolicy`] decides:
+//! [`RestartPolicy::Rerun`] starts the handler again (`attempt` + 1) with every answer already
+//! given to `ask` replayed, so it does not ask twice; [`RestartPolicy::Fail`] ends it `failed`
+//! with [`TaskError::INTERRUPTED`]. Either way, the events already written are kept.
+
+use std::sync::Arc;
+
+use longrun_core::{
+    Change, RestartPolicy, Seq, Status, Task, TaskError, TaskId,
+    store::{Error as StoreError, EventLog},
+};
+use serde_json::Value;
+
+use crate::{
+    Runtime,
+    admission::{Decision, Slot},
+    error::Error,
+    live::{Live, TaskInfo},
+    runtime::Inner,
+    supervise::{self, Admitted},
+};
+
+/// How many events are read from the log at a time when collecting answers to replay.
+const PAGE: usize = 512;
+
+/// What a recovery did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recovery {
+    /// Tasks still `submitted`, queued again.
+    pub resubmitted: usize,
+    /// Interrupted tasks started again (`attempt` + 1), their answers replayed.
+    pub rerun: usize,
+    /// Interrupted tasks whose kind fails on restart: ended `failed` (`interrupted`).
+    pub failed: usize,
+    /// Unfinished tasks of kinds this runtime does not host, left as they are.
+    pub skipped: usize,
+}
+
+impl Recovery {
+    /// How many tasks were taken up.
+    pub fn taken_up(&self) -> usize {
+        self.resubmitted + self.rerun + self.failed
+    }
+
+    fn add(&mut self, other: Self) {
+        self.resubmitted += other.resubmitted;
+        self.rerun += other.rerun;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
+}
+
+impl Runtime {
+    /// Takes up the unfinished tasks this runtime should run, once its kinds are registered:
+    /// call it once at start-up.
+    ///
+    /// With a single-process store, that is every unfinished task of a registered kind. In a
+    /// cluster, it claims the tasks of its kinds that are claimable now (those of its own earlier
+    /// incarnation at once, a dead node's once their leases expire); the node keeps claiming
+    /// in the background after that.
+    pub async fn recover(&self) -> Result<Recovery, Error> {
+        let inner = &self.inner;
+        if inner.cluster.is_some() {
+            let mut recovery = Recovery::default();
+            loop {
+                let round = inner.claim().await?;
+                recovery.add(round);
+                if round.taken_up() + round.skipped == 0 {
+                    return Ok(recovery);
+                }
+            }
+        }
+        let mut recovery = Recovery::default();
+        for task in inner.store.unfinished().await? {
+            inner.take_up(task, &mut recovery).await?;
+        }
+        if recovery.taken_up() > 0 {
+            tracing::info!(?recovery, "took up unfinished tasks");
+        }
+        Ok(recovery)
+    }
+}
+
+impl Inner {
+    /// Runs a stored, unfinished task here, as the module docs describe.
+    pub(crate) async fn take_up(
+        self: &Arc<Self>,
+        task: Task,
+        recovery: &mut Recovery,
+    ) -> Result<(), Error> {
+        if self.live.contains_key(&task.id) {
+            return Ok(());
+        }
+        let Some(entry) = self.kinds.get(&task.kind) else {
+            recovery.skipped += 1;
+            return Ok(());
+        };
+        let status = task.status();
+        let interrupted = matches!(status, Status::Working | Status::InputRequired);
+        // A submitted task with only its first event has nothing to replay: skip the read.
+        let answers = if interrupted || task.last_seq() > Seq::FIRST {
+            answers_of(self.store.as_ref(), task.id).await?
+        } else {
+            Vec::new()
+        };
+        let info = TaskInfo {
+            kind: entry.name.clone(),
+            owner: task.owner.clone(),
+            session: task.session.clone(),
+        };
+        let live = Arc::new(Live::resume(&task, entry.clone(), info, answers));
+        self.live.insert(task.id, live.clone());
+
+        if interrupted && entry.spec.restart == RestartPolicy::Fail {
+            recovery.failed += 1;
+            let error = TaskError::new(
+                TaskError::INTERRUPTED,
+                "the task was interrupted by a crash or restart, and its kind does not re-run",
+            );
+            let this = self.clone();
+            self.tracker.spawn(async move {
+                this.finish(&live, longrun_core::Outcome::Failed { error })
+                    .await;
+            });
+            return Ok(());
+        }
+        if interrupted {
+            recovery.rerun += 1;
+        } else {
+            recovery.resubmitted += 1;
+        }
+
+        let spec = &entry.spec;
+        let admitted = if self.admission.applies(spec.concurrency) {
+            let slot = Slot {
+                kind: spec.name.clone(),
+                kind_limit: spec.concurrency,
+                owner: task.owner.clone(),
+            };
+            // Accepted once already: a taken-up task waits for room rather than being
+            // rejected, whatever its kind does with new tasks over the limit.
+            match self.admission.admit(task.id, &slot, true) {
+                Decision::Run => {
+                    live.state.lock().holds_slot = true;
+                    Admitted::Run
+                }
+                Decision::Queued(admitted) => Admitted::Queued(Box::new((admitted, slot))),
+                Decision::Full(why) => Admitted::Rejected(why.into_boxed_str()),
+            }
+        } else {
+            Admitted::Run
+        };
+        self.tracker.spawn(supervise::run(
+            self.clone(),
+            live,
+            task.input,
+            task.deadline,
+            admitted,
+            None,
+        ));
+        Ok(())
+    }
+}
+
+/// The answers given to a task's questions, from its log, for the replay.
+async fn answers_of(log: &dyn EventLog, id: TaskId) -> Result<Vec<(String, Value)>, StoreError> {
+    let mut answers = Vec::new();
+    let mut after = Seq::ZERO;
+    loop {
+        let events = log.read(id, after, PAGE).await?;
+        let Some(last) = events.last() else {
+            return Ok(answers);
+        };
+        after = last.seq;
+        for event in &events {
+            if let Change::InputAnswered { key, value } = &event.change {
+                answers.push((key.clone(), value.clone()));
+            }
+        }
+    }
+}
