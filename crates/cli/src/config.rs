@@ -22,7 +22,7 @@ use std::{
     time::Duration,
 };
 
-use longrun::{KindSpec, OverLimit, RestartPolicy, Routing};
+use longrun::{KindSpec, OverLimit, RestartPolicy, Routing, TaskSupport};
 use serde::{
     Deserialize, Deserializer,
     de::{MapAccess, SeqAccess, Visitor},
@@ -95,6 +95,12 @@ pub(crate) struct Config {
     /// `[[kinds]]`.
     #[serde(default)]
     pub(crate) kinds: Vec<Kind>,
+    /// `[mcp]`: the MCP door's settings.
+    #[serde(default)]
+    pub(crate) mcp: longrun_mcp::Config,
+    /// `[a2a]`: the A2A door's settings.
+    #[serde(default)]
+    pub(crate) a2a: longrun_a2a::Config,
     /// The config file's directory: relative paths are relative to it.
     #[serde(skip)]
     pub(crate) dir: PathBuf,
@@ -184,6 +190,10 @@ pub(crate) struct Kind {
     /// How callers wait, unless the start says otherwise.
     #[serde(default)]
     pub(crate) routing: RoutingConfig,
+    /// Whether MCP clients may (`optional`, the default), must (`required`) or must not
+    /// (`forbidden`) call the kind's tool as a task.
+    #[serde(default)]
+    pub(crate) task_support: TaskSupport,
 }
 
 /// `over_limit = "queue" | "reject"`.
@@ -401,7 +411,8 @@ impl Kind {
                 RoutingConfig::Background => Routing::Background,
                 RoutingConfig::Foreground => Routing::Foreground,
                 RoutingConfig::DetachAfterMs(ms) => Routing::DetachAfter(Duration::from_millis(ms)),
-            });
+            })
+            .task_support(self.task_support);
         // Without a schema in the file the kind takes any JSON: `{}` here, which the runtime
         // replaces with the schema of the handler's `serde_json::Value` input (any value).
         spec.input_schema = self

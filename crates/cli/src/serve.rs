@@ -26,6 +26,7 @@ use longrun::{
 };
 use longrun_process::ProcessSpec;
 use tokio::{net::TcpListener, sync::watch};
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::{EnvFilter, fmt};
 
 use crate::config::{self, Config};
@@ -107,9 +108,35 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .context("cannot take up the unfinished tasks")?;
 
-    let api = longrun_http::Api::new(runtime.clone(), http_auth(auth), http_limits(&config));
-    // The dashboard's routes (`/`, `/assets/...`) have no fallback; the API keeps its own.
-    let router = longrun_http::router(api.clone()).merge(longrun_dashboard::router());
+    let auth = surface_auth(auth);
+    let api = longrun_http::Api::new(runtime.clone(), auth.clone(), http_limits(&config));
+    // The MCP and A2A doors end their streams on this, when the API ends its own.
+    let doors_shutdown = CancellationToken::new();
+    let mcp = longrun_mcp::router(
+        runtime.clone(),
+        auth.clone(),
+        config.mcp.clone(),
+        doors_shutdown.clone(),
+    );
+    let mut a2a_config = config.a2a.clone();
+    if a2a_config.push_store.is_none() {
+        let data = data_dir(&args, &config);
+        std::fs::create_dir_all(&data)
+            .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+        a2a_config.push_store = Some(data.join("a2a-push.sqlite"));
+    }
+    let a2a = longrun_a2a::router(
+        runtime.clone(),
+        auth,
+        a2a_config,
+        format!("http://{addr}"),
+        doors_shutdown.clone(),
+    );
+    // The dashboard's and the doors' routes have no fallback; the API keeps its own.
+    let router = longrun_http::router(api.clone())
+        .merge(longrun_dashboard::router())
+        .merge(mcp)
+        .merge(a2a);
 
     let (stop, stopped) = watch::channel(0_u32);
     tokio::spawn(signals(stop));
@@ -165,6 +192,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     // Event streams stayed open through the grace period, so watchers saw tasks finish; now
     // end them (and answer any late request with 503), so the connections can close.
     api.shutdown();
+    doors_shutdown.cancel();
     if !server_done
         && tokio::time::timeout(CONNECTIONS_GRACE, &mut server)
             .await
@@ -178,6 +206,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let left = runtime.leave().await;
     tracing::info!(left_running = left, "stopped");
     Ok(())
+}
+
+/// The data directory: `--data`, else the config's, else [`DEFAULT_DATA`].
+fn data_dir(args: &Args, config: &Config) -> PathBuf {
+    args.data
+        .clone()
+        .or_else(|| config.data_dir())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA))
 }
 
 /// The store and limits from the config and the command line.
@@ -202,11 +238,7 @@ async fn runtime_options(args: &Args, config: &Config) -> anyhow::Result<Options
             Options::clustered(store)
         }
         None => {
-            let data = args
-                .data
-                .clone()
-                .or_else(|| config.data_dir())
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+            let data = data_dir(args, config);
             std::fs::create_dir_all(&data)
                 .with_context(|| format!("cannot create the data directory {}", data.display()))?;
             let file = data.join("longrun.db");
@@ -249,14 +281,14 @@ fn process_spec(kind: &config::Kind, dir: &Path) -> ProcessSpec {
     spec
 }
 
-fn http_auth(auth: config::Auth) -> longrun_http::Auth {
+fn surface_auth(auth: config::Auth) -> longrun_surface::Auth {
     match auth {
-        config::Auth::Anonymous => longrun_http::Auth::Anonymous,
-        config::Auth::Tokens(tokens) => longrun_http::Auth::Tokens(
+        config::Auth::Anonymous => longrun_surface::Auth::Anonymous,
+        config::Auth::Tokens(tokens) => longrun_surface::Auth::Tokens(
             tokens
                 .into_iter()
                 .map(|(token, principal)| {
-                    (token, longrun_http::Principal::from(principal.as_str()))
+                    (token, longrun_surface::Principal::from(principal.as_str()))
                 })
                 .collect(),
         ),

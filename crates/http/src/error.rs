@@ -8,6 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use longrun::{Status, TaskId};
+use longrun_surface::{AuthError, InputError};
 
 use crate::model;
 
@@ -182,6 +183,27 @@ impl IntoResponse for Error {
             );
         }
         response
+    }
+}
+
+impl From<AuthError> for Error {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::MissingToken => Self::MissingToken,
+            AuthError::WrongToken => Self::WrongToken,
+        }
+    }
+}
+
+impl From<InputError> for Error {
+    fn from(error: InputError) -> Self {
+        match error {
+            InputError::UnknownKind(kind) => Self::UnknownKind(kind),
+            InputError::Invalid { kind, violations } => Self::InvalidInput(format!(
+                "the input does not match the input schema of kind `{kind}` (GET /v1/kinds shows it): {}",
+                violations.join("; ")
+            )),
+        }
     }
 }
 

@@ -78,10 +78,12 @@ use longrun::{Runtime, TaskId};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
-pub use auth::{Auth, Principal};
+pub use longrun_surface::{Auth, Principal};
 pub use doc::openapi;
 
-use crate::{error::Error, kinds::Schemas, metrics::Metrics, streams::Streams};
+use longrun_surface::InputSchemas;
+
+use crate::{error::Error, metrics::Metrics, streams::Streams};
 
 /// Bounds on what one request or one principal may take.
 ///
@@ -132,7 +134,7 @@ struct Shared {
     runtime: Runtime,
     auth: Auth,
     limits: Limits,
-    schemas: Schemas,
+    schemas: InputSchemas,
     streams: Arc<Streams>,
     metrics: Arc<Metrics>,
     /// Cancelled by [`Api::shutdown`]: open streams end, new requests get 503.
@@ -165,7 +167,7 @@ impl Api {
                 runtime,
                 auth,
                 limits,
-                schemas: Schemas::default(),
+                schemas: InputSchemas::default(),
                 streams: Arc::default(),
                 metrics,
                 shutdown: CancellationToken::new(),

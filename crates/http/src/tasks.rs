@@ -58,7 +58,9 @@ pub(crate) async fn create(
             "`session` is empty: leave it out, or name the conversation".to_owned(),
         ));
     }
-    api.shared.schemas.check(&api, &body.kind, &body.input)?;
+    api.shared
+        .schemas
+        .check(api.runtime(), &body.kind, &body.input)?;
 
     let mut options = match body.wait_ms {
         Some(wait) => {
