@@ -78,8 +78,8 @@ use longrun::{Runtime, TaskId};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
-pub use longrun_surface::{Auth, Principal};
 pub use doc::openapi;
+pub use longrun_surface::{Auth, Principal};
 
 use longrun_surface::InputSchemas;
 

@@ -204,7 +204,10 @@ mod tests {
         assert!(matches!(who(None), Err(AuthError::MissingToken)));
         assert!(matches!(who(Some("Bearer")), Err(AuthError::MissingToken)));
         assert!(matches!(who(Some("Bearer ")), Err(AuthError::MissingToken)));
-        assert!(matches!(who(Some("Basic ta")), Err(AuthError::MissingToken)));
+        assert!(matches!(
+            who(Some("Basic ta")),
+            Err(AuthError::MissingToken)
+        ));
         assert!(matches!(who(Some("Bearer tc")), Err(AuthError::WrongToken)));
         assert!(matches!(who(Some("Bearer t")), Err(AuthError::WrongToken)));
     }

@@ -47,7 +47,11 @@ pub enum InputError {
 /// let runtime = Runtime::new(Default::default());
 /// let mut spec = KindSpec::new("greet");
 /// spec.input_schema = json!({"type": "object", "required": ["name"]});
-/// runtime.register(spec, |_ctx, input: serde_json::Value| async move { Ok(input) }).unwrap();
+/// runtime
+///     .register(spec, |_ctx, input: serde_json::Value| async move {
+///         Ok::<_, longrun::TaskError>(input)
+///     })
+///     .unwrap();
 ///
 /// let schemas = InputSchemas::default();
 /// assert_eq!(schemas.check(&runtime, "greet", &json!({"name": "Ada"})), Ok(()));
@@ -88,7 +92,11 @@ impl InputSchemas {
         })
     }
 
-    fn validator(&self, runtime: &Runtime, kind: &str) -> Result<Option<Arc<Validator>>, InputError> {
+    fn validator(
+        &self,
+        runtime: &Runtime,
+        kind: &str,
+    ) -> Result<Option<Arc<Validator>>, InputError> {
         if let Some(cached) = self.compiled.lock().get(kind) {
             return Ok(cached.clone());
         }
