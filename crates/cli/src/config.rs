@@ -101,6 +101,9 @@ pub(crate) struct Config {
     /// `[a2a]`: the A2A door's settings.
     #[serde(default)]
     pub(crate) a2a: longrun_a2a::Config,
+    /// `[[upstreams]]`: MCP servers whose tools become kinds `<upstream>.<tool>` (the gateway).
+    #[serde(default)]
+    pub(crate) upstreams: Vec<longrun_mcp::client::gateway::Upstream>,
     /// The config file's directory: relative paths are relative to it.
     #[serde(skip)]
     pub(crate) dir: PathBuf,

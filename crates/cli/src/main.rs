@@ -7,6 +7,7 @@
 
 mod client;
 mod config;
+mod mcp;
 mod serve;
 mod sse;
 mod tasks;
@@ -58,6 +59,8 @@ struct Cli {
 enum Command {
     /// Serve the HTTP + SSE API over the kinds of a config file.
     Serve(serve::Args),
+    /// Serve the kinds of a config file as MCP tools over stdin and stdout.
+    Mcp(mcp::Args),
     /// Start, read, list, watch, cancel and answer tasks on a server.
     Tasks {
         #[command(flatten)]
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(args).await.map(|()| Exit::Completed),
+            Command::Mcp(args) => mcp::run(args).await.map(|()| Exit::Completed),
             Command::Tasks { client, command } => tasks::run(&client, command).await,
             Command::Kinds { client } => tasks::kinds(&client).await,
         }

@@ -90,11 +90,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|| config::DEFAULT_LISTEN.to_owned());
     let auth = config.auth(&listen)?;
 
-    let runtime = Runtime::new(runtime_options(&args, &config).await?);
-    for kind in &config.kinds {
-        longrun_process::register(&runtime, kind.spec(), process_spec(kind, &config.dir))
-            .with_context(|| format!("cannot register kind `{}`", kind.name.get_ref()))?;
-    }
+    let runtime = runtime(&args, &config).await?;
 
     // Bind before recovering: a busy port should fail the start before any task is touched.
     let listener = TcpListener::bind(&listen)
@@ -206,6 +202,29 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let left = runtime.leave().await;
     tracing::info!(left_running = left, "stopped");
     Ok(())
+}
+
+/// The runtime a config describes, with every kind registered: its process kinds and the
+/// tools of its upstream MCP servers (the gateway). Unfinished tasks are not taken up yet: the
+/// caller recovers once it is ready to serve them.
+pub(crate) async fn runtime(args: &Args, config: &Config) -> anyhow::Result<Runtime> {
+    let runtime = Runtime::new(runtime_options(args, config).await?);
+    for kind in &config.kinds {
+        longrun_process::register(&runtime, kind.spec(), process_spec(kind, &config.dir))
+            .with_context(|| format!("cannot register kind `{}`", kind.name.get_ref()))?;
+    }
+    if !config.upstreams.is_empty() {
+        // An upstream that cannot be reached stops the start: its kinds would be missing, and
+        // its tasks taken up by `recover` could not run.
+        let kinds = longrun_mcp::client::gateway::register_upstreams(&runtime, &config.upstreams)
+            .await
+            .context("cannot register the tools of the upstream MCP servers")?;
+        tracing::info!(
+            kinds = kinds.len(),
+            "registered the upstream MCP servers' tools"
+        );
+    }
+    Ok(runtime)
 }
 
 /// The data directory: `--data`, else the config's, else [`DEFAULT_DATA`].

@@ -1,0 +1,609 @@
+//! Streamable HTTP at `/mcp`: one POST per client message, answered with JSON or with an SSE
+//! stream; GET opens a 2025-11-25 session's notification stream; DELETE ends a session.
+//!
+//! Before anything else a request is checked, in this order: the server is not stopping (503);
+//! on a server without tokens, `Host` and `Origin` name the machine itself (403: DNS rebinding);
+//! the bearer token names a principal (401). Then the generation is chosen (see
+//! [`crate::version`]); a 2026-07-28 request has its `_meta` read (`-32602`), its
+//! `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers compared with its body
+//! (`-32020`) and its version checked (`-32022`), all as HTTP 400; a 2025-11-25 request other
+//! than `initialize` needs its `Mcp-Session-Id` (400 without, 404 for an unknown or ended one).
+
+use std::{convert::Infallible, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+    routing::post,
+};
+use base64::Engine as _;
+use futures_util::StreamExt as _;
+use longrun_surface::{Auth, AuthError, Principal};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::{
+    error::{Error, status_of},
+    jsonrpc::{self, Incoming, Request},
+    legacy,
+    modern::{self, Envelope},
+    server::{Reply, Server},
+    session::Session,
+    version::{LEGACY, META_PROTOCOL_VERSION, MODERN},
+};
+
+/// How often an idle SSE stream sends a comment, so that proxies keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// How long a call may take to say something before its response becomes an SSE stream.
+const FIRST_WAIT: Duration = Duration::from_millis(1000);
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+const METHOD_HEADER: &str = "mcp-method";
+const NAME_HEADER: &str = "mcp-name";
+
+/// The endpoint's state.
+#[derive(Clone)]
+pub(crate) struct Http {
+    pub(crate) server: Arc<Server>,
+    pub(crate) auth: Auth,
+}
+
+/// `/mcp`, for POST, GET and DELETE.
+pub(crate) fn router(http: Http) -> Router {
+    Router::new()
+        .route(
+            "/mcp",
+            post(post_message).get(get_stream).delete(end_session),
+        )
+        .with_state(http)
+}
+
+/// A response carrying one JSON-RPC error.
+fn error_response(status: StatusCode, id: &Value, error: &Error) -> Response {
+    (status, axum::Json(jsonrpc::error_response(id, error))).into_response()
+}
+
+/// The checks every method shares: the server runs, the headers name this machine when
+/// anyone may call, and the caller is a principal.
+/// A response that ends a request before it is dispatched (boxed: responses are large).
+type Refusal = Box<Response>;
+
+fn admit(http: &Http, headers: &HeaderMap) -> Result<Principal, Refusal> {
+    if http.server.shutdown.is_cancelled() {
+        let error = Error::Internal("the server is shutting down".into());
+        return Err(Box::new(error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &Value::Null,
+            &error,
+        )));
+    }
+    if matches!(http.auth, Auth::Anonymous) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok());
+        let origin = headers
+            .get(header::ORIGIN)
+            .and_then(|origin| origin.to_str().ok());
+        let foreign = host.is_some_and(|host| !is_loopback(host))
+            || origin.is_some_and(|origin| {
+                let host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+                !is_loopback(host.split('/').next().unwrap_or(host))
+            });
+        if foreign {
+            let error = Error::InvalidRequest(
+                "this server takes requests without a token, so only from this machine: the \
+                 Host and Origin headers must name localhost, 127.0.0.1 or [::1]"
+                    .into(),
+            );
+            return Err(Box::new(error_response(
+                StatusCode::FORBIDDEN,
+                &Value::Null,
+                &error,
+            )));
+        }
+    }
+    http.auth.authenticate(headers).map_err(|error| {
+        let challenge = match error {
+            AuthError::MissingToken => r#"Bearer realm="longrun""#,
+            AuthError::WrongToken => r#"Bearer realm="longrun", error="invalid_token""#,
+        };
+        let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32001, "message": error.to_string()}});
+        let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        Box::new(response)
+    })
+}
+
+/// Whether `host` (a `Host` header value, port and all) names this machine.
+fn is_loopback(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name == "::1"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A header's value, trimmed; `None` when absent or not text.
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+}
+
+/// Whether the client takes an SSE stream.
+fn takes_streams(headers: &HeaderMap) -> bool {
+    header_text(headers, header::ACCEPT.as_str())
+        .is_none_or(|accept| accept.contains("text/event-stream") || accept.contains("*/*"))
+}
+
+async fn post_message(State(http): State<Http>, headers: HeaderMap, body: Bytes) -> Response {
+    let principal = match admit(&http, &headers) {
+        Ok(principal) => principal,
+        Err(response) => return *response,
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(error) => {
+            let error = Error::Parse(format!("the body is not JSON: {error}"));
+            return error_response(StatusCode::BAD_REQUEST, &Value::Null, &error);
+        }
+    };
+    let incoming = match Incoming::parse(value) {
+        Ok(incoming) => incoming,
+        Err((id, error)) => return error_response(StatusCode::BAD_REQUEST, &id, &error),
+    };
+    let protocol = header_text(&headers, VERSION_HEADER);
+    match incoming {
+        Incoming::Request(request) => {
+            let in_meta = request
+                .meta()
+                .is_some_and(|meta| meta.contains_key(META_PROTOCOL_VERSION));
+            if protocol == Some(MODERN) || in_meta {
+                modern_request(&http, &headers, &principal, request).await
+            } else {
+                legacy_request(&http, &headers, &principal, request).await
+            }
+        }
+        // The 2026-07-28 generation has no notifications a server acts on, and sends no
+        // requests a client could answer.
+        Incoming::Notification { .. } | Incoming::Response { .. } if protocol == Some(MODERN) => {
+            StatusCode::ACCEPTED.into_response()
+        }
+        Incoming::Notification { method, params } => {
+            match session(&http, &headers, &principal, &Value::Null) {
+                Ok(session) => {
+                    legacy::notify(&http.server, &session, &method, &params);
+                    StatusCode::ACCEPTED.into_response()
+                }
+                Err(response) => *response,
+            }
+        }
+        Incoming::Response { id, outcome } => {
+            match session(&http, &headers, &principal, &Value::Null) {
+                Ok(session) => {
+                    legacy::respond(&http.server, &session, &id, outcome).await;
+                    StatusCode::ACCEPTED.into_response()
+                }
+                Err(response) => *response,
+            }
+        }
+    }
+}
+
+/// A 2026-07-28 request: envelope and routing headers checked, then answered.
+async fn modern_request(
+    http: &Http,
+    headers: &HeaderMap,
+    principal: &Principal,
+    request: Request,
+) -> Response {
+    let version = Some(MODERN);
+    let checked = Envelope::parse(&request).and_then(|envelope| {
+        match header_text(headers, VERSION_HEADER) {
+            Some(header) if header == envelope.version => {}
+            Some(header) => {
+                return Err(Error::HeaderMismatch(format!(
+                    "the MCP-Protocol-Version header `{header}` does not match the body's `{}`",
+                    envelope.version
+                )));
+            }
+            None => {
+                return Err(Error::HeaderMismatch(
+                    "the MCP-Protocol-Version header is missing".into(),
+                ));
+            }
+        }
+        envelope.check_version()?;
+        check_routing(headers, &request)?;
+        check_parameter_headers(&http.server, headers, &request)?;
+        Ok(envelope)
+    });
+    let envelope = match checked {
+        Ok(envelope) => envelope,
+        Err(error) => return error_response(error.status(version), &request.id, &error),
+    };
+    let id = request.id.clone();
+    let reply = modern::handle(&http.server, principal, &envelope, request).await;
+    answer(reply, &id, version, takes_streams(headers), None).await
+}
+
+/// Compares `Mcp-Method` and `Mcp-Name` with the body (SEP-2243, SEP-2663).
+fn check_routing(headers: &HeaderMap, request: &Request) -> Result<(), Error> {
+    let method = header_value(headers, METHOD_HEADER)?
+        .ok_or_else(|| Error::HeaderMismatch("the Mcp-Method header is missing".into()))?;
+    if method != request.method {
+        return Err(Error::HeaderMismatch(format!(
+            "the Mcp-Method header `{method}` does not match the body's method `{}`",
+            request.method
+        )));
+    }
+    let field = match request.method.as_str() {
+        "tools/call" | "prompts/get" => "name",
+        "resources/read" => "uri",
+        "tasks/get" | "tasks/update" | "tasks/cancel" => "taskId",
+        _ => return Ok(()),
+    };
+    let Some(body) = request.params.get(field).and_then(Value::as_str) else {
+        // A body without the field is refused by the method itself, as invalid params.
+        return Ok(());
+    };
+    match header_value(headers, NAME_HEADER)? {
+        Some(name) if name == body => Ok(()),
+        Some(name) => Err(Error::HeaderMismatch(format!(
+            "the Mcp-Name header `{name}` does not match the body's `{field}` `{body}`"
+        ))),
+        None => Err(Error::HeaderMismatch(format!(
+            "the Mcp-Name header is missing; it must repeat the body's `{field}`"
+        ))),
+    }
+}
+
+/// Compares the `Mcp-Param-{Name}` headers of a `tools/call` with the arguments whose schema
+/// says `"x-mcp-header": "{Name}"` (SEP-2243): an argument given needs its header, equal to
+/// it; a header without its argument is a mismatch too.
+fn check_parameter_headers(
+    server: &Server,
+    headers: &HeaderMap,
+    request: &Request,
+) -> Result<(), Error> {
+    if request.method != "tools/call" {
+        return Ok(());
+    }
+    let Some(spec) = request
+        .params
+        .get("name")
+        .and_then(Value::as_str)
+        .and_then(|name| server.runtime.kind(name))
+    else {
+        return Ok(());
+    };
+    let tool = crate::tools::tool(&spec, false);
+    let Some(properties) = tool["inputSchema"]["properties"].as_object() else {
+        return Ok(());
+    };
+    let arguments = request.params.get("arguments").and_then(Value::as_object);
+    for (name, schema) in properties {
+        let Some(suffix) = schema.get("x-mcp-header").and_then(Value::as_str) else {
+            continue;
+        };
+        let header_name = format!("mcp-param-{}", suffix.to_ascii_lowercase());
+        let header = header_value(headers, &header_name)?;
+        let argument =
+            arguments
+                .and_then(|arguments| arguments.get(name))
+                .map(|value| match value {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                });
+        match (header, argument) {
+            (None, None) => {}
+            (Some(header), Some(argument)) if header == argument => {}
+            (Some(header), Some(argument)) => {
+                return Err(Error::HeaderMismatch(format!(
+                    "the Mcp-Param-{suffix} header `{header}` does not match the argument `{name}` `{argument}`"
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(Error::HeaderMismatch(format!(
+                    "the Mcp-Param-{suffix} header is missing; it must repeat the argument `{name}`"
+                )));
+            }
+            (Some(_), None) => {
+                return Err(Error::HeaderMismatch(format!(
+                    "the Mcp-Param-{suffix} header is given without the argument `{name}`"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A routing header's value: trimmed, and decoded when written `=?base64?…?=`.
+fn header_value(headers: &HeaderMap, name: &str) -> Result<Option<String>, Error> {
+    let Some(raw) = headers.get(name) else {
+        return Ok(None);
+    };
+    let text = raw
+        .to_str()
+        .map_err(|_| Error::HeaderMismatch(format!("the {name} header is not visible ASCII")))?
+        .trim();
+    let Some(encoded) = text
+        .strip_prefix("=?base64?")
+        .and_then(|rest| rest.strip_suffix("?="))
+    else {
+        return Ok(Some(text.to_owned()));
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            Error::HeaderMismatch(format!("the {name} header is not valid base64 UTF-8"))
+        })
+}
+
+/// A 2025-11-25 (or older) request: `initialize`, or a request of an open session.
+async fn legacy_request(
+    http: &Http,
+    headers: &HeaderMap,
+    principal: &Principal,
+    request: Request,
+) -> Response {
+    if let Some(header) = header_text(headers, VERSION_HEADER)
+        && !LEGACY.contains(&header)
+    {
+        let error = Error::InvalidRequest(format!(
+            "unsupported MCP-Protocol-Version `{header}`: this server speaks {MODERN} and {}",
+            LEGACY.join(", ")
+        ));
+        return error_response(StatusCode::BAD_REQUEST, &request.id, &error);
+    }
+    if request.method == "initialize" {
+        return match legacy::initialize(principal, &request) {
+            Ok((session, result)) => {
+                let config = &http.server.config;
+                http.server.sessions.insert(
+                    session.clone(),
+                    config.session_idle(),
+                    config.max_sessions,
+                );
+                let mut response =
+                    axum::Json(jsonrpc::response(&request.id, result)).into_response();
+                if let Ok(value) = HeaderValue::from_str(&session.id) {
+                    response.headers_mut().insert(SESSION_HEADER, value);
+                }
+                response
+            }
+            Err(error) => error_response(StatusCode::OK, &request.id, &error),
+        };
+    }
+    let session = match session(http, headers, principal, &request.id) {
+        Ok(session) => session,
+        Err(response) => return *response,
+    };
+    let id = request.id.clone();
+    let version = session.version.clone();
+    let reply = legacy::handle(&http.server, &session, request).await;
+    answer(
+        reply,
+        &id,
+        Some(&version),
+        takes_streams(headers),
+        Some(&session.id),
+    )
+    .await
+}
+
+/// The open session the request names.
+fn session(
+    http: &Http,
+    headers: &HeaderMap,
+    principal: &Principal,
+    id: &Value,
+) -> Result<Arc<Session>, Refusal> {
+    let Some(name) = header_text(headers, SESSION_HEADER) else {
+        let error = Error::InvalidRequest(
+            "the Mcp-Session-Id header is missing: send `initialize` first, then the session id \
+             it returned with every request (or use protocol 2026-07-28, which has no sessions)"
+                .into(),
+        );
+        return Err(Box::new(error_response(
+            StatusCode::BAD_REQUEST,
+            id,
+            &error,
+        )));
+    };
+    http.server
+        .sessions
+        .get(name, principal, http.server.config.session_idle())
+        .ok_or_else(|| {
+            let error = Error::InvalidRequest(
+                "no such session (it ended or expired): initialize a new one".into(),
+            );
+            Box::new(error_response(StatusCode::NOT_FOUND, id, &error))
+        })
+}
+
+/// The HTTP response for a request's answer.
+async fn answer(
+    reply: Result<Reply, Error>,
+    id: &Value,
+    version: Option<&str>,
+    streams: bool,
+    session: Option<&str>,
+) -> Response {
+    let mut response = match reply {
+        Err(error) => error_response(error.status(version), id, &error),
+        Ok(Reply::Result(result)) => axum::Json(jsonrpc::response(id, result)).into_response(),
+        Ok(Reply::Stream(mut messages)) if streams => {
+            // A call that answers at once gets a plain JSON response, with the status its error
+            // calls for (an SSE stream must start with 200); one that has something to say
+            // first, or takes a while, gets a stream.
+            match tokio::time::timeout(FIRST_WAIT, messages.recv()).await {
+                Ok(Some(first)) if first.get("id").is_some() && first.get("method").is_none() => {
+                    let code = first["error"]["code"].as_i64();
+                    let status = code.map_or(StatusCode::OK, |code| status_of(code, version));
+                    (status, axum::Json(first)).into_response()
+                }
+                Ok(Some(first)) => sse(Some(first), messages).into_response(),
+                // Nothing to say (a cancelled call, a stopping server): an empty stream.
+                Ok(None) => sse(None, messages).into_response(),
+                Err(_) => sse(None, messages).into_response(),
+            }
+        }
+        // A client that takes only JSON gets the final response alone.
+        Ok(Reply::Stream(mut messages)) => {
+            let mut last = None;
+            while let Some(message) = messages.recv().await {
+                last = Some(message);
+            }
+            match last {
+                Some(message) => axum::Json(message).into_response(),
+                // Nothing to say (a cancelled call, a stopping server): no body.
+                None => StatusCode::ACCEPTED.into_response(),
+            }
+        }
+    };
+    if let Some(session) = session
+        && let Ok(value) = HeaderValue::from_str(session)
+    {
+        response.headers_mut().insert(SESSION_HEADER, value);
+    }
+    response
+}
+
+/// Messages as an SSE body, one `data:` event each, `first` first.
+fn sse(
+    first: Option<Value>,
+    messages: mpsc::Receiver<Value>,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+    let events = futures_util::stream::iter(first)
+        .chain(futures_util::stream::unfold(
+            messages,
+            |mut messages| async move {
+                let message = messages.recv().await?;
+                Some((message, messages))
+            },
+        ))
+        .map(|message| Ok(Event::default().data(message.to_string())));
+    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// GET: a 2025-11-25 session's stream of task status notifications.
+async fn get_stream(State(http): State<Http>, headers: HeaderMap) -> Response {
+    let principal = match admit(&http, &headers) {
+        Ok(principal) => principal,
+        Err(response) => return *response,
+    };
+    if header_text(&headers, VERSION_HEADER) == Some(MODERN) {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let session = match session(&http, &headers, &principal, &Value::Null) {
+        Ok(session) => session,
+        Err(response) => return *response,
+    };
+    let shutdown = http.server.shutdown.clone();
+    let messages = legacy::listen(&session);
+    let events = futures_util::stream::unfold(messages, |mut messages| async move {
+        let message = messages.recv().await?;
+        Some((
+            Ok::<_, Infallible>(Event::default().data(message.to_string())),
+            messages,
+        ))
+    })
+    .take_until(async move { shutdown.cancelled().await });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response()
+}
+
+/// DELETE: ends a 2025-11-25 session.
+async fn end_session(State(http): State<Http>, headers: HeaderMap) -> Response {
+    let principal = match admit(&http, &headers) {
+        Ok(principal) => principal,
+        Err(response) => return *response,
+    };
+    if header_text(&headers, VERSION_HEADER) == Some(MODERN) {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    match header_text(&headers, SESSION_HEADER) {
+        Some(id) if http.server.sessions.remove(id, &principal) => StatusCode::OK.into_response(),
+        Some(_) => {
+            let error = Error::InvalidRequest("no such session".into());
+            error_response(StatusCode::NOT_FOUND, &Value::Null, &error)
+        }
+        None => {
+            let error = Error::InvalidRequest("the Mcp-Session-Id header is missing".into());
+            error_response(StatusCode::BAD_REQUEST, &Value::Null, &error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for host in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1",
+            "127.0.0.1:9",
+            "[::1]:80",
+            "[::1]",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "evil.example.com",
+            "evil.example.com:80",
+            "10.0.0.1:1",
+            "localhost.evil.com",
+            "[::2]",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn routing_headers_may_be_base64() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            NAME_HEADER,
+            HeaderValue::from_static(" =?base64?w6lsw6h2ZQ==?= "),
+        );
+        assert_eq!(
+            header_value(&headers, NAME_HEADER).unwrap().as_deref(),
+            Some("élève")
+        );
+        headers.insert(NAME_HEADER, HeaderValue::from_static("=?base64?***?="));
+        assert_eq!(
+            header_value(&headers, NAME_HEADER).unwrap_err().code(),
+            -32020
+        );
+        headers.insert(NAME_HEADER, HeaderValue::from_static("  plain "));
+        assert_eq!(
+            header_value(&headers, NAME_HEADER).unwrap().as_deref(),
+            Some("plain")
+        );
+    }
+}
