@@ -1,12 +1,45 @@
 //! `longrun-a2a`: longrun's A2A door.
 //!
-//! Every kind of a [`Runtime`] is an A2A skill. [`router`] serves `/a2a` (JSON-RPC and
-//! HTTP+JSON bindings) and the agent card at `/.well-known/agent-card.json` for a
-//! `longrun serve`.
+//! Every kind of a [`Runtime`] is an A2A skill. [`router`] serves, for a `longrun serve`:
+//!
+//! | path | what |
+//! |---|---|
+//! | `POST /a2a` | the JSON-RPC binding: A2A 1.0 (`A2A-Version: 1.0`: `SendMessage`, …) and 0.3 (no header: `message/send`, …) |
+//! | `/a2a/…` | the HTTP+JSON binding of A2A 1.0 (`POST /a2a/message:send`, `GET /a2a/tasks/{id}`, …) |
+//! | `GET /.well-known/agent-card.json` | the agent card: the kinds as skills, both bindings, the auth |
+//!
+//! A message starts a task of the skill's kind (or answers the question of the task it names);
+//! the task is the runtime's, so the HTTP API, the dashboard and the MCP door see it too. How a
+//! message selects its kind and becomes the input, how states, artifacts and questions map,
+//! and the push-notification policy are in `docs/a2a.md`.
+//!
+//! Module map: `jsonrpc` and `rest` are the two bindings, both over `ops` (the operations),
+//! which uses `input` (message → task), `map` (task → A2A, the one place states are mapped),
+//! `stream` (event streams) and `push` (webhooks). Only `wire` (1.0) and `v03` know JSON
+//! shapes; `error` holds every A2A error; `card` the agent card.
 
-use axum::Router;
+mod card;
+mod error;
+mod input;
+mod jsonrpc;
+mod map;
+mod ops;
+mod push;
+mod rest;
+mod stream;
+mod time;
+mod v03;
+mod version;
+mod wire;
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    routing::{any, get},
+};
 use longrun::Runtime;
-use longrun_surface::Auth;
+use longrun_surface::{Auth, InputSchemas};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -16,18 +49,192 @@ use tokio_util::sync::CancellationToken;
 pub struct Config {
     /// Where push-notification configs are kept (a SQLite file); `longrun serve` defaults it
     /// to `a2a-push.sqlite` in the data directory. Without one they live in memory.
-    pub push_store: Option<std::path::PathBuf>,
+    pub push_store: Option<PathBuf>,
+    /// The agent's name on its card. Default `longrun`.
+    pub name: Option<String>,
+    /// The agent's description on its card.
+    pub description: Option<String>,
+    /// The skill (kind) a message starts when it names none in its metadata `skill`. Without
+    /// it, a message must name one unless there is only one kind.
+    pub default_skill: Option<String>,
+    /// Kinds whose handler gets the whole A2A message as its input (`messageId`, `contextId`,
+    /// `text`, `parts`, `metadata`) instead of the message's data or text.
+    #[serde(default)]
+    pub message_input: Vec<String>,
+    /// Lets push notifications go to loopback addresses (127.0.0.0/8, ::1, `localhost`), for
+    /// a receiver on the same machine, as tests need. Private, link-local and reserved
+    /// addresses stay refused.
+    #[serde(default)]
+    pub allow_loopback_webhooks: bool,
+    /// The longest a blocking `SendMessage` waits for its task to end or ask, in milliseconds;
+    /// then it answers with the task as it stands. Default: no limit.
+    pub max_blocking_ms: Option<u64>,
+    /// Serve the agent card with A2A 0.3's fields (`url`, `protocolVersion`, …) to requests
+    /// that name no version, for 0.3-only clients. By default only a request that says
+    /// `A2A-Version: 0.3` gets them: A2A 1.0's card schema allows no other fields.
+    #[serde(default)]
+    pub legacy_card: bool,
+}
+
+/// Why the A2A door could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The push-notification store could not be opened.
+    #[error("cannot open the A2A push-notification store {}: {source}", path.display())]
+    PushStore {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The webhook HTTP client could not be built.
+    #[error("cannot build the A2A webhook client: {0}")]
+    Client(#[from] reqwest::Error),
 }
 
 /// The A2A routes over `runtime`'s kinds; `public_url` is where clients reach this server
-/// (`http://host:port`), for the agent card. Open streams end when `shutdown` is cancelled.
+/// (`http://host:port`), for the agent card. Open streams and push deliveries end when
+/// `shutdown` is cancelled. Call inside a tokio runtime, after the runtime has recovered its
+/// tasks: push deliveries stored by an earlier run resume here.
+///
+/// ```
+/// use axum::{body::Body, http::Request};
+/// use longrun::{Context, KindSpec, Runtime, TaskError};
+/// use longrun_surface::Auth;
+/// use serde_json::{Value, json};
+/// use tokio_util::sync::CancellationToken;
+/// use tower::ServiceExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let runtime = Runtime::new(Default::default());
+/// runtime.register(KindSpec::new("shout"), |_ctx: Context, text: String| async move {
+///     Ok::<_, TaskError>(text.to_uppercase())
+/// })?;
+/// let app = longrun_a2a::router(
+///     runtime,
+///     Auth::Anonymous,
+///     longrun_a2a::Config::default(),
+///     "http://127.0.0.1:7700".into(),
+///     CancellationToken::new(),
+/// )?;
+///
+/// // A2A 1.0 over JSON-RPC: a message starts a task of the only kind and waits for it.
+/// let request = Request::post("/a2a")
+///     .header("content-type", "application/json")
+///     .header("A2A-Version", "1.0")
+///     .body(Body::from(json!({
+///         "jsonrpc": "2.0", "id": 1, "method": "SendMessage",
+///         "params": {"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "hi"}]}},
+///     }).to_string()))?;
+/// let response = app.oneshot(request).await?;
+/// let body: Value = serde_json::from_slice(&axum::body::to_bytes(response.into_body(), usize::MAX).await?)?;
+/// let task = &body["result"]["task"];
+/// assert_eq!(task["status"]["state"], "TASK_STATE_COMPLETED");
+/// assert_eq!(task["status"]["message"]["parts"][0]["text"], "HI");
+/// # Ok(()) }
+/// ```
 pub fn router(
     runtime: Runtime,
     auth: Auth,
     config: Config,
     public_url: String,
     shutdown: CancellationToken,
-) -> Router {
-    let _ = (runtime, auth, config, public_url, shutdown);
-    Router::new()
+) -> Result<Router, Error> {
+    let store = match &config.push_store {
+        Some(path) => push::store::Store::open(path).map_err(|source| Error::PushStore {
+            path: path.clone(),
+            source,
+        })?,
+        None => push::store::Store::memory(),
+    };
+    let policy = push::ssrf::Policy {
+        allow_loopback: config.allow_loopback_webhooks,
+    };
+    let push = push::Push::new(
+        store,
+        runtime.clone(),
+        policy,
+        push::Retry::default(),
+        shutdown.clone(),
+    )?;
+    push.resume();
+    let door = Door {
+        shared: Arc::new(Shared {
+            runtime,
+            auth,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            shutdown,
+            schemas: InputSchemas::default(),
+            push,
+            max_blocking: config.max_blocking_ms.map(Duration::from_millis),
+            started: std::time::SystemTime::now(),
+            config,
+        }),
+    };
+    Ok(Router::new()
+        .route(card::PATH, get(card::serve))
+        .route("/a2a", any(jsonrpc::handle))
+        // Some clients (the A2A TCK's) normalise the interface URL with a trailing slash.
+        .route("/a2a/", any(jsonrpc::handle))
+        .route("/a2a/{*path}", any(rest::handle))
+        .with_state(door))
+}
+
+/// The door's shared state. Cloning is cheap.
+#[derive(Clone)]
+pub(crate) struct Door {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    runtime: Runtime,
+    auth: Auth,
+    config: Config,
+    public_url: String,
+    shutdown: CancellationToken,
+    schemas: InputSchemas,
+    push: push::Push,
+    max_blocking: Option<Duration>,
+    /// When the router was built: the card's `Last-Modified` (kinds are registered before).
+    started: std::time::SystemTime,
+}
+
+impl Door {
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.shared.runtime
+    }
+
+    pub(crate) fn auth(&self) -> &Auth {
+        &self.shared.auth
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    pub(crate) fn public_url(&self) -> &str {
+        &self.shared.public_url
+    }
+
+    pub(crate) fn shutdown(&self) -> &CancellationToken {
+        &self.shared.shutdown
+    }
+
+    pub(crate) fn schemas(&self) -> &InputSchemas {
+        &self.shared.schemas
+    }
+
+    pub(crate) fn push(&self) -> &push::Push {
+        &self.shared.push
+    }
+
+    pub(crate) fn max_blocking(&self) -> Option<Duration> {
+        self.shared.max_blocking
+    }
+
+    pub(crate) fn started(&self) -> std::time::SystemTime {
+        self.shared.started
+    }
 }

@@ -127,7 +127,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         a2a_config,
         format!("http://{addr}"),
         doors_shutdown.clone(),
-    );
+    )
+    .context("cannot set up the A2A door")?;
     // The dashboard's and the doors' routes have no fallback; the API keeps its own.
     let router = longrun_http::router(api.clone())
         .merge(longrun_dashboard::router())

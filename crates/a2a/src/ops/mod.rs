@@ -1,0 +1,472 @@
+//! The A2A operations, whatever the binding and version: each takes the request in 1.0's shape
+//! and answers in it (the bindings convert for 0.3).
+//!
+//! Every task is bound to the principal that started it: another principal's task, like an
+//! unknown id or an id that is not a task id at all, is `TaskNotFoundError`, word for word.
+
+use std::collections::BTreeMap;
+
+use longrun::{
+    Filter, Notice, Outcome, Seq, StartOptions, Started, Status, Task, TaskId, Timestamp,
+};
+use longrun_surface::{InputError, Principal};
+
+mod push;
+
+use crate::{
+    Door,
+    error::{Error, Kind},
+    input,
+    map::{self, MESSAGE_OUTPUT, Shape},
+    stream::{self, Frames, Mode, Origin},
+    version::Version,
+    wire::{self, Message, Role},
+};
+
+/// `ListTasks`' page size when the request gives none, and the largest it may ask for.
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 100;
+/// `ListTasks` counts matching tasks (`totalSize`) up to this many; beyond, it reports this.
+const MAX_COUNT: i64 = 10_000;
+
+/// One authenticated request.
+pub(crate) struct Call {
+    pub(crate) door: Door,
+    pub(crate) principal: Principal,
+    pub(crate) version: Version,
+}
+
+/// What `SendMessage` answers.
+pub(crate) enum Sent {
+    Task(wire::Task),
+    Message(Message),
+}
+
+impl Call {
+    /// The task `id`, if this call's principal owns it.
+    async fn owned(&self, id: &str) -> Result<Task, Error> {
+        let not_found = || Error::task_not_found(id);
+        let parsed: TaskId = id.trim().parse().map_err(|_| not_found())?;
+        let task = match self.door.runtime().get(parsed).await {
+            Ok(task) => task,
+            Err(longrun::Error::Unknown(_)) => return Err(not_found()),
+            Err(error) => return Err(Error::runtime(error)),
+        };
+        if task.owner != self.principal.owner() {
+            return Err(not_found());
+        }
+        Ok(task)
+    }
+
+    async fn reread(&self, id: TaskId) -> Result<Task, Error> {
+        self.door.runtime().get(id).await.map_err(Error::runtime)
+    }
+
+    /// `SendMessage` / `message/send`.
+    pub(crate) async fn send(&self, request: wire::SendRequest) -> Result<Sent, Error> {
+        let (id, config) = self.accept(request).await?;
+        let history = history_limit(config.history_length)?;
+        if !config.return_immediately {
+            self.settle(id).await?;
+        }
+        let task = self.reread(id).await?;
+        if !config.return_immediately
+            && let Some(Outcome::Completed { output }) = task.outcome()
+            && output
+                .as_object()
+                .is_some_and(|o| o.len() == 1 && o.contains_key(MESSAGE_OUTPUT))
+        {
+            let outcome = task.outcome().map(map::outcome_parts).unwrap_or_default();
+            return Ok(Sent::Message(Message {
+                message_id: format!("{}-reply", task.id),
+                context_id: map::context_id(&task),
+                task_id: task.id.to_string(),
+                role: Role::Agent,
+                parts: outcome,
+                ..Message::default()
+            }));
+        }
+        let shape = Shape {
+            history,
+            artifacts: true,
+        };
+        Ok(Sent::Task(snapshot(&self.door, &task, shape).await?))
+    }
+
+    /// `SendStreamingMessage` / `message/stream`.
+    ///
+    /// A new task's stream starts from the task as it was created, so it shows every change;
+    /// a follow-up's starts from the task as it stands once answered.
+    pub(crate) async fn stream(&self, request: wire::SendRequest) -> Result<Frames, Error> {
+        let new = request
+            .message
+            .as_ref()
+            .is_some_and(|message| message.task_id.is_empty());
+        let (id, config) = self.accept(request).await?;
+        let history = history_limit(config.history_length)?;
+        let task = self.reread(id).await?;
+        let origin = if new {
+            Origin::created(&task, history)
+        } else {
+            let shape = Shape {
+                history,
+                artifacts: true,
+            };
+            Origin::now(&task, snapshot(&self.door, &task, shape).await?)
+        };
+        Ok(stream::frames(&self.door, origin, Mode::Send))
+    }
+
+    /// A message: starts a task, or answers the question of the task it names. Returns the
+    /// task and the request's configuration.
+    async fn accept(
+        &self,
+        request: wire::SendRequest,
+    ) -> Result<(TaskId, wire::SendConfiguration), Error> {
+        let message = request
+            .message
+            .ok_or_else(|| Error::invalid_params("the request has no `message`"))?;
+        input::check(&message)?;
+        let config = request.configuration.unwrap_or_default();
+        if let Some(history) = config.history_length {
+            history_limit(Some(history))?;
+        }
+        let push = match &config.task_push_notification_config {
+            Some(push) => Some(self.check_push(push)?),
+            None => None,
+        };
+        let id = if message.task_id.is_empty() {
+            self.start(&message, request.metadata.as_ref()).await?
+        } else {
+            self.follow_up(&message).await?
+        };
+        if let Some(push) = push {
+            let task = self.reread(id).await?;
+            self.put_push(&task, push).await?;
+        }
+        Ok((id, config))
+    }
+
+    async fn start(
+        &self,
+        message: &Message,
+        metadata: Option<&wire::Object>,
+    ) -> Result<TaskId, Error> {
+        let runtime = self.door.runtime();
+        let mut kinds: Vec<String> = runtime.kinds().into_iter().map(|kind| kind.name).collect();
+        kinds.sort();
+        let config = self.door.config();
+        let kind = input::skill(config, &kinds, message, metadata)?;
+        let context = if message.context_id.is_empty() {
+            format!(
+                "ctx-{}",
+                TaskId::random().to_string().trim_start_matches("task_")
+            )
+        } else {
+            message.context_id.clone()
+        };
+        let whole = config.message_input.contains(&kind);
+        let (task_input, mode) = input::input(message, &context, whole)?;
+        self.door
+            .schemas()
+            .check(runtime, &kind, &task_input)
+            .map_err(|error| match error {
+                InputError::Invalid { violations, .. } => Error::invalid_params(format!(
+                    "the input does not match skill `{kind}`'s input schema: {}",
+                    violations.join("; ")
+                ))
+                .with("violations", violations.join("\n")),
+                other @ InputError::UnknownKind(_) => Error::invalid_params(other.to_string()),
+            })?;
+        let mut options = StartOptions::background()
+            .owner(self.principal.owner())
+            .session(self.principal.session(&context));
+        for (key, value) in input::labels(message, mode) {
+            options = options.label(key, value);
+        }
+        let started = runtime
+            .start(&kind, task_input, options)
+            .await
+            .map_err(Error::runtime)?;
+        Ok(match started {
+            Started::Finished(task) => task.id,
+            Started::Running(handle) | Started::Detached(handle) => handle.id(),
+        })
+    }
+
+    async fn follow_up(&self, message: &Message) -> Result<TaskId, Error> {
+        let task = self.owned(&message.task_id).await?;
+        if task.status().is_terminal() {
+            return Err(Error::unsupported(format!(
+                "task {} has already ended ({}); a message cannot continue it: send one without \
+                 a taskId to start a new task",
+                task.id,
+                map::state(task.status()).name()
+            )));
+        }
+        let context = map::context_id(&task);
+        if !message.context_id.is_empty() && message.context_id != context {
+            return Err(Error::invalid_params(format!(
+                "the message's contextId `{}` is not the context of task {}",
+                crate::error::short(&message.context_id),
+                task.id
+            )));
+        }
+        let empty = BTreeMap::new();
+        let pending = task.state().pending_input().unwrap_or(&empty);
+        let key = input::question(message, pending)?;
+        let value = input::answer(message)?;
+        self.door
+            .runtime()
+            .answer(task.id, &key, value)
+            .await
+            .map_err(Error::runtime)?;
+        Ok(task.id)
+    }
+
+    /// Waits until the task has ended or waits for input (or the server stops, or the
+    /// configured limit passes).
+    async fn settle(&self, id: TaskId) -> Result<(), Error> {
+        let settled = |status: Status| status.is_terminal() || status == Status::InputRequired;
+        let task = self.reread(id).await?;
+        if settled(task.status()) {
+            return Ok(());
+        }
+        let mut events = self
+            .door
+            .runtime()
+            .subscribe(id, task.last_seq())
+            .await
+            .map_err(Error::runtime)?;
+        let wait = async {
+            loop {
+                match events.next().await {
+                    Ok(Some(Notice::Event(event))) if settled(event.status) => return Ok(()),
+                    Ok(Some(_)) => {}
+                    Ok(None) => return Ok(()),
+                    Err(error) => return Err(Error::runtime(error)),
+                }
+            }
+        };
+        let limit = async {
+            match self.door.max_blocking() {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = wait => result,
+            () = limit => Ok(()),
+            () = self.door.shutdown().cancelled() => Ok(()),
+        }
+    }
+
+    /// `GetTask` / `tasks/get`.
+    pub(crate) async fn get(&self, request: wire::GetTaskRequest) -> Result<wire::Task, Error> {
+        let history = history_limit(request.history_length)?;
+        let task = self.owned(&request.id).await?;
+        let shape = Shape {
+            history,
+            artifacts: true,
+        };
+        snapshot(&self.door, &task, shape).await
+    }
+
+    /// `ListTasks`: the principal's tasks, newest first.
+    pub(crate) async fn list(
+        &self,
+        request: wire::ListTasksRequest,
+    ) -> Result<wire::ListTasksResponse, Error> {
+        let page_size = request.page_size.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&page_size) {
+            return Err(Error::invalid_params(format!(
+                "pageSize must be from 1 to {MAX_PAGE}, got {page_size}"
+            )));
+        }
+        let history = history_limit(request.history_length)?;
+        let after = match request.page_token.trim() {
+            "" => None,
+            token => Some(token.parse().map_err(|_| {
+                Error::invalid_params("pageToken is not one this server gave; start without it")
+            })?),
+        };
+        let since = match request.status_timestamp_after.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(crate::time::parse(text).ok_or_else(|| {
+                Error::invalid_params(format!(
+                    "statusTimestampAfter must be an RFC 3339 timestamp, got `{}`",
+                    crate::error::short(text)
+                ))
+            })?),
+        };
+        let mut filter = Filter {
+            owner: Some(self.principal.owner()),
+            ..Filter::default()
+        };
+        if !request.context_id.is_empty() {
+            filter.session = Some(self.principal.session(&request.context_id));
+        }
+        match request
+            .status
+            .filter(|state| *state != wire::TaskState::Unspecified)
+        {
+            None => {}
+            Some(state) => match map::status(state) {
+                Some(status) => filter.status.push(status),
+                // A state longrun never has (AUTH_REQUIRED): nothing matches.
+                None => {
+                    return Ok(wire::ListTasksResponse {
+                        tasks: Vec::new(),
+                        next_page_token: String::new(),
+                        page_size,
+                        total_size: 0,
+                    });
+                }
+            },
+        }
+        let runtime = self.door.runtime();
+        let page = runtime
+            .list(filter.clone(), after, page_size as usize)
+            .await
+            .map_err(Error::runtime)?;
+        let shape = Shape {
+            history,
+            artifacts: request.include_artifacts.unwrap_or(false),
+        };
+        let mut tasks = Vec::with_capacity(page.tasks.len());
+        for task in &page.tasks {
+            if since.is_some_and(|since| task.updated_at() <= since) {
+                continue;
+            }
+            tasks.push(snapshot(&self.door, task, shape).await?);
+        }
+        let total_size = self.count(filter, since).await?;
+        Ok(wire::ListTasksResponse {
+            tasks,
+            next_page_token: page
+                .next
+                .map(|cursor| cursor.to_string())
+                .unwrap_or_default(),
+            page_size,
+            total_size,
+        })
+    }
+
+    /// How many tasks match (up to [`MAX_COUNT`]): `totalSize`.
+    async fn count(&self, filter: Filter, since: Option<Timestamp>) -> Result<i64, Error> {
+        let mut total = 0i64;
+        let mut after = None;
+        loop {
+            let page = self
+                .door
+                .runtime()
+                .list(filter.clone(), after, 1000)
+                .await
+                .map_err(Error::runtime)?;
+            total += page
+                .tasks
+                .iter()
+                .filter(|task| since.is_none_or(|since| task.updated_at() > since))
+                .count() as i64;
+            match page.next {
+                Some(next) if total < MAX_COUNT => after = Some(next),
+                _ => return Ok(total.min(MAX_COUNT)),
+            }
+        }
+    }
+
+    /// `CancelTask` / `tasks/cancel`: answers once the task has ended.
+    pub(crate) async fn cancel(&self, id: &str) -> Result<wire::Task, Error> {
+        let task = self.owned(id).await?;
+        let not_cancelable = |status: Status| {
+            Error::new(
+                Kind::TaskNotCancelable,
+                format!(
+                    "task {} has already ended ({}) and cannot be canceled",
+                    task.id,
+                    map::state(status).name()
+                ),
+            )
+        };
+        if task.status().is_terminal() {
+            return Err(not_cancelable(task.status()));
+        }
+        let ended = match self
+            .door
+            .runtime()
+            .cancel_by(task.id, self.principal.as_str())
+            .await
+        {
+            Ok(ended) => ended,
+            Err(longrun::Error::Ended { status, .. }) => return Err(not_cancelable(status)),
+            Err(error) => return Err(Error::runtime(error)),
+        };
+        let shape = Shape {
+            history: None,
+            artifacts: true,
+        };
+        snapshot(&self.door, &ended, shape).await
+    }
+
+    /// `SubscribeToTask` / `tasks/resubscribe`.
+    pub(crate) async fn subscribe(&self, id: &str) -> Result<Frames, Error> {
+        let task = self.owned(id).await?;
+        if task.status().is_terminal() {
+            return Err(Error::unsupported(format!(
+                "task {} has already ended ({}); there is nothing to subscribe to: GetTask shows it",
+                task.id,
+                map::state(task.status()).name()
+            )));
+        }
+        let shape = Shape {
+            history: None,
+            artifacts: true,
+        };
+        let first = snapshot(&self.door, &task, shape).await?;
+        Ok(stream::frames(
+            &self.door,
+            Origin::now(&task, first),
+            Mode::Subscribe,
+        ))
+    }
+}
+
+/// `historyLength`: unset is no limit, 0 is none, negative is an error.
+fn history_limit(length: Option<i64>) -> Result<Option<usize>, Error> {
+    match length {
+        None => Ok(None),
+        Some(n) if n < 0 => Err(Error::invalid_params(format!(
+            "historyLength must be 0 or more, got {n}"
+        ))),
+        Some(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+    }
+}
+
+/// The task as A2A shows it, with as much history as `shape` asks (read from its log).
+pub(crate) async fn snapshot(door: &Door, task: &Task, shape: Shape) -> Result<wire::Task, Error> {
+    let events = if shape.history == Some(0) {
+        Vec::new()
+    } else {
+        log(door, task).await?
+    };
+    Ok(map::task(task, &events, shape))
+}
+
+/// The task's events up to the snapshot's last one.
+async fn log(door: &Door, task: &Task) -> Result<Vec<std::sync::Arc<longrun::Event>>, Error> {
+    let mut subscription = door
+        .runtime()
+        .subscribe(task.id, Seq::ZERO)
+        .await
+        .map_err(Error::runtime)?;
+    let mut events = Vec::new();
+    while subscription.last_seq() < task.last_seq() {
+        match subscription.next().await.map_err(Error::runtime)? {
+            Some(Notice::Event(event)) => events.push(event),
+            Some(Notice::Lagged { .. }) => {}
+            None => break,
+        }
+    }
+    events.retain(|event| event.seq <= task.last_seq());
+    Ok(events)
+}

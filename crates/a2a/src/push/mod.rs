@@ -1,0 +1,187 @@
+//! Push notifications: configs kept in [`store::Store`], one delivery task per config.
+//!
+//! A delivery task follows its task's events (`Runtime::subscribe`, which replays the log and
+//! then goes live, so it never slows the task: a deliverer that falls behind reads the log) and
+//! POSTs each one to the webhook, in order, retrying a failed POST with exponential backoff
+//! before it goes on to the next. After each delivered event it records the event's sequence
+//! number, so after a restart [`Push::resume`] goes on from the first event not yet delivered.
+//!
+//! Invariant: `running` holds at most one delivery per (task, config id); replacing a config
+//! stops the old delivery before the new one starts, and a delivery removes its own entry (and
+//! only its own, by generation) when it ends.
+
+mod deliver;
+pub(crate) mod ssrf;
+pub(crate) mod store;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use longrun::Runtime;
+use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
+pub(crate) use store::Record;
+
+/// How deliveries retry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retry {
+    /// The wait after the first failure; it doubles after each further one.
+    pub(crate) first: Duration,
+    /// The longest wait between two attempts.
+    pub(crate) max: Duration,
+    /// After failing this long on one event, the delivery stops (logged as an error).
+    pub(crate) give_up: Duration,
+    /// One POST's time limit.
+    pub(crate) timeout: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            first: Duration::from_millis(500),
+            max: Duration::from_secs(60),
+            give_up: Duration::from_secs(3600),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The push-notification service. Cloning is cheap.
+#[derive(Clone)]
+pub(crate) struct Push {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: store::Store,
+    runtime: Runtime,
+    policy: ssrf::Policy,
+    client: reqwest::Client,
+    retry: Retry,
+    shutdown: CancellationToken,
+    running: Mutex<HashMap<(String, String), (u64, CancellationToken)>>,
+    generation: AtomicU64,
+}
+
+impl Push {
+    pub(crate) fn new(
+        store: store::Store,
+        runtime: Runtime,
+        policy: ssrf::Policy,
+        retry: Retry,
+        shutdown: CancellationToken,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .timeout(retry.timeout)
+            .connect_timeout(retry.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(ssrf::Resolver(policy)))
+            .user_agent(concat!("longrun/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                runtime,
+                policy,
+                client,
+                retry,
+                shutdown,
+                running: Mutex::default(),
+                generation: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The SSRF policy webhook URLs are checked against.
+    pub(crate) fn policy(&self) -> ssrf::Policy {
+        self.inner.policy
+    }
+
+    /// Starts the deliveries of every stored config (after a restart). Returns at once.
+    pub(crate) fn resume(&self) {
+        let push = self.clone();
+        tokio::spawn(async move {
+            match push.inner.store.all().await {
+                Ok(records) => {
+                    let count = records.len();
+                    for record in records {
+                        push.start(record);
+                    }
+                    if count > 0 {
+                        tracing::info!(count, "resumed A2A push-notification deliveries");
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot resume A2A push-notification deliveries")
+                }
+            }
+        });
+    }
+
+    /// Stores a config (replacing one with the same task and id) and starts its delivery.
+    pub(crate) async fn put(&self, record: Record) -> Result<(), Error> {
+        self.stop(&record.task, &record.id);
+        self.inner.store.put(record.clone()).await?;
+        self.start(record);
+        Ok(())
+    }
+
+    pub(crate) async fn get(&self, task: &str, id: &str) -> Result<Option<Record>, Error> {
+        self.inner.store.get(task, id).await
+    }
+
+    pub(crate) async fn list(&self, task: &str) -> Result<Vec<Record>, Error> {
+        self.inner.store.list(task).await
+    }
+
+    /// Stops a config's delivery and removes it; whether there was one.
+    pub(crate) async fn delete(&self, task: &str, id: &str) -> Result<bool, Error> {
+        self.stop(task, id);
+        self.inner.store.delete(task, id).await
+    }
+
+    fn start(&self, record: Record) {
+        if self.inner.shutdown.is_cancelled() {
+            return;
+        }
+        let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed);
+        let stop = self.inner.shutdown.child_token();
+        let key = (record.task.clone(), record.id.clone());
+        if let Some((_, old)) = self
+            .inner
+            .running
+            .lock()
+            .insert(key.clone(), (generation, stop.clone()))
+        {
+            old.cancel();
+        }
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            deliver::run(&inner, record, &stop).await;
+            let mut running = inner.running.lock();
+            if running.get(&key).is_some_and(|(g, _)| *g == generation) {
+                running.remove(&key);
+            }
+        });
+    }
+
+    fn stop(&self, task: &str, id: &str) {
+        if let Some((_, stop)) = self
+            .inner
+            .running
+            .lock()
+            .remove(&(task.to_owned(), id.to_owned()))
+        {
+            stop.cancel();
+        }
+    }
+}
