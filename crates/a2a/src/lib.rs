@@ -34,6 +34,8 @@ mod wire;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
+pub use push::sign::WebhookSecret;
+
 use axum::{
     Router,
     routing::{any, get},
@@ -66,6 +68,10 @@ pub struct Config {
     /// addresses stay refused.
     #[serde(default)]
     pub allow_loopback_webhooks: bool,
+    /// Signs every push notification with this secret: a `Longrun-Signature: t=<unix
+    /// seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` header (`docs/a2a.md`). Unset, nothing
+    /// is signed.
+    pub webhook_secret: Option<WebhookSecret>,
     /// The longest a blocking `SendMessage` waits for its task to end or ask, in milliseconds;
     /// then it answers with the task as it stands. Default: no limit.
     pub max_blocking_ms: Option<u64>,
@@ -157,6 +163,7 @@ pub fn router(
         runtime.clone(),
         policy,
         push::Retry::default(),
+        config.webhook_secret.as_ref(),
         shutdown.clone(),
     )?;
     push.resume();

@@ -28,6 +28,12 @@ fn completed(body: &Value) -> bool {
     body["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
 }
 
+/// Whether a body shows the task completed: its status update, or a snapshot taken after it
+/// (a blocking send of a fast task registers its config once the task has ended).
+fn shows_completed(body: &Value) -> bool {
+    completed(body) || body["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
+}
+
 #[tokio::test]
 async fn every_event_is_posted_in_order_and_failures_are_retried() {
     let server = Server::start().await;
@@ -95,6 +101,66 @@ async fn every_event_is_posted_in_order_and_failures_are_retried() {
         .await;
     assert_eq!(listed["result"]["configs"][0]["id"], id);
     assert_eq!(listed["result"]["configs"][0]["url"], receiver.url);
+}
+
+#[tokio::test]
+async fn with_a_webhook_secret_every_post_is_signed() {
+    let secret = "whsec-test-only";
+    let server = Server::with(longrun_a2a::Config {
+        allow_loopback_webhooks: true,
+        webhook_secret: Some(longrun_a2a::WebhookSecret::new(secret)),
+        ..longrun_a2a::Config::default()
+    })
+    .await;
+    let receiver = Receiver::start(0).await;
+    server
+        .send(
+            ALICE,
+            text("echo", "signed"),
+            json!({"taskPushNotificationConfig": {"url": receiver.url}}),
+        )
+        .await;
+    receiver.wait_until(shows_completed).await;
+
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let deliveries = receiver.received.lock();
+    assert!(!deliveries.is_empty());
+    for delivery in deliveries.iter() {
+        let header = delivery.headers["longrun-signature"].to_str().unwrap();
+        let (t, v1) = header
+            .strip_prefix("t=")
+            .and_then(|rest| rest.split_once(",v1="))
+            .unwrap_or_else(|| panic!("malformed signature header: {header}"));
+        let tag: Vec<u8> = (0..v1.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&v1[i..i + 2], 16).unwrap())
+            .collect();
+        let signed = format!("{t}.{}", delivery.raw);
+        assert!(
+            ring::hmac::verify(&key, signed.as_bytes(), &tag).is_ok(),
+            "the signature does not verify: {header}"
+        );
+        // A changed body no longer verifies.
+        let forged = format!("{t}.{} ", delivery.raw);
+        assert!(ring::hmac::verify(&key, forged.as_bytes(), &tag).is_err());
+    }
+}
+
+#[tokio::test]
+async fn without_a_secret_nothing_is_signed() {
+    let server = Server::start().await;
+    let receiver = Receiver::start(0).await;
+    server
+        .send(
+            ALICE,
+            text("echo", "plain"),
+            json!({"taskPushNotificationConfig": {"url": receiver.url}}),
+        )
+        .await;
+    receiver.wait_until(shows_completed).await;
+    for delivery in receiver.received.lock().iter() {
+        assert!(delivery.headers.get("longrun-signature").is_none());
+    }
 }
 
 #[tokio::test]

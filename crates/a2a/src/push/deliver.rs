@@ -12,7 +12,7 @@ use longrun::{Notice, Seq, Task, TaskId};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{Inner, Record};
+use super::{Inner, Record, sign::SIGNATURE_HEADER};
 use crate::{
     map::{self, Mapper, Shape},
     v03,
@@ -190,11 +190,15 @@ async fn send(inner: &Inner, record: &Record, body: &Value) -> Result<(), String
     // Checked again on every POST: the policy may have changed since the config was made.
     let url = inner.policy.check(&record.url)?;
     let body = serde_json::to_vec(body).map_err(|error| error.to_string())?;
+    let signature = inner.signer.as_ref().map(|signer| signer.header(&body));
     let mut request = inner
         .client
         .post(url)
         .header(header::CONTENT_TYPE, "application/json")
         .body(body);
+    if let Some(signature) = signature {
+        request = request.header(SIGNATURE_HEADER, signature);
+    }
     if !record.scheme.is_empty() {
         let value = if record.credentials.is_empty() {
             record.scheme.clone()

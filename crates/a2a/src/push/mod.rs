@@ -11,6 +11,7 @@
 //! only its own, by generation) when it ends.
 
 mod deliver;
+pub(crate) mod sign;
 pub(crate) mod ssrf;
 pub(crate) mod store;
 
@@ -66,6 +67,8 @@ struct Inner {
     policy: ssrf::Policy,
     client: reqwest::Client,
     retry: Retry,
+    /// Signs every POST when the server has a webhook secret.
+    signer: Option<sign::Signer>,
     shutdown: CancellationToken,
     running: Mutex<HashMap<(String, String), (u64, CancellationToken)>>,
     generation: AtomicU64,
@@ -77,6 +80,7 @@ impl Push {
         runtime: Runtime,
         policy: ssrf::Policy,
         retry: Retry,
+        secret: Option<&sign::WebhookSecret>,
         shutdown: CancellationToken,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
@@ -94,6 +98,7 @@ impl Push {
                 policy,
                 client,
                 retry,
+                signer: secret.map(sign::Signer::new),
                 shutdown,
                 running: Mutex::default(),
                 generation: AtomicU64::new(0),

@@ -380,6 +380,8 @@ pub async fn sse_with(
 pub struct Delivery {
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body as sent, for checking its signature.
+    pub raw: String,
 }
 
 /// A webhook receiver on 127.0.0.1:0 that answers 500 to its first `fail_first` requests.
@@ -408,6 +410,7 @@ impl Receiver {
                     received.lock().push(Delivery {
                         headers,
                         body: serde_json::from_str(&body).unwrap_or(Value::Null),
+                        raw: body,
                     });
                     axum::http::StatusCode::NO_CONTENT
                 }
