@@ -6,6 +6,7 @@
 
 mod alloc;
 mod crash;
+mod doors;
 mod durable;
 mod host;
 mod http;
@@ -47,6 +48,8 @@ enum Command {
     /// The HTTP + SSE server on SQLite: creation latency and throughput at a fixed offered
     /// load, SSE fan-out to 10,000 subscribers (delivery latency, server RSS).
     Http(http::Args),
+    /// One task through each front door (HTTP API, MCP, A2A) beside the HTTP round trip.
+    Doors(doors::Args),
     /// The server measured by `http`, run as its child process.
     #[command(hide = true)]
     HttpServer(http::server::Args),
@@ -60,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         Command::Crash(args) => crash::run(&args),
         Command::CrashNode(args) => crash::node::run(&args),
         Command::Http(args) => http::run(&args),
+        Command::Doors(args) => doors::run(&args),
         Command::HttpServer(args) => http::server::run(&args),
     }
 }

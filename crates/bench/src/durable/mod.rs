@@ -26,6 +26,7 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     host::Host,
+    stats::round2,
     stores::{self, StoreKind},
 };
 
@@ -199,8 +200,4 @@ fn row(
         format!("{baseline:.2}"),
         format!("{what}|{sign} {target} {verdict}"),
     )
-}
-
-fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
 }

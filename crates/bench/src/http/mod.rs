@@ -72,7 +72,10 @@ use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use reqwest::Client;
 use serde_json::{Map, Value, json};
 
-use crate::{host::Host, stats};
+use crate::{
+    host::Host,
+    stats::{self, ms, round2},
+};
 
 use self::{
     fanout::Fanout,
@@ -460,14 +463,6 @@ fn per_subscriber_kb(fanout: &Fanout) -> f64 {
         / fanout.connected.max(1) as f64
 }
 
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
-}
-
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
-}
-
-fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
 }
