@@ -129,6 +129,9 @@ pub(crate) struct Server {
     /// Everyone is the principal `anonymous`, no token needed. Loopback addresses only.
     #[serde(default)]
     pub(crate) anonymous: bool,
+    /// Where clients reach this server (`https://tasks.example.com`, behind a proxy, say), for
+    /// the URLs the A2A agent card publishes. Default: `http://` and the listening address.
+    pub(crate) public_url: Option<String>,
 }
 
 /// `[limits]`: request, stream and concurrency bounds. Unset keys keep the defaults of the

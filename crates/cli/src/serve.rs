@@ -121,11 +121,23 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create the data directory {}", data.display()))?;
         a2a_config.push_store = Some(data.join("a2a-push.sqlite"));
     }
+    let public_url = match &config.server.public_url {
+        Some(url) => url.clone(),
+        None => {
+            if addr.ip().is_unspecified() {
+                tracing::warn!(
+                    %addr,
+                    "listening on every address: the A2A agent card will publish an address                      clients cannot reach; set [server] public_url"
+                );
+            }
+            format!("http://{addr}")
+        }
+    };
     let a2a = longrun_a2a::router(
         runtime.clone(),
         auth,
         a2a_config,
-        format!("http://{addr}"),
+        public_url,
         doors_shutdown.clone(),
     )
     .context("cannot set up the A2A door")?;

@@ -556,6 +556,54 @@ fn two_principals_cannot_see_each_others_tasks() {
 }
 
 #[test]
+fn the_agent_card_publishes_the_configured_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::fs::read_to_string(fixtures().join("longrun.toml")).unwrap();
+    let config = dir.path().join("longrun.toml");
+    std::fs::write(
+        &config,
+        fixture.replacen(
+            "[server]\n",
+            "[server]\npublic_url = \"https://tasks.example.com\"\n",
+            1,
+        ),
+    )
+    .unwrap();
+    // Commands run in the config's directory: the fixture's handler must be found there.
+    std::fs::copy(fixtures().join("handler.py"), dir.path().join("handler.py")).unwrap();
+    let (server, _) = Server::start_with(&config, &dir.path().join("data"), &[]);
+
+    let card = http_get(&server.url, "/.well-known/agent-card.json");
+    assert!(card.starts_with("HTTP/1.1 200"), "{card}");
+    let body: Value = serde_json::from_str(card.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let urls: Vec<&str> = body["supportedInterfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|interface| interface["url"].as_str().unwrap())
+        .collect();
+    assert!(!urls.is_empty(), "{body}");
+    for url in urls {
+        assert_eq!(url, "https://tasks.example.com/a2a", "{body}");
+    }
+}
+
+/// A plain HTTP/1.1 GET of `path` on `base` (`http://host:port`); the whole response as text.
+fn http_get(base: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let host = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
 fn usage_errors_exit_1() {
     let output = Command::new(BIN)
         .args(["tasks", "frobnicate"])
