@@ -9,6 +9,7 @@
 
 use axum::{
     body::Bytes,
+    extract::rejection::BytesRejection,
     extract::{RawQuery, State},
     http::{HeaderMap, Method, StatusCode},
     response::{IntoResponse, Response},
@@ -33,11 +34,28 @@ pub(crate) async fn handle(
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let version = match Version::of(&headers, query.as_deref()) {
         Ok(version) => version.unwrap_or(Version::V03),
         Err(error) => return reply_error(&Value::Null, &error, Version::V10),
+    };
+    // A body over the limit (or one that could not be read) is answered as JSON-RPC, not with
+    // the extractor's plain-text rejection.
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let error = Error::new(
+                Kind::InvalidRequest,
+                format!(
+                    "the request body could not be read: {}",
+                    rejection.body_text()
+                ),
+            );
+            let mut response = reply_error(&Value::Null, &error, version);
+            *response.status_mut() = rejection.status();
+            return response;
+        }
     };
     if method != Method::POST {
         let error = Error::new(

@@ -25,6 +25,7 @@ use std::convert::Infallible;
 
 use axum::{
     body::Bytes,
+    extract::rejection::BytesRejection,
     extract::{Path, RawQuery, State},
     http::{HeaderMap, HeaderValue, Method, header},
     response::{
@@ -56,8 +57,25 @@ pub(crate) async fn handle(
     Path(path): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // A body over the limit (or one that could not be read) is answered in this binding's
+    // error shape, not with the extractor's plain-text rejection.
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let error = Error::new(
+                Kind::InvalidRequest,
+                format!(
+                    "the request body could not be read: {}",
+                    rejection.body_text()
+                ),
+            );
+            let mut response = Rest(error).into_response();
+            *response.status_mut() = rejection.status();
+            return response;
+        }
+    };
     match route(door, method, &path, &headers, query.as_deref(), &body).await {
         Ok(response) => response,
         Err(error) => Rest(error).into_response(),

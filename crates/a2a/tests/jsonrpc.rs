@@ -717,3 +717,40 @@ async fn open_streams_end_when_the_server_stops() {
             .is_terminal()
     );
 }
+
+#[tokio::test]
+async fn an_oversize_body_gets_a_json_rpc_error_in_both_bindings() {
+    let server = Server::start().await;
+    // Over axum's default 2 MiB body limit.
+    let padding = "x".repeat(3 << 20);
+    let body =
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{{"id":"{padding}"}}}}"#);
+    let response = server
+        .client
+        .post(format!("{}/a2a", server.base))
+        .header("authorization", format!("Bearer {ALICE}"))
+        .header("content-type", "application/json")
+        .header("a2a-version", "1.0")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let answer: Value = response.json().await.expect("a JSON-RPC error body");
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+
+    // HTTP+JSON: the binding's own error shape.
+    let response = server
+        .client
+        .post(format!("{}/a2a/message:send", server.base))
+        .header("authorization", format!("Bearer {ALICE}"))
+        .header("content-type", "application/json")
+        .header("a2a-version", "1.0")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let answer: Value = response.json().await.expect("an error body");
+    assert!(answer["error"]["message"].is_string(), "{answer}");
+}

@@ -15,6 +15,7 @@ use axum::{
     Router,
     body::Bytes,
     extract::State,
+    extract::rejection::BytesRejection,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{
         IntoResponse, Response,
@@ -152,10 +153,26 @@ fn takes_streams(headers: &HeaderMap) -> bool {
         .is_none_or(|accept| accept.contains("text/event-stream") || accept.contains("*/*"))
 }
 
-async fn post_message(State(http): State<Http>, headers: HeaderMap, body: Bytes) -> Response {
+async fn post_message(
+    State(http): State<Http>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let principal = match admit(&http, &headers) {
         Ok(principal) => principal,
         Err(response) => return *response,
+    };
+    // A body over the limit (or one that could not be read) is answered as JSON-RPC, not with
+    // the extractor's plain-text rejection.
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let error = Error::InvalidRequest(format!(
+                "the request body could not be read: {}",
+                rejection.body_text()
+            ));
+            return error_response(rejection.status(), &Value::Null, &error);
+        }
     };
     let value: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,

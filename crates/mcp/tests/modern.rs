@@ -615,3 +615,27 @@ async fn progress_travels_on_the_calls_stream_when_asked_for() {
         json!({"slept_ms": 1200})
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversize_body_gets_a_json_rpc_error_not_plain_text() {
+    let url = serve(runtime(), config()).await;
+    // Over axum's default 2 MiB body limit.
+    let padding = "x".repeat(3 << 20);
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"pad":"{padding}"}}}}"#
+    );
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("authorization", format!("Bearer {ALICE}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let answer: Value = response.json().await.expect("a JSON-RPC error body");
+    assert_eq!(answer["jsonrpc"], "2.0");
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    assert!(answer["id"].is_null(), "{answer}");
+}
