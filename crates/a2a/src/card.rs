@@ -132,7 +132,7 @@ pub(crate) fn card(door: &Door, legacy: bool) -> Value {
         "defaultOutputModes": modes,
         "skills": skills,
     });
-    if door.auth().requires_token() {
+    if door.surface().auth().requires_token() {
         card["securitySchemes"] = json!({"bearer": {
             "httpAuthSecurityScheme": {
                 "scheme": "Bearer",
@@ -145,7 +145,7 @@ pub(crate) fn card(door: &Door, legacy: bool) -> Value {
         card["protocolVersion"] = json!("0.3.0");
         card["url"] = json!(url);
         card["preferredTransport"] = json!("JSONRPC");
-        if door.auth().requires_token() {
+        if door.surface().auth().requires_token() {
             card["securitySchemes"]["bearer"]["type"] = json!("http");
             card["securitySchemes"]["bearer"]["scheme"] = json!("bearer");
             card["security"] = json!([{"bearer": []}]);

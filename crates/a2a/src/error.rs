@@ -12,6 +12,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use longrun_surface::{AuthError, Refusal};
 use serde_json::{Value, json};
 
 use crate::version::Version;
@@ -125,6 +126,8 @@ pub(crate) struct Error {
     pub(crate) metadata: BTreeMap<String, String>,
     /// The HTTP status, where it is not the kind's (a request's own `Content-Type` is 415).
     pub(crate) http: Option<StatusCode>,
+    /// The `WWW-Authenticate` challenge of an authentication error.
+    pub(crate) challenge: Option<&'static str>,
 }
 
 impl Error {
@@ -134,6 +137,7 @@ impl Error {
             message: message.into(),
             metadata: BTreeMap::new(),
             http: None,
+            challenge: None,
         }
     }
 
@@ -143,7 +147,7 @@ impl Error {
         self
     }
 
-    fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         self.http.unwrap_or_else(|| self.kind.http())
     }
 
@@ -203,27 +207,65 @@ impl Error {
         }})
     }
 
-    /// The error from the runtime's, where nothing more specific applies.
+    /// The error from the runtime's, where nothing more specific applies: through the doors'
+    /// one conversion, which keeps internal detail in the log.
     pub(crate) fn runtime(error: longrun::Error) -> Self {
-        use longrun::Error as E;
-        match error {
-            E::Unknown(id) => Self::task_not_found(&id.to_string()),
-            E::Ended { id, status } => Self::unsupported(format!(
+        Self::from(Refusal::from(error))
+    }
+}
+
+/// The one place a shared refusal becomes this door's error: a new refusal breaks the build
+/// here, not a client. Internal detail was already redacted by the surface.
+#[deny(clippy::wildcard_enum_match_arm)]
+impl From<Refusal> for Error {
+    fn from(refusal: Refusal) -> Self {
+        match &refusal {
+            Refusal::NotFound(id) => Self::task_not_found(id),
+            Refusal::Ended { id, status } => Self::unsupported(format!(
                 "task {id} has already ended ({status}); send a new message without a taskId \
                  to start another"
             )),
-            E::UnknownKind(_) | E::InvalidInput { .. } | E::TooLarge { .. } => {
-                Self::invalid_params(error.to_string())
+            Refusal::UnknownKind(_) | Refusal::InvalidInput(_) | Refusal::TooLarge(_) => {
+                Self::invalid_params(refusal.to_string())
             }
-            E::AlreadyAnswered { .. } | E::QuestionClosed { .. } => {
-                Self::unsupported(error.to_string())
+            Refusal::SchemaViolation { kind, violations } => Self::invalid_params(format!(
+                "the input does not match skill `{kind}`'s input schema: {}",
+                violations.join("; ")
+            ))
+            .with("violations", violations.join("\n")),
+            Refusal::AlreadyAnswered { .. }
+            | Refusal::QuestionClosed { .. }
+            | Refusal::Conflict(_) => Self::unsupported(refusal.to_string()),
+            Refusal::ShuttingDown | Refusal::AuthUnavailable => {
+                Self::new(Kind::Unavailable, refusal.to_string())
             }
-            E::ShuttingDown => Self::new(Kind::Unavailable, error.to_string()),
-            other => {
-                tracing::error!(error = %other, "the runtime failed an A2A request");
-                Self::internal(other.to_string())
+            Refusal::ForeignHost => Self::new(Kind::InvalidRequest, refusal.to_string())
+                .with_http(StatusCode::FORBIDDEN),
+            Refusal::Unauthenticated(error) => Self {
+                challenge: Some(challenge(*error)),
+                ..Self::new(Kind::Unauthenticated, refusal.to_string())
+            },
+            Refusal::TooManyStreams { .. } => Self::new(Kind::InvalidRequest, refusal.to_string())
+                .with_http(StatusCode::TOO_MANY_REQUESTS),
+            Refusal::NotRunning(_) | Refusal::Internal { .. } => {
+                Self::internal(refusal.to_string())
             }
         }
+    }
+}
+
+/// The `WWW-Authenticate` challenge of an authentication refusal, as every door sends it.
+fn challenge(error: AuthError) -> &'static str {
+    match error {
+        AuthError::MissingToken => r#"Bearer realm="longrun""#,
+        AuthError::WrongToken => r#"Bearer realm="longrun", error="invalid_token""#,
+    }
+}
+
+impl Error {
+    /// The `WWW-Authenticate` value an unauthenticated error is answered with.
+    pub(crate) fn challenge(&self) -> Option<HeaderValue> {
+        self.challenge.map(HeaderValue::from_static)
     }
 }
 
@@ -243,10 +285,10 @@ impl IntoResponse for Rest {
     fn into_response(self) -> Response {
         let error = self.0;
         let mut response = (error.status(), axum::Json(error.status_body())).into_response();
-        if error.kind == Kind::Unauthenticated {
+        if let Some(challenge) = error.challenge() {
             response
                 .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
     }
@@ -261,6 +303,25 @@ impl From<Error> for Rest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A runtime's internal failure reaches the client as a correlation id, never in its own
+    /// words (which may name files, hosts or queries), on both bindings and both versions.
+    #[test]
+    fn internal_failures_are_redacted() {
+        let secret = "connection to db.internal:5432 refused";
+        let error = Error::runtime(longrun::Error::Store(longrun::store::Error::Backend(
+            secret.into(),
+        )));
+        assert_eq!(error.kind, Kind::Internal);
+        for shown in [
+            error.jsonrpc(Version::V10).to_string(),
+            error.jsonrpc(Version::V03).to_string(),
+            error.status_body().to_string(),
+        ] {
+            assert!(!shown.contains("db.internal"), "{shown}");
+            assert!(shown.contains("err_"), "{shown}");
+        }
+    }
 
     #[test]
     fn every_a2a_error_has_its_code_and_reason() {

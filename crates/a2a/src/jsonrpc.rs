@@ -66,22 +66,17 @@ pub(crate) async fn handle(
         *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
         return response;
     }
-    if door.shutdown().is_cancelled() {
-        let error = Error::new(Kind::Unavailable, "the server is shutting down");
-        let mut response = reply_error(&Value::Null, &error, version);
-        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-        return response;
-    }
-    let principal = match door.auth().authenticate(&headers) {
+    let principal = match door.surface().admit(&headers).await {
         Ok(principal) => principal,
-        Err(error) => {
-            let error = Error::new(Kind::Unauthenticated, error.to_string());
+        Err(refusal) => {
+            let error = Error::from(refusal);
             let mut response = reply_error(&Value::Null, &error, version);
-            *response.status_mut() = StatusCode::UNAUTHORIZED;
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
+            *response.status_mut() = error.status();
+            if let Some(challenge) = error.challenge() {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, challenge);
+            }
             return response;
         }
     };

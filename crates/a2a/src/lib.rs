@@ -41,7 +41,7 @@ use axum::{
     routing::{any, get},
 };
 use longrun::Runtime;
-use longrun_surface::{Auth, InputSchemas};
+use longrun_surface::Surface;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -73,7 +73,8 @@ pub struct Config {
     /// is signed.
     pub webhook_secret: Option<WebhookSecret>,
     /// The longest a blocking `SendMessage` waits for its task to end or ask, in milliseconds;
-    /// then it answers with the task as it stands. Default: no limit.
+    /// then it answers with the task as it stands. Never longer than `[limits] max_wait_ms`,
+    /// which is also the default.
     pub max_blocking_ms: Option<u64>,
     /// Serve the agent card with A2A 0.3's fields (`url`, `protocolVersion`, …) to requests
     /// that name no version, for 0.3-only clients. By default only a request that says
@@ -99,17 +100,17 @@ pub enum Error {
     Client(#[from] reqwest::Error),
 }
 
-/// The A2A routes over `runtime`'s kinds; `public_url` is where clients reach this server
-/// (`http://host:port`), for the agent card. Open streams and push deliveries end when
-/// `shutdown` is cancelled. Call inside a tokio runtime, after the runtime has recovered its
-/// tasks: push deliveries stored by an earlier run resume here.
+/// The A2A routes over the surface's runtime and its kinds, for the callers its gate admits;
+/// `public_url` is where clients reach this server (`http://host:port`), for the agent card.
+/// Open streams and push deliveries end when the surface shuts down. Call inside a tokio
+/// runtime, after the runtime has recovered its tasks: push deliveries stored by an earlier run
+/// resume here.
 ///
 /// ```
 /// use axum::{body::Body, http::Request};
 /// use longrun::{Context, KindSpec, Runtime, TaskError};
-/// use longrun_surface::Auth;
+/// use longrun_surface::{Auth, Limits, Surface};
 /// use serde_json::{Value, json};
-/// use tokio_util::sync::CancellationToken;
 /// use tower::ServiceExt;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -118,16 +119,16 @@ pub enum Error {
 /// runtime.register(KindSpec::new("shout"), |_ctx: Context, text: String| async move {
 ///     Ok::<_, TaskError>(text.to_uppercase())
 /// })?;
+/// let surface = Surface::new(runtime, Auth::Anonymous, Limits::default());
 /// let app = longrun_a2a::router(
-///     runtime,
-///     Auth::Anonymous,
+///     surface,
 ///     longrun_a2a::Config::default(),
 ///     "http://127.0.0.1:7700".into(),
-///     CancellationToken::new(),
 /// )?;
 ///
 /// // A2A 1.0 over JSON-RPC: a message starts a task of the only kind and waits for it.
 /// let request = Request::post("/a2a")
+///     .header("host", "127.0.0.1:7700")
 ///     .header("content-type", "application/json")
 ///     .header("A2A-Version", "1.0")
 ///     .body(Body::from(json!({
@@ -141,13 +142,9 @@ pub enum Error {
 /// assert_eq!(task["status"]["message"]["parts"][0]["text"], "HI");
 /// # Ok(()) }
 /// ```
-pub fn router(
-    runtime: Runtime,
-    auth: Auth,
-    config: Config,
-    public_url: String,
-    shutdown: CancellationToken,
-) -> Result<Router, Error> {
+pub fn router(surface: Surface, config: Config, public_url: String) -> Result<Router, Error> {
+    let runtime = surface.runtime().clone();
+    let shutdown = surface.shutdown_token();
     let store = match &config.push_store {
         Some(path) => push::store::Store::open(path).map_err(|source| Error::PushStore {
             path: path.clone(),
@@ -167,15 +164,18 @@ pub fn router(
         shutdown.clone(),
     )?;
     push.resume();
+    let body_limit = surface.limits().body_bytes;
+    let max_blocking = surface
+        .limits()
+        .wait(config.max_blocking_ms.map(Duration::from_millis));
     let door = Door {
         shared: Arc::new(Shared {
             runtime,
-            auth,
+            surface,
             public_url: public_url.trim_end_matches('/').to_owned(),
             shutdown,
-            schemas: InputSchemas::default(),
             push,
-            max_blocking: config.max_blocking_ms.map(Duration::from_millis),
+            max_blocking,
             started: std::time::SystemTime::now(),
             config,
         }),
@@ -186,6 +186,7 @@ pub fn router(
         // Some clients (the A2A TCK's) normalise the interface URL with a trailing slash.
         .route("/a2a/", any(jsonrpc::handle))
         .route("/a2a/{*path}", any(rest::handle))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(door))
 }
 
@@ -197,13 +198,14 @@ pub(crate) struct Door {
 
 struct Shared {
     runtime: Runtime,
-    auth: Auth,
+    /// What every door shares: the gate, the limits, starting and finding a caller's tasks.
+    surface: Surface,
     config: Config,
     public_url: String,
     shutdown: CancellationToken,
-    schemas: InputSchemas,
     push: push::Push,
-    max_blocking: Option<Duration>,
+    /// The longest a blocking `SendMessage` waits: the config's, within the surface's cap.
+    max_blocking: Duration,
     /// When the router was built: the card's `Last-Modified` (kinds are registered before).
     started: std::time::SystemTime,
 }
@@ -213,8 +215,8 @@ impl Door {
         &self.shared.runtime
     }
 
-    pub(crate) fn auth(&self) -> &Auth {
-        &self.shared.auth
+    pub(crate) fn surface(&self) -> &Surface {
+        &self.shared.surface
     }
 
     pub(crate) fn config(&self) -> &Config {
@@ -229,15 +231,11 @@ impl Door {
         &self.shared.shutdown
     }
 
-    pub(crate) fn schemas(&self) -> &InputSchemas {
-        &self.shared.schemas
-    }
-
     pub(crate) fn push(&self) -> &push::Push {
         &self.shared.push
     }
 
-    pub(crate) fn max_blocking(&self) -> Option<Duration> {
+    pub(crate) fn max_blocking(&self) -> Duration {
         self.shared.max_blocking
     }
 

@@ -99,13 +99,7 @@ async fn route(
         )
         .with("supported", "1.0"));
     }
-    if door.shutdown().is_cancelled() {
-        return Err(Error::new(Kind::Unavailable, "the server is shutting down"));
-    }
-    let principal = door
-        .auth()
-        .authenticate(headers)
-        .map_err(|error| Error::new(Kind::Unauthenticated, error.to_string()))?;
+    let principal = door.surface().admit(headers).await?;
     let call = Call {
         door,
         principal,

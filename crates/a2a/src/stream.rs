@@ -12,7 +12,8 @@
 use std::pin::Pin;
 
 use futures_util::Stream;
-use longrun::{Notice, Seq, Status, Task, TaskId};
+use longrun::{Seq, Status, Task, TaskId};
+use longrun_surface::StreamPermit;
 
 use crate::{
     Door,
@@ -72,10 +73,11 @@ impl Origin {
     }
 }
 
-/// The stream of a task from `origin` on.
-pub(crate) fn frames(door: &Door, origin: Origin, mode: Mode) -> Frames {
+/// The stream of a task from `origin` on; `permit` counts it against its principal's open
+/// streams for as long as it lives.
+pub(crate) fn frames(door: &Door, origin: Origin, mode: Mode, permit: StreamPermit) -> Frames {
     let runtime = door.runtime().clone();
-    let shutdown = door.shutdown().clone();
+    let surface = door.surface().clone();
     let Origin {
         task,
         first,
@@ -84,25 +86,22 @@ pub(crate) fn frames(door: &Door, origin: Origin, mode: Mode) -> Frames {
         mut mapper,
     } = origin;
     Box::pin(async_stream::stream! {
+        let _permit = permit;
         let done = status.is_terminal() || (mode == Mode::Send && status == Status::InputRequired);
         yield Ok(Frame { response: StreamResponse::Task(first), last: done });
         if done {
             return;
         }
-        let mut events = match runtime.subscribe(task, after).await {
-            Ok(events) => events,
+        let events = match runtime.subscribe(task, after).await {
+            Ok(events) => surface.follow(events),
             Err(error) => {
                 yield Err(Error::runtime(error));
                 return;
             }
         };
-        loop {
-            let next = tokio::select! {
-                () = shutdown.cancelled() => break,
-                next = events.next() => next,
-            };
+        for await next in events {
             match next {
-                Ok(Some(Notice::Event(event))) => {
+                Ok(event) => {
                     let before = mapper.status();
                     let response = mapper.event(&event);
                     let closes = event.status.is_terminal()
@@ -115,9 +114,6 @@ pub(crate) fn frames(door: &Door, origin: Origin, mode: Mode) -> Frames {
                         break;
                     }
                 }
-                // The subscription went back to the log by itself; nothing was missed.
-                Ok(Some(Notice::Lagged { .. })) => {}
-                Ok(None) => break,
                 Err(error) => {
                     yield Err(Error::runtime(error));
                     break;

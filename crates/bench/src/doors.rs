@@ -37,7 +37,6 @@ use longrun::{Context, KindSpec, Options, Runtime, TaskError};
 use longrun_http::{Api, Auth, Limits};
 use longrun_store_sqlite::SqliteStore;
 use serde_json::{Map, Value, json};
-use tokio_util::sync::CancellationToken;
 
 use crate::{
     host::Host,
@@ -171,22 +170,15 @@ async fn measure(clients: usize, duration: Duration) -> anyhow::Result<Vec<Measu
         KindSpec::new("noop").description("Returns at once."),
         |_ctx: Context, _input: Value| async { Ok::<_, TaskError>(Value::Null) },
     )?;
-    let shutdown = CancellationToken::new();
-    let api = Api::new(runtime.clone(), Auth::Anonymous, Limits::default());
+    let surface = longrun_http::Surface::new(runtime.clone(), Auth::Anonymous, Limits::default());
+    let api = Api::new(surface.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let mcp = longrun_mcp::router(
-        runtime.clone(),
-        Auth::Anonymous,
-        longrun_mcp::Config::default(),
-        shutdown.clone(),
-    );
+    let mcp = longrun_mcp::router(surface.clone(), longrun_mcp::Config::default());
     let a2a = longrun_a2a::router(
-        runtime.clone(),
-        Auth::Anonymous,
+        surface.clone(),
         longrun_a2a::Config::default(),
         base.clone(),
-        shutdown.clone(),
     )
     .context("cannot set up the A2A door")?;
     let app = longrun_http::router(api.clone()).merge(mcp).merge(a2a);
@@ -202,8 +194,7 @@ async fn measure(clients: usize, duration: Duration) -> anyhow::Result<Vec<Measu
         measured.push(closed_loop(door, &client, &base, clients, duration).await);
     }
 
-    api.shutdown();
-    shutdown.cancel();
+    surface.shutdown();
     server.abort();
     runtime.shutdown().await;
     Ok(measured)

@@ -16,7 +16,6 @@
 use std::{
     collections::{BTreeMap, HashMap},
     fmt,
-    net::{IpAddr, SocketAddr},
     ops::Range,
     path::{Path, PathBuf},
     time::Duration,
@@ -378,7 +377,8 @@ impl Config {
     /// address that is not loopback.
     pub(crate) fn auth(&self, listen: &str) -> Result<Auth, Error> {
         if self.server.anonymous {
-            if !is_loopback(listen) {
+            // A listening address is a `Host` value: the doors' own test of this machine's names.
+            if !longrun_surface::is_loopback(listen) {
                 return Err(Error::AnonymousNotLoopback {
                     listen: listen.to_owned(),
                 });
@@ -440,20 +440,6 @@ impl Kind {
         }
         spec
     }
-}
-
-/// Whether `listen` (`host:port`) is an address only this machine can reach.
-pub(crate) fn is_loopback(listen: &str) -> bool {
-    if let Ok(addr) = listen.parse::<SocketAddr>() {
-        return addr.ip().is_loopback();
-    }
-    // `host:port` with a name: only `localhost` is known to be loopback without resolving it.
-    let host = listen.rsplit_once(':').map_or(listen, |(host, _)| host);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return ip.is_loopback();
-    }
-    host.eq_ignore_ascii_case("localhost")
 }
 
 /// The 1-based line of the start of `span` in `text`.

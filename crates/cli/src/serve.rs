@@ -26,7 +26,6 @@ use longrun::{
 };
 use longrun_process::ProcessSpec;
 use tokio::{net::TcpListener, sync::watch};
-use tokio_util::sync::CancellationToken;
 use tracing_subscriber::{EnvFilter, fmt};
 
 use crate::config::{self, Config};
@@ -104,16 +103,12 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .context("cannot take up the unfinished tasks")?;
 
-    let auth = surface_auth(auth);
-    let api = longrun_http::Api::new(runtime.clone(), auth.clone(), http_limits(&config));
-    // The MCP and A2A doors end their streams on this, when the API ends its own.
-    let doors_shutdown = CancellationToken::new();
-    let mcp = longrun_mcp::router(
-        runtime.clone(),
-        auth.clone(),
-        config.mcp.clone(),
-        doors_shutdown.clone(),
-    );
+    // Every door shares one surface: one gate, one set of limits, one count of open streams,
+    // and one stopping.
+    let surface =
+        longrun_surface::Surface::new(runtime.clone(), surface_auth(auth), limits(&config));
+    let api = longrun_http::Api::new(surface.clone());
+    let mcp = longrun_mcp::router(surface.clone(), config.mcp.clone());
     let mut a2a_config = config.a2a.clone();
     if a2a_config.push_store.is_none() {
         let data = data_dir(&args, &config);
@@ -127,23 +122,18 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             if addr.ip().is_unspecified() {
                 tracing::warn!(
                     %addr,
-                    "listening on every address: the A2A agent card will publish an address                      clients cannot reach; set [server] public_url"
+                    "listening on every address: the A2A agent card will publish an address \
+                     clients cannot reach; set [server] public_url"
                 );
             }
             format!("http://{addr}")
         }
     };
-    let a2a = longrun_a2a::router(
-        runtime.clone(),
-        auth,
-        a2a_config,
-        public_url,
-        doors_shutdown.clone(),
-    )
-    .context("cannot set up the A2A door")?;
+    let a2a = longrun_a2a::router(surface.clone(), a2a_config, public_url)
+        .context("cannot set up the A2A door")?;
     // The dashboard's and the doors' routes have no fallback; the API keeps its own.
-    let router = longrun_http::router(api.clone())
-        .merge(longrun_dashboard::router())
+    let router = longrun_http::router(api)
+        .merge(longrun_dashboard::router(surface.clone()))
         .merge(mcp)
         .merge(a2a);
 
@@ -200,8 +190,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     }
     // Event streams stayed open through the grace period, so watchers saw tasks finish; now
     // end them (and answer any late request with 503), so the connections can close.
-    api.shutdown();
-    doors_shutdown.cancel();
+    surface.shutdown();
     if !server_done
         && tokio::time::timeout(CONNECTIONS_GRACE, &mut server)
             .await
@@ -327,8 +316,8 @@ fn surface_auth(auth: config::Auth) -> longrun_surface::Auth {
     }
 }
 
-fn http_limits(config: &Config) -> longrun_http::Limits {
-    let mut limits = longrun_http::Limits::default();
+fn limits(config: &Config) -> longrun_surface::Limits {
+    let mut limits = longrun_surface::Limits::default();
     if let Some(bytes) = config.limits.body_bytes {
         limits.body_bytes = bytes;
     }

@@ -14,11 +14,13 @@
 
 use axum::{
     Router,
-    extract::Path,
+    extract::{Path, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
 };
+use longrun_surface::Surface;
 
 /// One embedded file: its name under `/assets/`, content type and content.
 struct Asset {
@@ -65,13 +67,30 @@ const ASSETS: &[Asset] = &[
 
 /// The dashboard's routes: `GET /` and `GET /assets/{file}`. It has no fallback, so merging it
 /// into a router that has one (the API's) keeps that fallback for every other path.
-pub fn router() -> Router {
+///
+/// The page passes the doors' DNS-rebinding guard ([`Surface::check_host`]): on a server
+/// without tokens, a page reached under another machine's name is refused, so a site the user
+/// merely visits cannot load it from this machine and drive the API from it.
+pub fn router(surface: Surface) -> Router {
     Router::new()
         .route(
             "/",
             get(|headers: HeaderMap| async move { serve(&INDEX, &headers) }),
         )
         .route("/assets/{file}", get(asset))
+        .route_layer(middleware::from_fn_with_state(surface, guard))
+}
+
+/// The DNS-rebinding guard, answered in plain text: the dashboard's own error shape.
+async fn guard(
+    State(surface): State<Surface>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    match surface.check_host(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => (StatusCode::FORBIDDEN, refusal.to_string()).into_response(),
+    }
 }
 
 async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
@@ -127,15 +146,49 @@ mod tests {
 
     use super::*;
 
+    fn surface(auth: longrun_surface::Auth) -> Surface {
+        let runtime = longrun::Runtime::new(Default::default());
+        Surface::new(runtime, auth, longrun_surface::Limits::default())
+    }
+
     async fn get(path: &str, if_none_match: Option<&str>) -> Response {
-        let mut request = Request::get(path);
+        let mut request = Request::get(path).header(header::HOST, "127.0.0.1:7700");
         if let Some(tag) = if_none_match {
             request = request.header(header::IF_NONE_MATCH, tag);
         }
-        router()
+        router(surface(longrun_surface::Auth::Anonymous))
             .oneshot(request.body(Body::empty()).unwrap())
             .await
             .unwrap()
+    }
+
+    /// DNS rebinding: on a server without tokens, a page reached under another machine's name
+    /// is not served; with tokens, the name does not matter (the API needs a token anyway).
+    #[tokio::test]
+    async fn foreign_names_are_refused_without_tokens() {
+        for (host, origin) in [
+            ("evil.example", None),
+            ("127.0.0.1:7700", Some("http://evil.example")),
+        ] {
+            for path in ["/", "/assets/app.js"] {
+                let mut request = Request::get(path).header(header::HOST, host);
+                if let Some(origin) = origin {
+                    request = request.header(header::ORIGIN, origin);
+                }
+                let response = router(surface(longrun_surface::Auth::Anonymous))
+                    .oneshot(request.body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::FORBIDDEN, "{host} {path}");
+            }
+        }
+        let tokens = longrun_surface::Auth::Tokens(Default::default());
+        let request = Request::get("/").header(header::HOST, "longrun.example.com");
+        let response = router(surface(tokens))
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
     }
 
     #[tokio::test]

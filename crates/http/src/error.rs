@@ -1,5 +1,5 @@
 //! The API's errors: one enum, one JSON shape (`{"error": {"code", "message"}}`), one place that
-//! decides each status code, and the conversions from the runtime's errors and axum's
+//! decides each status code, the one conversion from the doors' shared [`Refusal`], and axum's
 //! rejections.
 
 use axum::{
@@ -8,7 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use longrun::{Status, TaskId};
-use longrun_surface::{AuthError, InputError};
+use longrun_surface::{AuthError, InputError, Refusal};
 
 use crate::model;
 
@@ -29,7 +29,10 @@ pub(crate) enum Error {
     WrongToken,
     /// No such task, it expired, or another principal owns it (which is not told apart).
     #[error("task {0} is unknown or has expired")]
-    TaskNotFound(TaskId),
+    TaskNotFound(String),
+    /// A server without tokens reached under another machine's name (DNS rebinding).
+    #[error("{0}")]
+    Forbidden(String),
     /// No such route.
     #[error("no route for {method} {path}: see /openapi.json for the endpoints")]
     NoRoute {
@@ -100,6 +103,9 @@ pub(crate) enum Error {
     /// The server is shutting down.
     #[error("the server is shutting down and takes no new requests")]
     ShuttingDown,
+    /// The credentials cannot be checked right now (the OAuth issuer is unreachable).
+    #[error("{0}")]
+    Unavailable(String),
     /// Something failed on the server's side (the store); the details are in its log.
     #[error("{0}")]
     Internal(String),
@@ -111,6 +117,7 @@ impl Error {
         match self {
             Self::MalformedJson(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::MissingToken | Self::WrongToken => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::TaskNotFound(_) | Self::NoRoute { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Ended { .. }
@@ -124,7 +131,7 @@ impl Error {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -135,6 +142,7 @@ impl Error {
             Self::MalformedJson(_) => "malformed_json",
             Self::BadRequest(_) => "bad_request",
             Self::MissingToken | Self::WrongToken => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
             Self::TaskNotFound(_) | Self::NoRoute { .. } => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Ended { .. } => "already_ended",
@@ -149,6 +157,7 @@ impl Error {
             Self::InvalidInput(_) => "invalid_input",
             Self::TooManyStreams { .. } => "too_many_streams",
             Self::ShuttingDown => "shutting_down",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -167,9 +176,6 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() && !matches!(self, Self::ShuttingDown) {
-            tracing::error!(error = %self, "request failed on the server's side");
-        }
         let mut response = (status, axum::Json(self.body())).into_response();
         let challenge = match self {
             Self::MissingToken => Some(r#"Bearer realm="longrun""#),
@@ -188,58 +194,53 @@ impl IntoResponse for Error {
 
 impl From<AuthError> for Error {
     fn from(error: AuthError) -> Self {
-        match error {
-            AuthError::MissingToken => Self::MissingToken,
-            AuthError::WrongToken => Self::WrongToken,
-        }
+        Refusal::from(error).into()
     }
 }
 
 impl From<InputError> for Error {
     fn from(error: InputError) -> Self {
-        match error {
-            InputError::UnknownKind(kind) => Self::UnknownKind(kind),
-            InputError::Invalid { kind, violations } => Self::InvalidInput(format!(
-                "the input does not match the input schema of kind `{kind}` (GET /v1/kinds shows it): {}",
-                violations.join("; ")
-            )),
-        }
+        Refusal::from(error).into()
     }
 }
 
 impl From<longrun::Error> for Error {
     fn from(error: longrun::Error) -> Self {
-        use longrun::Error as E;
-        match error {
-            E::UnknownKind(kind) => Self::UnknownKind(kind),
-            E::InvalidInput { .. } => Self::InvalidInput(error.to_string()),
-            E::TooLarge { .. } => Self::TooLarge(error.to_string()),
-            E::Unknown(id) => Self::TaskNotFound(id),
-            E::Ended { id, status } => Self::Ended { id, status },
-            E::NotRunning(id) => Self::NotRunning(id),
-            E::AlreadyAnswered { id, key } => Self::AlreadyAnswered { id, key },
-            E::QuestionClosed { id, key } => Self::QuestionClosed { id, key },
-            E::Refused(refusal) => Self::Refused(refusal.to_string()),
-            E::Store(error) => Self::from(error),
-            E::ShuttingDown => Self::ShuttingDown,
-            // Neither comes from a call this API makes (registration, a handler's progress); if
-            // one ever does, it is the server's fault, not the caller's.
-            E::DuplicateKind(_) | E::InvalidProgress(_) => Self::Internal(error.to_string()),
-        }
+        Refusal::from(error).into()
     }
 }
 
 impl From<longrun::store::Error> for Error {
     fn from(error: longrun::store::Error) -> Self {
-        use longrun::store::Error as E;
-        match error {
-            E::NotFound(id) => Self::TaskNotFound(id),
-            E::Refused { refusal, .. } => Self::Refused(refusal.to_string()),
-            // The store's own words stay in the log: they may name files, hosts or queries.
-            E::Duplicate(_) | E::Fenced(_) | E::Backend(_) => {
-                tracing::error!(%error, "the task store failed");
-                Self::Internal("the task store failed; try again (the server log says why)".into())
+        Refusal::from(error).into()
+    }
+}
+
+/// The one place a shared refusal becomes this door's error: a new refusal breaks the build
+/// here, not a client.
+#[deny(clippy::wildcard_enum_match_arm)]
+impl From<Refusal> for Error {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::ShuttingDown => Self::ShuttingDown,
+            Refusal::ForeignHost => Self::Forbidden(refusal.to_string()),
+            Refusal::Unauthenticated(AuthError::MissingToken) => Self::MissingToken,
+            Refusal::Unauthenticated(AuthError::WrongToken) => Self::WrongToken,
+            Refusal::AuthUnavailable => Self::Unavailable(refusal.to_string()),
+            Refusal::NotFound(id) => Self::TaskNotFound(id),
+            Refusal::Ended { id, status } => Self::Ended { id, status },
+            Refusal::AlreadyAnswered { id, key } => Self::AlreadyAnswered { id, key },
+            Refusal::QuestionClosed { id, key } => Self::QuestionClosed { id, key },
+            Refusal::NotRunning(id) => Self::NotRunning(id),
+            Refusal::Conflict(message) => Self::Refused(message),
+            Refusal::UnknownKind(kind) => Self::UnknownKind(kind),
+            Refusal::InvalidInput(message) => Self::InvalidInput(message),
+            Refusal::SchemaViolation { .. } => {
+                Self::InvalidInput(format!("{refusal} (GET /v1/kinds shows the schema)"))
             }
+            Refusal::TooLarge(message) => Self::TooLarge(message),
+            Refusal::TooManyStreams { limit } => Self::TooManyStreams { limit },
+            Refusal::Internal { .. } => Self::Internal(refusal.to_string()),
         }
     }
 }
@@ -371,7 +372,7 @@ mod tests {
         let id = TaskId::random();
         let runtime = Error::from(E::Unknown(id)).to_string();
         let store = Error::from(longrun::store::Error::NotFound(id)).to_string();
-        let other_owner = Error::TaskNotFound(id).to_string();
+        let other_owner = Error::TaskNotFound(id.to_string()).to_string();
         assert_eq!(runtime, other_owner);
         assert_eq!(store, other_owner);
     }

@@ -1,21 +1,18 @@
 //! The event streams (Server-Sent Events): one task's events, resumable by sequence number, and
 //! every event of the caller's tasks.
 //!
-//! Each stream holds a [`StreamGuard`](crate::streams::StreamGuard) in its body, so the
-//! per-principal count follows the connection, and ends when the API shuts down.
+//! Each stream holds a [`StreamPermit`](longrun_surface::StreamPermit) in its body, so the
+//! per-principal count (shared by every door) follows the connection, and ends when the doors
+//! stop.
 
 use std::convert::Infallible;
 
 use axum::{
     extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode},
-    response::{
-        IntoResponse, Response,
-        sse::{self, KeepAlive, Sse},
-    },
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response, sse},
 };
-use futures_util::Stream;
-use longrun::{AllNotice, Notice, Seq};
+use longrun::{AllNotice, Seq};
 use serde::Deserialize;
 
 use crate::{
@@ -76,7 +73,7 @@ pub(crate) async fn task(
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let id = task_id(&id)?;
-    let task = api.owned(&principal, id).await?;
+    let task = api.surface().owned(&principal, &id.to_string()).await?;
     let after = match headers.get("last-event-id") {
         Some(value) => {
             let text = value.to_str().map_err(|_| {
@@ -89,36 +86,22 @@ pub(crate) async fn task(
     if task.status().is_terminal() && after >= task.last_seq() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let guard = api
-        .shared
-        .streams
-        .open(&principal, api.limits().streams_per_principal)?;
-    let mut subscription = api.runtime().subscribe(id, after).await?;
-    let shutdown = api.shared.shutdown.clone();
+    let permit = api.surface().stream_permit(&principal)?;
+    let subscription = api.runtime().subscribe(id, after).await?;
+    let events = api.surface().follow(subscription);
     let stream = async_stream::stream! {
-        let _guard = guard;
-        loop {
-            let next = tokio::select! {
-                () = shutdown.cancelled() => break,
-                next = subscription.next() => next,
-            };
+        let _permit = permit;
+        for await next in events {
             match next {
-                Ok(Some(Notice::Event(event))) => {
+                Ok(event) => {
                     let message = event_message(&event).id(event.seq.to_string());
                     yield Ok::<_, Infallible>(message);
                 }
-                // The subscription fell behind and goes on from the log by itself: nothing is
-                // missed, so the client need not know.
-                Ok(Some(Notice::Lagged { .. })) => {}
-                Ok(None) => break,
-                Err(error) => {
-                    yield Ok(error_message(&Error::from(error)));
-                    break;
-                }
+                Err(error) => yield Ok(error_message(&Error::from(error))),
             }
         }
     };
-    Ok(respond(&api, stream))
+    Ok(api.surface().sse(stream))
 }
 
 /// Every event of the caller's tasks, as they happen, optionally only of one kind or session.
@@ -148,21 +131,19 @@ pub(crate) async fn all(
     Caller(principal): Caller,
     Query(query): Query<AllEventsQuery>,
 ) -> Result<Response, Error> {
-    let guard = api
-        .shared
-        .streams
-        .open(&principal, api.limits().streams_per_principal)?;
+    let permit = api.surface().stream_permit(&principal)?;
     // Subscribed before the response goes out, so every event after it is seen.
     let mut all = api.runtime().subscribe_all();
     let owner = principal.owner();
     let session = query.session.map(|name| principal.session(&name));
     let kind = query.kind;
-    let shutdown = api.shared.shutdown.clone();
+    let shutdown = api.surface().stopping();
     let stream = async_stream::stream! {
-        let _guard = guard;
+        let _permit = permit;
+        tokio::pin!(shutdown);
         loop {
             let next = tokio::select! {
-                () = shutdown.cancelled() => break,
+                () = &mut shutdown => break,
                 next = all.next() => next,
             };
             match next {
@@ -189,20 +170,7 @@ pub(crate) async fn all(
             }
         }
     };
-    Ok(respond(&api, stream))
-}
-
-fn respond<S>(api: &Api, stream: S) -> Response
-where
-    S: Stream<Item = Result<sse::Event, Infallible>> + Send + 'static,
-{
-    let keep_alive = KeepAlive::new().interval(api.limits().keep_alive);
-    let mut response = Sse::new(stream).keep_alive(keep_alive).into_response();
-    // Reverse proxies (nginx) would otherwise buffer the stream.
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    Ok(api.surface().sse(stream))
 }
 
 fn event_message(event: &longrun::Event) -> sse::Event {

@@ -20,6 +20,8 @@
 //!
 //! # Principals
 //!
+//! Every request passes the gate all doors share ([`longrun_surface::Surface`]): the server is
+//! not stopping, a server without tokens is reached only under a name of this machine, and
 //! [`Auth`] maps bearer tokens to [`Principal`]s. A principal is the owner of the tasks it
 //! starts, and sees and touches only those: another principal's task is answered exactly like a
 //! task that does not exist (404), in lists too. Sessions are per principal as well: the
@@ -32,7 +34,7 @@
 //! ```
 //! use axum::{body::Body, http::Request};
 //! use longrun::{Context, KindSpec, Runtime, TaskError};
-//! use longrun_http::{Api, Auth, Limits};
+//! use longrun_http::{Api, Auth, Limits, Surface};
 //! use tower::ServiceExt;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -41,9 +43,11 @@
 //! runtime.register(KindSpec::new("double"), |_ctx: Context, n: u64| async move {
 //!     Ok::<_, TaskError>(n * 2)
 //! })?;
-//! let app = longrun_http::router(Api::new(runtime, Auth::Anonymous, Limits::default()));
+//! let surface = Surface::new(runtime, Auth::Anonymous, Limits::default());
+//! let app = longrun_http::router(Api::new(surface));
 //!
 //! let request = Request::post("/v1/tasks")
+//!     .header("host", "127.0.0.1:7700")
 //!     .header("content-type", "application/json")
 //!     .body(Body::from(r#"{"kind": "double", "input": 21, "wait_ms": 5000}"#))?;
 //! let response = app.oneshot(request).await?;
@@ -63,10 +67,9 @@ mod inbox;
 mod kinds;
 mod metrics;
 pub mod model;
-mod streams;
 mod tasks;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use axum::{
     Router,
@@ -74,71 +77,28 @@ use axum::{
     http::{Method, Uri},
     routing::{get, post},
 };
-use longrun::{Runtime, TaskId};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 pub use doc::openapi;
-pub use longrun_surface::{Auth, Principal};
+pub use longrun_surface::{Auth, Limits, Principal, Surface};
 
-use longrun_surface::InputSchemas;
+use crate::{error::Error, metrics::Metrics};
 
-use crate::{error::Error, metrics::Metrics, streams::Streams};
-
-/// Bounds on what one request or one principal may take.
+/// The HTTP API's state: the doors' shared [`Surface`] and the metrics. Cloning is cheap.
 ///
-/// Sizes of inputs, answers, artifacts and event payloads are bounded by the runtime's own
-/// [`longrun::Bounds`]; a request over them is refused with 413 as well.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest request body, in bytes (413 above it). Keep it above the runtime's input bound,
-    /// so that an oversized input gets the runtime's message, which names the input.
-    pub body_bytes: usize,
-    /// Most event streams (`/v1/tasks/{id}/events`, `/v1/events`) one principal may hold open
-    /// at once (429 above it).
-    pub streams_per_principal: usize,
-    /// Longest `wait_ms` honoured, on `POST /v1/tasks` and on inbox drains; longer waits are
-    /// cut to it (the task is returned as it stands, as after any wait).
-    pub max_wait: Duration,
-    /// Most tasks on one page of `GET /v1/tasks`; a larger `limit` is cut to it.
-    pub max_page: usize,
-    /// Most items one inbox drain returns; a larger `max` is cut to it.
-    pub max_drain: usize,
-    /// How often an idle event stream sends a comment, so proxies keep it open.
-    pub keep_alive: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            body_bytes: 2 << 20,
-            streams_per_principal: 64,
-            max_wait: Duration::from_secs(60),
-            max_page: 500,
-            max_drain: 500,
-            keep_alive: Duration::from_secs(15),
-        }
-    }
-}
-
-/// The HTTP API's state: the runtime, who may call, and the limits. Cloning is cheap.
-///
-/// Build it inside a tokio runtime (as [`Runtime::new`] is): it starts a small task that keeps
-/// the metrics from the runtime's event stream, which ends when the last clone is dropped.
+/// Build it inside a tokio runtime (as [`longrun::Runtime::new`] is): it starts a small task
+/// that keeps the metrics from the runtime's event stream, which ends when the last clone is
+/// dropped. The API stops with the surface ([`Surface::shutdown`]): open streams end, and new
+/// requests get 503.
 #[derive(Clone)]
 pub struct Api {
     shared: Arc<Shared>,
 }
 
 struct Shared {
-    runtime: Runtime,
-    auth: Auth,
-    limits: Limits,
-    schemas: InputSchemas,
-    streams: Arc<Streams>,
+    surface: Surface,
     metrics: Arc<Metrics>,
-    /// Cancelled by [`Api::shutdown`]: open streams end, new requests get 503.
-    shutdown: CancellationToken,
     /// Cancelled when the last clone goes, to stop the metrics collector.
     dropped: CancellationToken,
 }
@@ -150,10 +110,11 @@ impl Drop for Shared {
 }
 
 impl Api {
-    /// An API over `runtime`, with who may call it and its limits.
-    pub fn new(runtime: Runtime, auth: Auth, limits: Limits) -> Self {
+    /// The API over the doors' surface.
+    pub fn new(surface: Surface) -> Self {
         let metrics = Arc::new(Metrics::default());
         let dropped = CancellationToken::new();
+        let runtime = surface.runtime().clone();
         // Subscribed here rather than in the task, so no event between now and its first poll
         // is missed.
         tokio::spawn(metrics::collect(
@@ -164,49 +125,28 @@ impl Api {
         ));
         Self {
             shared: Arc::new(Shared {
-                runtime,
-                auth,
-                limits,
-                schemas: InputSchemas::default(),
-                streams: Arc::default(),
+                surface,
                 metrics,
-                shutdown: CancellationToken::new(),
                 dropped,
             }),
         }
     }
 
-    /// Ends every open event stream and answers every later `/v1` request (and `/healthz`)
-    /// with 503 `shutting_down`. For a graceful stop: a server waiting for its connections to
-    /// close would otherwise wait for event streams that never end on their own.
-    pub fn shutdown(&self) {
-        self.shared.shutdown.cancel();
+    /// The surface this API shares with the other doors (its gate, limits and stopping).
+    pub fn surface(&self) -> &Surface {
+        &self.shared.surface
     }
 
-    pub(crate) fn runtime(&self) -> &Runtime {
-        &self.shared.runtime
+    pub(crate) fn runtime(&self) -> &longrun::Runtime {
+        self.shared.surface.runtime()
     }
 
     pub(crate) fn limits(&self) -> &Limits {
-        &self.shared.limits
+        self.shared.surface.limits()
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {
-        self.shared.shutdown.is_cancelled()
-    }
-
-    /// The task, if `principal` owns it. Another principal's task is "not found", word for word
-    /// as a task that does not exist, so that nobody learns which ids exist.
-    pub(crate) async fn owned(
-        &self,
-        principal: &Principal,
-        id: TaskId,
-    ) -> Result<longrun::Task, Error> {
-        let task = self.runtime().get(id).await?;
-        if task.owner != principal.owner() {
-            return Err(Error::TaskNotFound(id));
-        }
-        Ok(task)
+        self.shared.surface.is_shut_down()
     }
 }
 

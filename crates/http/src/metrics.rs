@@ -336,10 +336,11 @@ pub(crate) async fn render(State(api): State<Api>) -> Response {
         .into_iter()
         .map(|spec| spec.name)
         .collect();
-    let text =
-        api.shared
-            .metrics
-            .render(&kinds, api.runtime().running(), api.shared.streams.total());
+    let text = api.shared.metrics.render(
+        &kinds,
+        api.runtime().running(),
+        api.surface().open_streams(),
+    );
     (
         [(
             header::CONTENT_TYPE,

@@ -7,7 +7,8 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use longrun::{Filter, StartOptions, Started, Status};
+use longrun::{Filter, Status};
+use longrun_surface::StartRequest;
 use serde_json::Value;
 
 use crate::{
@@ -58,35 +59,16 @@ pub(crate) async fn create(
             "`session` is empty: leave it out, or name the conversation".to_owned(),
         ));
     }
-    api.shared
-        .schemas
-        .check(api.runtime(), &body.kind, &body.input)?;
-
-    let mut options = match body.wait_ms {
-        Some(wait) => {
-            StartOptions::detach_after(Duration::from_millis(wait).min(api.limits().max_wait))
-        }
-        None => StartOptions::background(),
-    }
-    .owner(principal.owner());
-    if let Some(session) = &body.session {
-        options = options.session(principal.session(session));
-    }
-    if let Some(ttl) = body.ttl_ms {
-        options = options.ttl(Duration::from_millis(ttl));
-    }
-    if let Some(deadline) = body.deadline_ms {
-        options = options.deadline(Duration::from_millis(deadline));
-    }
-    for (key, value) in body.labels {
-        options = options.label(key, value);
-    }
-
-    let started = api.runtime().start(&body.kind, body.input, options).await?;
-    let task = match started {
-        Started::Finished(task) => *task,
-        Started::Running(handle) | Started::Detached(handle) => handle.task().await?,
+    let request = StartRequest {
+        kind: body.kind,
+        input: body.input,
+        session: body.session,
+        ttl: body.ttl_ms.map(Duration::from_millis),
+        deadline: body.deadline_ms.map(Duration::from_millis),
+        labels: body.labels,
+        wait: body.wait_ms.map(Duration::from_millis),
     };
+    let task = api.surface().start(&principal, "http", request).await?;
     let location = format!("/v1/tasks/{}", task.id);
     let task = model::Task::from(&task);
     Ok((
@@ -115,7 +97,10 @@ pub(crate) async fn get(
     Caller(principal): Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<model::Task>, Error> {
-    let task = api.owned(&principal, task_id(&id)?).await?;
+    let task = api
+        .surface()
+        .owned(&principal, &task_id(&id)?.to_string())
+        .await?;
     Ok(axum::Json(model::Task::from(&task)))
 }
 
@@ -224,7 +209,7 @@ pub(crate) async fn cancel(
     Path(id): Path<String>,
 ) -> Result<axum::Json<model::Task>, Error> {
     let id = task_id(&id)?;
-    api.owned(&principal, id).await?;
+    api.surface().owned(&principal, &id.to_string()).await?;
     let task = api.runtime().cancel_by(id, principal.as_str()).await?;
     Ok(axum::Json(model::Task::from(&task)))
 }
@@ -259,7 +244,7 @@ pub(crate) async fn answer(
     Json(value): Json<Value>,
 ) -> Result<axum::Json<model::Task>, Error> {
     let id = task_id(&id)?;
-    api.owned(&principal, id).await?;
+    api.surface().owned(&principal, &id.to_string()).await?;
     api.runtime().answer(id, &key, value).await?;
     let task = api.runtime().get(id).await?;
     Ok(axum::Json(model::Task::from(&task)))

@@ -826,7 +826,7 @@ async fn open_streams_are_bounded_per_principal() {
 #[tokio::test]
 async fn after_shutdown_requests_are_503() {
     let app = App::new();
-    app.api.shutdown();
+    app.api.surface().shutdown();
     app.send(
         "POST",
         "/v1/tasks",
@@ -887,11 +887,11 @@ async fn two_principals_cannot_see_each_other() {
 #[tokio::test]
 async fn anonymous_auth_makes_one_principal() {
     let runtime = common::runtime(Options::default());
-    let api = longrun_http::Api::new(
+    let api = longrun_http::Api::new(longrun_http::Surface::new(
         runtime.clone(),
         longrun_http::Auth::Anonymous,
         Limits::default(),
-    );
+    ));
     let app = App {
         router: longrun_http::router(api.clone()),
         runtime,

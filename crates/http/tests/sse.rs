@@ -370,7 +370,7 @@ async fn shutdown_ends_open_streams() {
             .await;
         let (_, mut all) = server.stream(ALICE, "/v1/events", None).await;
         assert_eq!(seqs(&read_until(&mut task, |_| true).await), [1]);
-        server.app.api.shutdown();
+        server.app.api.surface().shutdown();
         // Both bodies end, though the task runs on.
         let _ = task.rest().await;
         let _ = all.rest().await;

@@ -2,6 +2,7 @@
 //! for it, with the HTTP status the Streamable HTTP transport sends it under.
 
 use axum::http::StatusCode;
+use longrun_surface::Refusal;
 use serde_json::{Value, json};
 
 use crate::version::{MODERN, TASKS_EXTENSION};
@@ -32,6 +33,9 @@ pub(crate) enum Error {
     /// The server failed; the details are in its log.
     #[error("internal error: {0}")]
     Internal(String),
+    /// No principal: a missing or wrong bearer token (HTTP 401).
+    #[error("{0}")]
+    Unauthenticated(String),
     /// The HTTP routing headers disagree with the body, or a required one is missing.
     #[error("header mismatch: {0}")]
     HeaderMismatch(String),
@@ -63,6 +67,8 @@ impl Error {
             Self::MethodNotFound(_) => -32601,
             Self::InvalidParams(_) | Self::UnknownTask(_) | Self::ResourceNotFound(_) => -32602,
             Self::Internal(_) => -32603,
+            // JSON-RPC leaves -32000 to -32099 to servers; MCP names none for authentication.
+            Self::Unauthenticated(_) => -32001,
             Self::HeaderMismatch(_) => -32020,
             Self::MissingCapability(_) => -32021,
             Self::UnsupportedVersion(_) => -32022,
@@ -140,26 +146,34 @@ fn describe_capabilities(required: &Value) -> String {
 
 impl From<longrun::Error> for Error {
     fn from(error: longrun::Error) -> Self {
-        use longrun::Error as E;
-        match error {
-            E::Unknown(id) | E::Store(longrun::store::Error::NotFound(id)) => {
-                Self::UnknownTask(id.to_string())
+        Refusal::from(error).into()
+    }
+}
+
+/// The one place a shared refusal becomes this door's error: a new refusal breaks the build
+/// here, not a client. Internal detail was already redacted by the surface.
+#[deny(clippy::wildcard_enum_match_arm)]
+impl From<Refusal> for Error {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound(id) => Self::UnknownTask(id),
+            Refusal::UnknownKind(kind) => {
+                Self::InvalidParams(format!("unknown tool `{kind}`: tools/list names the tools"))
             }
-            E::UnknownKind(kind) => Self::InvalidParams(format!("unknown tool `{kind}`")),
-            E::InvalidInput { .. } | E::TooLarge { .. } => Self::InvalidParams(error.to_string()),
-            E::ShuttingDown => Self::Internal(error.to_string()),
-            E::Store(error) => {
-                // The store's own words stay in the log: they may name files, hosts or queries.
-                tracing::error!(%error, "the task store failed");
-                Self::Internal("the task store failed; try again (the server log says why)".into())
-            }
-            E::Ended { .. }
-            | E::NotRunning(_)
-            | E::AlreadyAnswered { .. }
-            | E::QuestionClosed { .. }
-            | E::Refused(_)
-            | E::DuplicateKind(_)
-            | E::InvalidProgress(_) => Self::Internal(error.to_string()),
+            Refusal::Unauthenticated(_) => Self::Unauthenticated(refusal.to_string()),
+            Refusal::ForeignHost => Self::InvalidRequest(refusal.to_string()),
+            Refusal::InvalidInput(_)
+            | Refusal::SchemaViolation { .. }
+            | Refusal::TooLarge(_)
+            | Refusal::Ended { .. }
+            | Refusal::AlreadyAnswered { .. }
+            | Refusal::QuestionClosed { .. }
+            | Refusal::Conflict(_) => Self::InvalidParams(refusal.to_string()),
+            Refusal::ShuttingDown
+            | Refusal::AuthUnavailable
+            | Refusal::NotRunning(_)
+            | Refusal::TooManyStreams { .. }
+            | Refusal::Internal { .. } => Self::Internal(refusal.to_string()),
         }
     }
 }

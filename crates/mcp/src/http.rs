@@ -17,16 +17,13 @@ use axum::{
     extract::State,
     extract::rejection::BytesRejection,
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{
-        IntoResponse, Response,
-        sse::{Event, KeepAlive, Sse},
-    },
+    response::{IntoResponse, Response, sse::Event},
     routing::post,
 };
 use base64::Engine as _;
 use futures_util::StreamExt as _;
-use longrun_surface::{Auth, AuthError, Principal};
-use serde_json::{Value, json};
+use longrun_surface::{AuthError, Principal, Refusal, Surface};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::{
@@ -38,9 +35,6 @@ use crate::{
     session::Session,
     version::{LEGACY, META_PROTOCOL_VERSION, MODERN},
 };
-
-/// How often an idle SSE stream sends a comment, so that proxies keep it open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// How long a call may take to say something before its response becomes an SSE stream.
 const FIRST_WAIT: Duration = Duration::from_millis(1000);
@@ -54,16 +48,18 @@ const NAME_HEADER: &str = "mcp-name";
 #[derive(Clone)]
 pub(crate) struct Http {
     pub(crate) server: Arc<Server>,
-    pub(crate) auth: Auth,
+    pub(crate) surface: Surface,
 }
 
 /// `/mcp`, for POST, GET and DELETE.
 pub(crate) fn router(http: Http) -> Router {
+    let body_limit = http.surface.limits().body_bytes;
     Router::new()
         .route(
             "/mcp",
             post(post_message).get(get_stream).delete(end_session),
         )
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(http)
 }
 
@@ -72,71 +68,39 @@ fn error_response(status: StatusCode, id: &Value, error: &Error) -> Response {
     (status, axum::Json(jsonrpc::error_response(id, error))).into_response()
 }
 
-/// The checks every method shares: the server runs, the headers name this machine when
-/// anyone may call, and the caller is a principal.
 /// A response that ends a request before it is dispatched (boxed: responses are large).
-type Refusal = Box<Response>;
+type Refused = Box<Response>;
 
-fn admit(http: &Http, headers: &HeaderMap) -> Result<Principal, Refusal> {
-    if http.server.shutdown.is_cancelled() {
-        let error = Error::Internal("the server is shutting down".into());
-        return Err(Box::new(error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &Value::Null,
-            &error,
-        )));
-    }
-    if matches!(http.auth, Auth::Anonymous) {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|host| host.to_str().ok());
-        let origin = headers
-            .get(header::ORIGIN)
-            .and_then(|origin| origin.to_str().ok());
-        let foreign = host.is_some_and(|host| !is_loopback(host))
-            || origin.is_some_and(|origin| {
-                let host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-                !is_loopback(host.split('/').next().unwrap_or(host))
-            });
-        if foreign {
-            let error = Error::InvalidRequest(
-                "this server takes requests without a token, so only from this machine: the \
-                 Host and Origin headers must name localhost, 127.0.0.1 or [::1]"
-                    .into(),
-            );
-            return Err(Box::new(error_response(
-                StatusCode::FORBIDDEN,
-                &Value::Null,
-                &error,
-            )));
-        }
-    }
-    http.auth.authenticate(headers).map_err(|error| {
-        let challenge = match error {
-            AuthError::MissingToken => r#"Bearer realm="longrun""#,
-            AuthError::WrongToken => r#"Bearer realm="longrun", error="invalid_token""#,
-        };
-        let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32001, "message": error.to_string()}});
-        let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-        Box::new(response)
-    })
+/// The doors' gate ([`Surface::admit`]), with its refusals in this door's shape.
+async fn admit(http: &Http, headers: &HeaderMap) -> Result<Principal, Refused> {
+    http.surface
+        .admit(headers)
+        .await
+        .map_err(|refusal| Box::new(refusal_response(refusal)))
 }
 
-/// Whether `host` (a `Host` header value, port and all) names this machine.
-fn is_loopback(host: &str) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or(rest)
-    } else {
-        host.rsplit_once(':').map_or(host, |(name, _)| name)
+/// A refusal of the gate as a JSON-RPC error response, with the HTTP status it calls for.
+fn refusal_response(refusal: Refusal) -> Response {
+    let status = match &refusal {
+        Refusal::ShuttingDown | Refusal::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Refusal::ForeignHost => StatusCode::FORBIDDEN,
+        Refusal::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::Unauthenticated(error) => {
+            let challenge = match error {
+                AuthError::MissingToken => r#"Bearer realm="longrun""#,
+                AuthError::WrongToken => r#"Bearer realm="longrun", error="invalid_token""#,
+            };
+            let error = Error::Unauthenticated(error.to_string());
+            let mut response = error_response(StatusCode::UNAUTHORIZED, &Value::Null, &error);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+            return response;
+        }
+        _ => StatusCode::BAD_REQUEST,
     };
-    name.eq_ignore_ascii_case("localhost")
-        || name == "::1"
-        || name
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    error_response(status, &Value::Null, &Error::from(refusal))
 }
 
 /// A header's value, trimmed; `None` when absent or not text.
@@ -158,7 +122,7 @@ async fn post_message(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let principal = match admit(&http, &headers) {
+    let principal = match admit(&http, &headers).await {
         Ok(principal) => principal,
         Err(response) => return *response,
     };
@@ -257,7 +221,15 @@ async fn modern_request(
     };
     let id = request.id.clone();
     let reply = modern::handle(&http.server, principal, &envelope, request).await;
-    answer(reply, &id, version, takes_streams(headers), None).await
+    answer(
+        &http.surface,
+        reply,
+        &id,
+        version,
+        takes_streams(headers),
+        None,
+    )
+    .await
 }
 
 /// Compares `Mcp-Method` and `Mcp-Name` with the body (SEP-2243, SEP-2663).
@@ -419,6 +391,7 @@ async fn legacy_request(
     let version = session.version.clone();
     let reply = legacy::handle(&http.server, &session, request).await;
     answer(
+        &http.surface,
         reply,
         &id,
         Some(&version),
@@ -434,7 +407,7 @@ fn session(
     headers: &HeaderMap,
     principal: &Principal,
     id: &Value,
-) -> Result<Arc<Session>, Refusal> {
+) -> Result<Arc<Session>, Refused> {
     let Some(name) = header_text(headers, SESSION_HEADER) else {
         let error = Error::InvalidRequest(
             "the Mcp-Session-Id header is missing: send `initialize` first, then the session id \
@@ -460,6 +433,7 @@ fn session(
 
 /// The HTTP response for a request's answer.
 async fn answer(
+    surface: &Surface,
     reply: Result<Reply, Error>,
     id: &Value,
     version: Option<&str>,
@@ -479,10 +453,10 @@ async fn answer(
                     let status = code.map_or(StatusCode::OK, |code| status_of(code, version));
                     (status, axum::Json(first)).into_response()
                 }
-                Ok(Some(first)) => sse(Some(first), messages).into_response(),
+                Ok(Some(first)) => sse(surface, Some(first), messages),
                 // Nothing to say (a cancelled call, a stopping server): an empty stream.
-                Ok(None) => sse(None, messages).into_response(),
-                Err(_) => sse(None, messages).into_response(),
+                Ok(None) => sse(surface, None, messages),
+                Err(_) => sse(surface, None, messages),
             }
         }
         // A client that takes only JSON gets the final response alone.
@@ -507,10 +481,7 @@ async fn answer(
 }
 
 /// Messages as an SSE body, one `data:` event each, `first` first.
-fn sse(
-    first: Option<Value>,
-    messages: mpsc::Receiver<Value>,
-) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+fn sse(surface: &Surface, first: Option<Value>, messages: mpsc::Receiver<Value>) -> Response {
     let events = futures_util::stream::iter(first)
         .chain(futures_util::stream::unfold(
             messages,
@@ -520,12 +491,12 @@ fn sse(
             },
         ))
         .map(|message| Ok(Event::default().data(message.to_string())));
-    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    surface.sse(events)
 }
 
 /// GET: a 2025-11-25 session's stream of task status notifications.
 async fn get_stream(State(http): State<Http>, headers: HeaderMap) -> Response {
-    let principal = match admit(&http, &headers) {
+    let principal = match admit(&http, &headers).await {
         Ok(principal) => principal,
         Err(response) => return *response,
     };
@@ -536,24 +507,27 @@ async fn get_stream(State(http): State<Http>, headers: HeaderMap) -> Response {
         Ok(session) => session,
         Err(response) => return *response,
     };
-    let shutdown = http.server.shutdown.clone();
+    // A listening stream counts against the principal's streams on every door.
+    let permit = match http.surface.stream_permit(&principal) {
+        Ok(permit) => permit,
+        Err(refusal) => return refusal_response(refusal),
+    };
     let messages = legacy::listen(&session);
-    let events = futures_util::stream::unfold(messages, |mut messages| async move {
-        let message = messages.recv().await?;
-        Some((
-            Ok::<_, Infallible>(Event::default().data(message.to_string())),
-            messages,
-        ))
-    })
-    .take_until(async move { shutdown.cancelled().await });
-    Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response()
+    let events =
+        futures_util::stream::unfold((messages, permit), |(mut messages, permit)| async move {
+            let message = messages.recv().await?;
+            Some((
+                Ok::<_, Infallible>(Event::default().data(message.to_string())),
+                (messages, permit),
+            ))
+        })
+        .take_until(http.surface.stopping());
+    http.surface.sse(events)
 }
 
 /// DELETE: ends a 2025-11-25 session.
 async fn end_session(State(http): State<Http>, headers: HeaderMap) -> Response {
-    let principal = match admit(&http, &headers) {
+    let principal = match admit(&http, &headers).await {
         Ok(principal) => principal,
         Err(response) => return *response,
     };
@@ -576,30 +550,6 @@ async fn end_session(State(http): State<Http>, headers: HeaderMap) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loopback_hosts_are_recognised() {
-        for host in [
-            "localhost",
-            "localhost:8080",
-            "127.0.0.1",
-            "127.0.0.1:9",
-            "[::1]:80",
-            "[::1]",
-            "LOCALHOST",
-        ] {
-            assert!(is_loopback(host), "{host}");
-        }
-        for host in [
-            "evil.example.com",
-            "evil.example.com:80",
-            "10.0.0.1:1",
-            "localhost.evil.com",
-            "[::2]",
-        ] {
-            assert!(!is_loopback(host), "{host}");
-        }
-    }
 
     #[test]
     fn routing_headers_may_be_base64() {

@@ -84,8 +84,7 @@ mod view;
 
 use axum::Router;
 use longrun::Runtime;
-use longrun_surface::{Auth, Principal};
-use tokio_util::sync::CancellationToken;
+use longrun_surface::{Auth, Limits, Principal, Surface};
 
 pub use config::Config;
 /// The other side of MCP: call a tool of any MCP server as a task, and the gateway that makes
@@ -93,11 +92,11 @@ pub use config::Config;
 /// holds all of longrun's MCP).
 pub use longrun_mcp_client as client;
 
-/// The `/mcp` endpoint over `runtime`'s kinds, for callers `auth` admits. Open streams end
-/// when `shutdown` is cancelled; the tasks they followed go on.
-pub fn router(runtime: Runtime, auth: Auth, config: Config, shutdown: CancellationToken) -> Router {
-    let server = server::Server::new(runtime, config, shutdown);
-    http::router(http::Http { server, auth })
+/// The `/mcp` endpoint over the surface's runtime and its kinds, for the callers its gate
+/// admits. Open streams end when the surface shuts down; the tasks they followed go on.
+pub fn router(surface: Surface, config: Config) -> Router {
+    let server = server::Server::new(surface.clone(), config);
+    http::router(http::Http { server, surface })
 }
 
 /// Serves MCP over a process's stdin and stdout (newline-delimited JSON-RPC) until `input`
@@ -114,6 +113,8 @@ where
     R: tokio::io::AsyncRead + Unpin + Send,
     W: tokio::io::AsyncWrite + Unpin + Send,
 {
-    let server = server::Server::new(runtime, config, CancellationToken::new());
+    // stdio has one caller and no HTTP: the surface only starts and finds its tasks.
+    let surface = Surface::new(runtime, Auth::Anonymous, Limits::default());
+    let server = server::Server::new(surface, config);
     stdio::serve(server, principal, input, output).await
 }

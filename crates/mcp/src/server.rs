@@ -4,8 +4,8 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use longrun::{KindSpec, Runtime, StartOptions, Started, Task, TaskId};
-use longrun_surface::{InputError, InputSchemas, Principal};
+use longrun::{KindSpec, Runtime, Task, TaskId};
+use longrun_surface::{InputError, Principal, StartRequest, Surface};
 use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
@@ -28,8 +28,9 @@ pub(crate) enum Reply {
 /// The MCP door's shared state.
 pub(crate) struct Server {
     pub(crate) runtime: Runtime,
+    /// What every door shares: starting and finding a caller's tasks, the input schemas.
+    pub(crate) surface: Surface,
     pub(crate) config: Config,
-    pub(crate) schemas: InputSchemas,
     pub(crate) sessions: Sessions,
     /// Tasks whose questions went back in an `InputRequiredResult`, by the round that parked
     /// them: a watchdog cancels the task if the round is still current when it fires.
@@ -40,15 +41,15 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    pub(crate) fn new(runtime: Runtime, config: Config, shutdown: CancellationToken) -> Arc<Self> {
+    pub(crate) fn new(surface: Surface, config: Config) -> Arc<Self> {
         Arc::new(Self {
-            runtime,
+            runtime: surface.runtime().clone(),
+            shutdown: surface.shutdown_token(),
+            surface,
             config,
-            schemas: InputSchemas::default(),
             sessions: Sessions::default(),
             parked: Mutex::new(HashMap::new()),
             rounds: std::sync::atomic::AtomicU64::new(0),
-            shutdown,
         })
     }
 
@@ -76,7 +77,7 @@ impl Server {
             }
         };
         let input = tools::input(spec, arguments);
-        match self.schemas.check(&self.runtime, &spec.name, &input) {
+        match self.surface.check_input(&spec.name, &input) {
             Ok(()) => Ok(Ok(input)),
             Err(InputError::UnknownKind(kind)) => {
                 Err(Error::InvalidParams(format!("unknown tool `{kind}`")))
@@ -94,28 +95,19 @@ impl Server {
         input: Value,
         ttl: Option<Duration>,
     ) -> Result<Task, Error> {
-        let mut options = StartOptions::background()
-            .owner(principal.owner())
-            .label("door", "mcp");
-        if let Some(ttl) = ttl {
-            options = options.ttl(ttl);
-        }
-        match self.runtime.start(&spec.name, input, options).await? {
-            Started::Finished(task) => Ok(*task),
-            Started::Running(handle) | Started::Detached(handle) => Ok(handle.task().await?),
-        }
+        let request = StartRequest {
+            kind: spec.name.clone(),
+            input,
+            ttl,
+            ..StartRequest::default()
+        };
+        Ok(self.surface.start(principal, "mcp", request).await?)
     }
 
     /// The task `id` names, if `principal` owns it; anything else — not an id, unknown,
     /// expired, another principal's — is the same `-32602`.
     pub(crate) async fn owned(&self, principal: &Principal, id: &str) -> Result<Task, Error> {
-        let unknown = || Error::UnknownTask(id.chars().take(80).collect());
-        let parsed: TaskId = id.parse().map_err(|_| unknown())?;
-        match self.runtime.get(parsed).await {
-            Ok(task) if task.owner == principal.owner() => Ok(task),
-            Ok(_) | Err(longrun::Error::Unknown(_)) => Err(unknown()),
-            Err(error) => Err(error.into()),
-        }
+        Ok(self.surface.owned(principal, id).await?)
     }
 
     /// Delivers `responses` (key → the client's result) to the questions `task` has open.

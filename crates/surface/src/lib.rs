@@ -1,19 +1,37 @@
-//! `longrun-surface`: what every front door of a longrun server shares.
+//! `longrun-surface`: the one layer every front door of a longrun server shares.
 //!
-//! The HTTP API, the MCP server and the A2A server each speak their own wire, but they agree
-//! on who is calling and on what a task may be started with:
+//! The HTTP API, the MCP server, the A2A server and the dashboard each speak their own wire and
+//! nothing else; everything they must agree on is decided here, once, on a [`Surface`] that
+//! every door of a server holds:
 //!
-//! - [`Auth`] turns an `Authorization: Bearer` header into a [`Principal`], the owner of the
-//!   tasks it starts. A principal sees and touches only its own tasks, whatever door it used.
-//! - [`Principal::session`] scopes a session name (an HTTP session, an A2A `contextId`, an MCP
-//!   session) to its principal, so two principals never share one ([`scope`], [`unscope`]).
-//! - [`InputSchemas`] checks a task's input against its kind's JSON schema before the task is
-//!   created, and says which parts are wrong.
-//!
-//! Each door maps [`AuthError`] and [`InputError`] to its own protocol's error shape.
+//! - **the gate** ([`Surface::admit`]): the server is not stopping; a server without tokens is
+//!   reached only under a name of this machine (the DNS-rebinding guard, [`is_loopback`]);
+//!   [`Auth`] turns the credentials into a [`Principal`], the owner of the tasks it starts;
+//! - **the limits** ([`Limits`]): the body limit, the wait cap, page sizes, and the open
+//!   streams a principal may hold on all doors together ([`Surface::stream_permit`]);
+//! - **the caller**: [`Surface::owned`] (another principal's task is "not found", word for
+//!   word as a missing one), [`Surface::start`] (schema check, owner, per-principal session,
+//!   `door` label, capped wait) and [`Surface::list`] (one default page, one cap);
+//! - **one refusal** ([`Refusal`]), with one conversion from the runtime's and the store's
+//!   errors that keeps internal detail in the log under a correlation id. Each door turns it
+//!   into its protocol's error shape with one exhaustive `match`;
+//! - **one SSE recipe** ([`Surface::sse`]) and one way to follow a task ([`Surface::follow`]).
 
 mod auth;
+mod caller;
+mod gate;
+mod host;
 mod input;
+mod limits;
+mod refusal;
+mod sse;
+mod streams;
 
 pub use auth::{Auth, AuthError, Principal, scope, unscope};
+pub use caller::{DEFAULT_PAGE, ListRequest, StartRequest};
+pub use gate::Surface;
+pub use host::is_loopback;
 pub use input::{InputError, InputSchemas};
+pub use limits::Limits;
+pub use refusal::{Correlation, Refusal, quote};
+pub use streams::StreamPermit;

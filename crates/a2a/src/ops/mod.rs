@@ -6,10 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use longrun::{
-    Filter, Notice, Outcome, Seq, StartOptions, Started, Status, Task, TaskId, Timestamp,
-};
-use longrun_surface::{InputError, Principal};
+use longrun::{Filter, Notice, Outcome, Seq, Status, Task, TaskId, Timestamp};
+use longrun_surface::{Principal, StartRequest};
 
 mod push;
 
@@ -45,17 +43,7 @@ pub(crate) enum Sent {
 impl Call {
     /// The task `id`, if this call's principal owns it.
     async fn owned(&self, id: &str) -> Result<Task, Error> {
-        let not_found = || Error::task_not_found(id);
-        let parsed: TaskId = id.trim().parse().map_err(|_| not_found())?;
-        let task = match self.door.runtime().get(parsed).await {
-            Ok(task) => task,
-            Err(longrun::Error::Unknown(_)) => return Err(not_found()),
-            Err(error) => return Err(Error::runtime(error)),
-        };
-        if task.owner != self.principal.owner() {
-            return Err(not_found());
-        }
-        Ok(task)
+        Ok(self.door.surface().owned(&self.principal, id).await?)
     }
 
     async fn reread(&self, id: TaskId) -> Result<Task, Error> {
@@ -102,6 +90,8 @@ impl Call {
             .message
             .as_ref()
             .is_some_and(|message| message.task_id.is_empty());
+        // Taken before the message is accepted: a stream refused at the limit starts nothing.
+        let permit = self.door.surface().stream_permit(&self.principal)?;
         let (id, config) = self.accept(request).await?;
         let history = history_limit(config.history_length)?;
         let task = self.reread(id).await?;
@@ -114,7 +104,7 @@ impl Call {
             };
             Origin::now(&task, snapshot(&self.door, &task, shape).await?)
         };
-        Ok(stream::frames(&self.door, origin, Mode::Send))
+        Ok(stream::frames(&self.door, origin, Mode::Send, permit))
     }
 
     /// A message: starts a task, or answers the question of the task it names. Returns the
@@ -167,31 +157,22 @@ impl Call {
         };
         let whole = config.message_input.contains(&kind);
         let (task_input, mode) = input::input(message, &context, whole)?;
-        self.door
-            .schemas()
-            .check(runtime, &kind, &task_input)
-            .map_err(|error| match error {
-                InputError::Invalid { violations, .. } => Error::invalid_params(format!(
-                    "the input does not match skill `{kind}`'s input schema: {}",
-                    violations.join("; ")
-                ))
-                .with("violations", violations.join("\n")),
-                other @ InputError::UnknownKind(_) => Error::invalid_params(other.to_string()),
-            })?;
-        let mut options = StartOptions::background()
-            .owner(self.principal.owner())
-            .session(self.principal.session(&context));
-        for (key, value) in input::labels(message, mode) {
-            options = options.label(key, value);
-        }
-        let started = runtime
-            .start(&kind, task_input, options)
-            .await
-            .map_err(Error::runtime)?;
-        Ok(match started {
-            Started::Finished(task) => task.id,
-            Started::Running(handle) | Started::Detached(handle) => handle.id(),
-        })
+        let request = StartRequest {
+            kind: kind.clone(),
+            input: task_input,
+            session: Some(context),
+            labels: input::labels(message, mode)
+                .into_iter()
+                .map(|(key, value)| (key.to_owned(), value))
+                .collect(),
+            ..StartRequest::default()
+        };
+        let task = self
+            .door
+            .surface()
+            .start(&self.principal, "a2a", request)
+            .await?;
+        Ok(task.id)
     }
 
     async fn follow_up(&self, message: &Message) -> Result<TaskId, Error> {
@@ -248,12 +229,7 @@ impl Call {
                 }
             }
         };
-        let limit = async {
-            match self.door.max_blocking() {
-                Some(limit) => tokio::time::sleep(limit).await,
-                None => std::future::pending().await,
-            }
-        };
+        let limit = tokio::time::sleep(self.door.max_blocking());
         tokio::select! {
             result = wait => result,
             () = limit => Ok(()),
@@ -422,11 +398,13 @@ impl Call {
             history: None,
             artifacts: true,
         };
+        let permit = self.door.surface().stream_permit(&self.principal)?;
         let first = snapshot(&self.door, &task, shape).await?;
         Ok(stream::frames(
             &self.door,
             Origin::now(&task, first),
             Mode::Subscribe,
+            permit,
         ))
     }
 }

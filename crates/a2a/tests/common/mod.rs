@@ -16,7 +16,7 @@ use std::{
 use axum::{Router, http::HeaderMap, routing::post};
 use futures_util::StreamExt;
 use longrun::{ArtifactChunk, Context, KindSpec, Runtime, TaskError};
-use longrun_surface::{Auth, Principal};
+use longrun_surface::{Auth, Limits, Principal, Surface};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -137,15 +137,9 @@ impl Server {
     pub async fn on(runtime: Runtime, config: longrun_a2a::Config) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let shutdown = CancellationToken::new();
-        let router = longrun_a2a::router(
-            runtime.clone(),
-            auth(),
-            config,
-            base.clone(),
-            shutdown.clone(),
-        )
-        .unwrap();
+        let surface = Surface::new(runtime.clone(), auth(), Limits::default());
+        let shutdown = surface.shutdown_token();
+        let router = longrun_a2a::router(surface, config, base.clone()).unwrap();
         let stop = shutdown.clone();
         tokio::spawn(async move {
             axum::serve(listener, router)

@@ -105,7 +105,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         streams_per_principal: 1_000_000,
         ..Limits::default()
     };
-    let api = Api::new(runtime, Auth::Anonymous, limits);
+    let api = Api::new(longrun_http::Surface::new(runtime, Auth::Anonymous, limits));
     let (raw, _) = broadcast::channel::<u64>(1024);
     let app = longrun_http::router(api).merge(
         Router::new()

@@ -12,7 +12,7 @@ use axum::{
 };
 use futures_util::StreamExt;
 use longrun::{Context, KindSpec, Options, Runtime, TaskError};
-use longrun_http::{Api, Auth, Limits, Principal};
+use longrun_http::{Api, Auth, Limits, Principal, Surface};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -122,7 +122,7 @@ impl App {
 
     pub fn with(options: Options, limits: Limits) -> Self {
         let runtime = runtime(options);
-        let api = Api::new(runtime.clone(), auth(), limits);
+        let api = Api::new(Surface::new(runtime.clone(), auth(), limits));
         let router = longrun_http::router(api.clone());
         Self {
             runtime,

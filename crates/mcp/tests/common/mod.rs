@@ -6,9 +6,8 @@
 use std::{collections::HashMap, time::Duration};
 
 use longrun::{Context, KindSpec, Runtime, TaskError, TaskSupport};
-use longrun_surface::{Auth, Principal};
+use longrun_surface::{Auth, Limits, Principal, Surface};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 pub const ALICE: &str = "alice-token";
 pub const BOB: &str = "bob-token";
@@ -113,7 +112,7 @@ pub async fn serve(runtime: Runtime, config: longrun_mcp::Config) -> String {
         (ALICE.to_owned(), Principal::from("alice")),
         (BOB.to_owned(), Principal::from("bob")),
     ]));
-    let router = longrun_mcp::router(runtime, auth, config, CancellationToken::new());
+    let router = longrun_mcp::router(Surface::new(runtime, auth, Limits::default()), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });

@@ -1,22 +1,23 @@
-//! Open event streams, counted per principal, each held by an RAII guard that lives inside the
-//! stream's body: when the client goes away the body is dropped, and the guard with it.
+//! Open streams, counted per principal across every door, each held by an RAII permit that
+//! lives inside the stream's body: when the client goes away the body is dropped, and the
+//! permit with it.
 //!
-//! Invariant: `open[p]` is the number of live [`StreamGuard`]s of principal `p` (no entry for
+//! Invariant: `open[p]` is the number of live [`StreamPermit`]s of principal `p` (no entry for
 //! zero), and `total` is their sum; both change only under the one lock.
 
 use std::{collections::HashMap, sync::Arc};
 
 use parking_lot::Mutex;
 
-use crate::{auth::Principal, error::Error};
+use crate::{auth::Principal, refusal::Refusal};
 
 /// Open streams per principal.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub(crate) struct Streams {
     state: Mutex<State>,
 }
 
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct State {
     open: HashMap<Principal, usize>,
     total: usize,
@@ -28,18 +29,18 @@ impl Streams {
         self: &Arc<Self>,
         principal: &Principal,
         limit: usize,
-    ) -> Result<StreamGuard, Error> {
+    ) -> Result<StreamPermit, Refusal> {
         let mut state = self.state.lock();
         let count = state.open.entry(principal.clone()).or_default();
         if *count >= limit {
             if *count == 0 {
                 state.open.remove(principal);
             }
-            return Err(Error::TooManyStreams { limit });
+            return Err(Refusal::TooManyStreams { limit });
         }
         *count += 1;
         state.total += 1;
-        Ok(StreamGuard {
+        Ok(StreamPermit {
             streams: self.clone(),
             principal: principal.clone(),
         })
@@ -51,13 +52,14 @@ impl Streams {
     }
 }
 
-/// One open stream; dropping it closes it in the count.
-pub(crate) struct StreamGuard {
+/// One open stream of a principal; dropping it closes it in the count.
+#[must_use = "the stream counts as open only while its permit lives"]
+pub struct StreamPermit {
     streams: Arc<Streams>,
     principal: Principal,
 }
 
-impl Drop for StreamGuard {
+impl Drop for StreamPermit {
     fn drop(&mut self) {
         let mut state = self.streams.state.lock();
         state.total -= 1;
@@ -83,7 +85,7 @@ mod tests {
         let second = streams.open(&alice, 2).unwrap();
         assert!(matches!(
             streams.open(&alice, 2),
-            Err(Error::TooManyStreams { limit: 2 })
+            Err(Refusal::TooManyStreams { limit: 2 })
         ));
         // Another principal has its own allowance.
         let bobs = streams.open(&bob, 2).unwrap();

@@ -1,0 +1,596 @@
+//! Every door is the same product: the real `longrun` binary, driven over `/v1`, `/mcp`, `/a2a`
+//! and the dashboard, holds one gate, one set of limits and one owner rule on all of them.
+//!
+//! The first tests are the defects of issue 11, as a new user met them: a server anonymous on
+//! loopback with `[limits] body_bytes = 65536`, `streams_per_principal = 2` and
+//! `max_wait_ms = 3000`. The last one crosses doors: a task started over MCP is seen, answered
+//! and cancelled over `/v1` and A2A by its owner, and by nobody else.
+//!
+//! No assertion here is about time; the timeouts are hang guards.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    path::Path,
+    process::{Child, ChildStdout, Command, Stdio},
+    time::Duration,
+};
+
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_longrun");
+const ALICE: &str = "alice-secret";
+const BOB: &str = "bob-secret";
+/// The longest any one request may take before the test counts it as hung.
+const HANG: Duration = Duration::from_secs(30);
+const MCP_VERSION: &str = "2026-07-28";
+
+/// A `longrun serve` on a free loopback port, with `config` (a TOML text) and the fixture
+/// handler beside it.
+struct Server {
+    child: Child,
+    url: String,
+    _stdout: BufReader<ChildStdout>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        std::fs::copy(fixtures.join("handler.py"), dir.path().join("handler.py")).unwrap();
+        let path = dir.path().join("longrun.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the longrun binary starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            url,
+            _stdout: stdout,
+            _dir: dir,
+        }
+    }
+
+    fn at(&self, client: &Client, method: &str, path: &str) -> RequestBuilder {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        client
+            .request(method, format!("{}{path}", self.url))
+            .timeout(HANG)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const KIND: &str = r#"
+[[kinds]]
+name = "steps"
+description = "Steps with progress; asks `go` half-way when the input says `ask`."
+command = ["python3", "handler.py"]
+cancel_grace_ms = 3000
+term_grace_ms = 1000
+"#;
+
+/// The issue's setting: anonymous on loopback, with small limits.
+fn anonymous() -> Server {
+    Server::start(&format!(
+        "[limits]\nbody_bytes = 65536\nstreams_per_principal = 2\nmax_wait_ms = 3000\n{KIND}"
+    ))
+}
+
+/// Two principals, alice and bob.
+fn with_tokens() -> Server {
+    Server::start(&format!(
+        "[[tokens]]\ntoken = \"{ALICE}\"\nprincipal = \"alice\"\n\n[[tokens]]\ntoken = \"{BOB}\"\nprincipal = \"bob\"\n{KIND}"
+    ))
+}
+
+async fn json_of(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+fn a2a_rpc(method: &str, params: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+}
+
+fn a2a_message(data: Value) -> Value {
+    json!({"message": {"messageId": format!("m-{}", fastrand()), "role": "ROLE_USER", "parts": [{"data": data}]}})
+}
+
+/// A number that differs per call, for message ids.
+fn fastrand() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// A 2026-07-28 MCP request with its `_meta` and routing headers.
+fn mcp(
+    server: &Server,
+    client: &Client,
+    token: Option<&str>,
+    method: &str,
+    mut params: Value,
+) -> RequestBuilder {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": MCP_VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}},
+    });
+    let name = params
+        .get("name")
+        .or_else(|| params.get("taskId"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let mut request = server
+        .at(client, "POST", "/mcp")
+        .header("accept", "application/json")
+        .header("mcp-protocol-version", MCP_VERSION)
+        .header("mcp-method", method)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}));
+    if let Some(name) = name {
+        request = request.header("mcp-name", name);
+    }
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn foreign_host_and_origin_are_refused_on_every_door() {
+    let server = anonymous();
+    let client = Client::new();
+    let task = json!({"kind": "steps", "input": {"steps": 1, "step_ms": 1}});
+    for (name, value) in [("host", "evil.example"), ("origin", "http://evil.example")] {
+        let requests = [
+            ("/v1", server.at(&client, "POST", "/v1/tasks").json(&task)),
+            (
+                "/a2a",
+                server
+                    .at(&client, "POST", "/a2a")
+                    .json(&a2a_rpc("message/send", a2a_message(json!({"steps": 1})))),
+            ),
+            (
+                "/a2a REST",
+                server
+                    .at(&client, "POST", "/a2a/message:send")
+                    .header("a2a-version", "1.0")
+                    .json(&a2a_message(json!({"steps": 1}))),
+            ),
+            ("/mcp", mcp(&server, &client, None, "tools/list", json!({}))),
+            ("dashboard", server.at(&client, "GET", "/")),
+            (
+                "agent card",
+                server.at(&client, "GET", "/.well-known/agent-card.json"),
+            ),
+        ];
+        for (door, request) in requests {
+            let response = request.header(name, value).send().await.unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{door} with {name}: {value}"
+            );
+        }
+    }
+    // Nothing was started by any of them.
+    let (status, page) =
+        json_of(server.at(&client, "GET", "/v1/tasks").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["tasks"], json!([]), "{page}");
+    // This machine's own names pass.
+    let response = server
+        .at(&client, "POST", "/v1/tasks")
+        .json(&task)
+        .header("origin", server.url.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_body_limit_holds_on_every_door_in_its_shape() {
+    let server = anonymous();
+    let client = Client::new();
+    let big = "x".repeat(200_000);
+    let (status, body) = json_of(
+        server
+            .at(&client, "POST", "/v1/tasks")
+            .json(&json!({"kind": "steps", "input": {"pad": big}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "/v1: {body}");
+    assert_eq!(body["error"]["code"], "too_large", "/v1: {body}");
+
+    let (status, body) = json_of(
+        server
+            .at(&client, "POST", "/a2a")
+            .json(&a2a_rpc("message/send", a2a_message(json!({"pad": big}))))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "/a2a: {body}");
+    assert_eq!(body["error"]["code"], -32600, "/a2a: {body}");
+
+    let (status, body) = json_of(
+        server
+            .at(&client, "POST", "/a2a/message:send")
+            .header("a2a-version", "1.0")
+            .json(&a2a_message(json!({"pad": big})))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "/a2a REST: {body}");
+    assert_eq!(body["error"]["code"], 413, "/a2a REST: {body}");
+
+    let (status, body) = json_of(
+        mcp(
+            &server,
+            &client,
+            None,
+            "tools/call",
+            json!({"name": "steps", "arguments": {"pad": big}}),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "/mcp: {body}");
+    assert_eq!(body["error"]["code"], -32600, "/mcp: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_principals_streams_are_counted_across_doors() {
+    let server = anonymous();
+    let client = Client::new();
+    let (status, task) = json_of(
+        server
+            .at(&client, "POST", "/v1/tasks")
+            .json(&json!({"kind": "steps", "input": {"steps": 100000, "step_ms": 50}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    let id = task["id"].as_str().unwrap();
+    let subscribe = || {
+        server
+            .at(&client, "POST", "/a2a")
+            .header("a2a-version", "1.0")
+            .json(&a2a_rpc("SubscribeToTask", json!({"id": id})))
+    };
+    // Two streams: one A2A subscription and one `/v1` event stream. Both stay open.
+    let first = subscribe().send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert!(
+        first.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let second = server
+        .at(&client, "GET", &format!("/v1/tasks/{id}/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), StatusCode::OK);
+
+    // A third is refused on every door, each in its own shape.
+    let (status, body) = json_of(subscribe().send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "A2A: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many open streams"),
+        "{body}"
+    );
+    let (status, body) = json_of(
+        server
+            .at(&client, "GET", "/v1/events")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "/v1: {body}");
+    assert_eq!(body["error"]["code"], "too_many_streams");
+    let streaming = server
+        .at(&client, "POST", "/a2a")
+        .header("a2a-version", "1.0")
+        .json(&a2a_rpc(
+            "SendStreamingMessage",
+            a2a_message(json!({"steps": 1})),
+        ));
+    let (status, body) = json_of(streaming.send().await.unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "A2A streaming: {body}"
+    );
+
+    // Closing one frees its place.
+    drop(first);
+    let mut third = None;
+    for _ in 0..100 {
+        let response = subscribe().send().await.unwrap();
+        if response.status() == StatusCode::OK {
+            third = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(third.is_some(), "a closed stream's place was never freed");
+    drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocking_a2a_send_waits_no_longer_than_max_wait() {
+    let server = anonymous();
+    let client = Client::new();
+    // A task of about a minute: a wait without the cap would outlast the hang guard.
+    let request = server
+        .at(&client, "POST", "/a2a")
+        .header("a2a-version", "1.0")
+        .json(&a2a_rpc(
+            "SendMessage",
+            a2a_message(json!({"steps": 1200, "step_ms": 50})),
+        ));
+    let (status, body) = json_of(request.send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["result"]["task"]["status"]["state"], "TASK_STATE_WORKING",
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_started_over_mcp_is_its_owners_on_every_door_and_nobody_elses() {
+    let server = with_tokens();
+    let client = Client::new();
+    let start = |input: Value| async {
+        let (status, body) = json_of(
+            mcp(
+                &server,
+                &client,
+                Some(ALICE),
+                "tools/call",
+                json!({"name": "steps", "arguments": input}),
+            )
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["result"]["resultType"], "task", "{body}");
+        body["result"]["taskId"].as_str().unwrap().to_owned()
+    };
+    let v1 = |token: &'static str, method: &str, path: String| {
+        server.at(&client, method, &path).bearer_auth(token)
+    };
+    let a2a = |token: &'static str, method: &str, params: Value| {
+        server
+            .at(&client, "POST", "/a2a")
+            .bearer_auth(token)
+            .header("a2a-version", "1.0")
+            .json(&a2a_rpc(method, params))
+    };
+
+    // A task that asks: seen over /v1 and A2A, answered over /v1, by alice only.
+    let asks = start(json!({"steps": 4, "step_ms": 20, "ask": true})).await;
+    let mut asked = false;
+    for _ in 0..300 {
+        let (_, task) = json_of(
+            v1(ALICE, "GET", format!("/v1/tasks/{asks}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if task["status"] == "input_required" {
+            asked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(asked, "the task never asked");
+    let (status, seen) = json_of(
+        a2a(ALICE, "GetTask", json!({"id": asks}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        seen["result"]["status"]["state"], "TASK_STATE_INPUT_REQUIRED",
+        "{seen}"
+    );
+    assert_eq!(seen["result"]["id"], asks.as_str());
+
+    // Bob sees nothing and touches nothing, on any door.
+    let (status, _) = json_of(
+        v1(BOB, "GET", format!("/v1/tasks/{asks}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = json_of(
+        v1(BOB, "POST", format!("/v1/tasks/{asks}/answers/go"))
+            .json(&json!(true))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, body) = json_of(
+        a2a(BOB, "GetTask", json!({"id": asks}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["error"]["code"], -32001, "A2A TaskNotFound: {body}");
+    let (_, body) = json_of(
+        mcp(
+            &server,
+            &client,
+            Some(BOB),
+            "tasks/get",
+            json!({"taskId": asks}),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(body["error"]["code"], -32602, "MCP unknown task: {body}");
+    let (_, page) = json_of(v1(BOB, "GET", "/v1/tasks".into()).send().await.unwrap()).await;
+    assert_eq!(page["tasks"], json!([]), "{page}");
+
+    let (status, body) = json_of(
+        v1(ALICE, "POST", format!("/v1/tasks/{asks}/answers/go"))
+            .json(&json!(true))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut done = Value::Null;
+    for _ in 0..300 {
+        let (_, got) = json_of(
+            mcp(
+                &server,
+                &client,
+                Some(ALICE),
+                "tasks/get",
+                json!({"taskId": asks}),
+            )
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        if got["result"]["status"] == "completed" {
+            done = got;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        done["result"]["status"], "completed",
+        "the answered task did not complete"
+    );
+
+    // A long task: cancelled over A2A by alice, after bob's cancel on every door was refused.
+    let long = start(json!({"steps": 100000, "step_ms": 50})).await;
+    let (status, _) = json_of(
+        v1(BOB, "POST", format!("/v1/tasks/{long}/cancel"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, body) = json_of(
+        a2a(BOB, "CancelTask", json!({"id": long}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["error"]["code"], -32001, "{body}");
+    let (_, body) = json_of(
+        mcp(
+            &server,
+            &client,
+            Some(BOB),
+            "tasks/cancel",
+            json!({"taskId": long}),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+    let (_, task) = json_of(
+        v1(ALICE, "GET", format!("/v1/tasks/{long}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        task["status"], "working",
+        "bob's cancels changed nothing: {task}"
+    );
+
+    let (status, body) = json_of(
+        a2a(ALICE, "CancelTask", json!({"id": long}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut ended = Value::Null;
+    for _ in 0..300 {
+        let (_, task) = json_of(
+            v1(ALICE, "GET", format!("/v1/tasks/{long}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if task["status"] == "cancelled" {
+            ended = task;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ended["status"], "cancelled", "the task was not cancelled");
+    // Each door labelled the task it started.
+    assert_eq!(ended["labels"]["door"], "mcp", "{ended}");
+}

@@ -1,0 +1,123 @@
+//! What a door does for an admitted principal, decided once: read one of its tasks (another's
+//! is "not found", word for word as a task that does not exist), start a task for it, and list
+//! its tasks one page at a time.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use longrun::{Cursor, Filter, Page, StartOptions, Started, Task, TaskId};
+use serde_json::Value;
+
+use crate::{Principal, Refusal, Surface};
+
+/// A task to start for a principal, whatever door asked.
+#[derive(Debug, Clone, Default)]
+pub struct StartRequest {
+    /// The kind.
+    pub kind: String,
+    /// The input, checked against the kind's schema before anything is created.
+    pub input: Value,
+    /// The session the client named (an HTTP session, an A2A `contextId`, an MCP session),
+    /// scoped to the principal.
+    pub session: Option<String>,
+    /// How long the task is kept after it ends.
+    pub ttl: Option<Duration>,
+    /// The task's longest life.
+    pub deadline: Option<Duration>,
+    /// Labels; the door's name is added as `door`.
+    pub labels: BTreeMap<String, String>,
+    /// How long to wait for the task to end before answering with it as it stands (cut to
+    /// [`crate::Limits::max_wait`]); `None` answers at once.
+    pub wait: Option<Duration>,
+}
+
+/// One page of a principal's tasks.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    /// What else the tasks must match (the owner is always the caller).
+    pub filter: Filter,
+    /// Where the page starts: the `next` cursor of the page before, as text.
+    pub cursor: Option<String>,
+    /// How many tasks at most (default [`DEFAULT_PAGE`], cut to [`crate::Limits::max_page`]).
+    pub limit: Option<usize>,
+}
+
+/// How many tasks a page holds when the request does not say.
+pub const DEFAULT_PAGE: usize = 50;
+
+impl Surface {
+    /// Whether `input` may start a task of `kind`: its kind's JSON schema, compiled once for
+    /// every door.
+    pub fn check_input(&self, kind: &str, input: &Value) -> Result<(), crate::InputError> {
+        self.shared.schemas.check(self.runtime(), kind, input)
+    }
+
+    /// The task `id` names, if `principal` owns it. Anything else (not a task id, unknown,
+    /// expired, another principal's) is the same [`Refusal::NotFound`], quoting `id`.
+    pub async fn owned(&self, principal: &Principal, id: &str) -> Result<Task, Refusal> {
+        let not_found = || Refusal::not_found(id);
+        let parsed: TaskId = id.trim().parse().map_err(|_| not_found())?;
+        match self.runtime().get(parsed).await {
+            Ok(task) if task.owner == principal.owner() => Ok(task),
+            Ok(_) | Err(longrun::Error::Unknown(_)) => Err(not_found()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Starts a task for `principal` through `door`: checks the input against the kind's
+    /// schema, makes the principal its owner, scopes its session, labels it with the door, and
+    /// returns it once the store has acknowledged it (after the wait, if one was asked; a task
+    /// still running then is detached, and its outcome goes to the session's inbox).
+    pub async fn start(
+        &self,
+        principal: &Principal,
+        door: &'static str,
+        request: StartRequest,
+    ) -> Result<Task, Refusal> {
+        let runtime = self.runtime();
+        self.check_input(&request.kind, &request.input)?;
+        let mut options = match request.wait {
+            Some(wait) => StartOptions::detach_after(self.limits().wait(Some(wait))),
+            None => StartOptions::background(),
+        }
+        .owner(principal.owner())
+        .label("door", door);
+        if let Some(session) = &request.session {
+            options = options.session(principal.session(session));
+        }
+        if let Some(ttl) = request.ttl {
+            options = options.ttl(ttl);
+        }
+        if let Some(deadline) = request.deadline {
+            options = options.deadline(deadline);
+        }
+        for (key, value) in request.labels {
+            options = options.label(key, value);
+        }
+        match runtime.start(&request.kind, request.input, options).await? {
+            Started::Finished(task) => Ok(*task),
+            Started::Running(handle) | Started::Detached(handle) => Ok(handle.task().await?),
+        }
+    }
+
+    /// One page of `principal`'s tasks, newest first.
+    pub async fn list(&self, principal: &Principal, request: ListRequest) -> Result<Page, Refusal> {
+        let cursor = match request.cursor.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(text.parse::<Cursor>().map_err(|_| {
+                Refusal::InvalidInput(format!(
+                    "`{}` is not a page cursor: pass the `next` of the page before",
+                    crate::refusal::quote(text)
+                ))
+            })?),
+        };
+        let limit = request
+            .limit
+            .unwrap_or(DEFAULT_PAGE)
+            .clamp(1, self.limits().max_page);
+        let filter = Filter {
+            owner: Some(principal.owner()),
+            ..request.filter
+        };
+        Ok(self.runtime().list(filter, cursor, limit).await?)
+    }
+}
