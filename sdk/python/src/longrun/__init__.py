@@ -44,7 +44,22 @@ _WHERE = {
     "Task": "longrun.models",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "ApiError",
+    "AsyncClient",
+    "Client",
+    "ConflictError",
+    "DisconnectedError",
+    "Event",
+    "InvalidRequestError",
+    "Kind",
+    "LongrunError",
+    "NotFoundError",
+    "Reconnect",
+    "Status",
+    "Task",
+    "UnauthorizedError",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from longrun.process import _wire
-
-T = TypeVar("T")
 
 
 class Fail(Exception):
@@ -184,10 +182,10 @@ class Context:
 
     # --- durable execution (protocol version 2) -----------------------------------------
 
-    async def step(self, key: str, fn: Callable[[], Awaitable[T] | T]) -> Any:
-        """Runs `fn` once for the task, however often the task is run: its result is saved
-        under `key` and, when an attempt after a crash or retry comes to the same step, returned
-        without running `fn` again.
+    async def step(self, key: str, fn: Callable[[], Any]) -> Any:
+        """Runs `fn` (a function of no arguments, sync or async) once for the task, however
+        often the task is run: its result is saved under `key` and, when an attempt after a
+        crash or retry comes to the same step, returned without running `fn` again.
 
         The value must be JSON (or a pydantic model, converted); what is returned is that JSON,
         the same on the first run and on a replay. Keys are explicit and used once per attempt.

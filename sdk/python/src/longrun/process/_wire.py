@@ -7,9 +7,8 @@ Standard library only: a handler run by a bare `python3` (the demo's) has no pyd
 from __future__ import annotations
 
 import json
-from typing import Any
-
 from dataclasses import dataclass, field
+from typing import Any
 
 SUPPORTED = (1, 2)
 """The protocol versions this runner speaks. Version 2 adds steps and durable sleeps."""
