@@ -89,13 +89,12 @@ async def test_errors(server: Server, aclient: AsyncClient) -> None:
 async def test_the_all_tasks_stream_filters_by_session(aclient: AsyncClient) -> None:
     mine, other = unique("mine"), unique("other")
     seen: list[Event] = []
-    started: set[str] = set()
 
     async def keep_starting() -> None:
         # The stream subscribes when it connects, which the caller cannot observe: start tasks
         # until one of them shows up on it.
         while True:
-            started.add((await aclient.start("work", {}, session=mine)).id)
+            await aclient.start("work", {}, session=mine)
             await aclient.start("work", {}, session=other)
             await asyncio.sleep(0.2)
 
@@ -112,6 +111,7 @@ async def test_the_all_tasks_stream_filters_by_session(aclient: AsyncClient) -> 
         with contextlib.suppress(asyncio.CancelledError):
             await starter
     assert seen
-    assert {event.task for event in seen} <= started
+    for task in {event.task for event in seen}:
+        assert (await aclient.get(task)).session == mine
     ended = seen[-1]
     assert ended.status is Status.COMPLETED
