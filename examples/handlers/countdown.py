@@ -10,6 +10,7 @@ library here, so the demo runs it with a bare `python3`.
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 try:
     from longrun.process import Cancelled, Context, Fail, Unanswered, run
@@ -26,7 +27,7 @@ def is_yes(answer: object) -> bool:
     return answer is True
 
 
-async def countdown(ctx: Context, input: dict) -> dict:
+async def countdown(ctx: Context, input: dict[str, Any]) -> dict[str, Any]:
     try:
         seconds, confirm = int(input.get("seconds", 10)), bool(input.get("confirm", False))
     except (AttributeError, TypeError, ValueError):
@@ -40,7 +41,10 @@ async def countdown(ctx: Context, input: dict) -> dict:
             remaining = seconds - elapsed
             if confirm and not asked and elapsed == seconds // 2:
                 asked = True
-                question = {"type": "boolean", "message": f"Halfway there, {remaining} s to go. Continue?"}
+                question = {
+                    "type": "boolean",
+                    "message": f"Halfway there, {remaining} s to go. Continue?",
+                }
                 try:
                     answer = await ctx.ask("confirm", question)
                 except Unanswered:
