@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import signal
 import sys
 import threading
@@ -41,19 +42,30 @@ def run(handler: Handler, *, grace: float = DEFAULT_GRACE) -> NoReturn:
     """
     protocol_out = sys.stdout
     sys.stdout = sys.stderr
-    code = asyncio.run(_main(handler, sys.stdin, protocol_out, grace))
+    code = asyncio.run(_main(handler, sys.stdin.fileno(), protocol_out, grace))
     sys.exit(code)
 
 
-async def _main(handler: Handler, stdin: IO[str], stdout: IO[str], grace: float) -> int:
+async def _main(handler: Handler, stdin: int, stdout: IO[str], grace: float) -> int:
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str | None] = asyncio.Queue()
 
+    def put(line: str | None) -> None:
+        loop.call_soon_threadsafe(lines.put_nowait, line)
+
     def read() -> None:
-        # A thread, not `connect_read_pipe`: stdin may be a file or a terminal, not a pipe.
-        for line in stdin:
-            loop.call_soon_threadsafe(lines.put_nowait, line)
-        loop.call_soon_threadsafe(lines.put_nowait, None)
+        # A thread, not `connect_read_pipe`: stdin may be a file or a terminal, not a pipe. And
+        # `os.read`, not `sys.stdin`: the process may exit while this thread still waits for a
+        # line, and a thread blocked inside a buffered reader holds its lock, which makes the
+        # interpreter abort at exit (a non-zero status after the outcome fails the task).
+        pending = b""
+        while chunk := os.read(stdin, 1 << 16):
+            *complete, pending = (pending + chunk).split(b"\n")
+            for line in complete:
+                put(line.decode("utf-8", errors="replace"))
+        if pending:
+            put(pending.decode("utf-8", errors="replace"))
+        put(None)
 
     threading.Thread(target=read, name="longrun-stdin", daemon=True).start()
 
@@ -106,7 +118,7 @@ async def serve(
         ctx._end(_wire.line("fail", code="invalid_input", message=str(error)))
         return 0
 
-    work = asyncio.ensure_future(handler(ctx, task_input))
+    work = asyncio.ensure_future(_call(handler, ctx, task_input))
     dispatch = asyncio.ensure_future(_dispatch(ctx, lines, work, grace))
     try:
         outcome = await _outcome(work)
@@ -136,6 +148,14 @@ async def _dispatch(
         if message["type"] == "cancel" and not ctx.cancelled.is_set():
             loop.call_later(grace, work.cancel)
         ctx._receive(message)
+
+
+async def _call(handler: Handler, ctx: Context, task_input: Any) -> Any:
+    """The handler's result; a plain function (not `async`) is tolerated, though it blocks
+    cancellation while it runs.
+    """
+    result = handler(ctx, task_input)
+    return await result if inspect.isawaitable(result) else result
 
 
 async def _outcome(work: asyncio.Future[Any]) -> str:

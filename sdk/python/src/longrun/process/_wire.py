@@ -65,4 +65,5 @@ def incoming(line: str) -> dict[str, Any] | None:
 def line(type: str, **fields: Any) -> str:
     """One outgoing message, without its newline; fields that are `None` are left out."""
     message = {"type": type, **{name: value for name, value in fields.items() if value is not None}}
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    # ASCII only (`\u` escapes): the line is valid whatever encoding stdout was given.
+    return json.dumps(message, separators=(",", ":"))
