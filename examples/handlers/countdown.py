@@ -2,7 +2,7 @@
 """A longrun process handler: counts down, optionally asking to go on half-way.
 
 Input: {"seconds": n, "confirm": bool}. Reports progress every second; with "confirm" it asks a
-yes/no question half-way and fails if the answer is no. The protocol (docs/process-protocol.md),
+yes/no question half-way and fails if the answer is no. The protocol (docs/process-protocol.md)
 and cancellation are the SDK's: `longrun.process.run` (sdk/python), which needs only the standard
 library here, so the demo runs it with a bare `python3`.
 """
