@@ -10,7 +10,7 @@ import { Client, LongrunError } from "@longrun/sdk";
 
 const baseUrl = process.env["LONGRUN_URL"] ?? "http://127.0.0.1:7700";
 const token = process.env["LONGRUN_TOKEN"];
-const client = new Client(token === undefined ? { baseUrl } : { baseUrl, token });
+const client = new Client({ baseUrl, token });
 const kind = process.argv[2] ?? "countdown";
 const input: unknown = JSON.parse(process.argv[3] ?? '{"seconds": 4, "confirm": true}');
 

@@ -6,41 +6,41 @@ import { watch, type WatchOptions } from "./watch.js";
 /** How to start a task. */
 export interface StartOptions extends CallOptions {
   /** The session (conversation): a background task's outcome goes to its inbox. */
-  readonly session?: string;
+  readonly session?: string | undefined;
   /** Labels, for filtering lists; keys may not contain `:`. */
-  readonly labels?: Readonly<Record<string, string>>;
+  readonly labels?: Readonly<Record<string, string>> | undefined;
   /** Wait up to this long for the task to end; a task still running then is detached. */
-  readonly waitMs?: number;
+  readonly waitMs?: number | undefined;
   /** The task's longest life from now (default: its kind's). */
-  readonly deadlineMs?: number;
+  readonly deadlineMs?: number | undefined;
   /** How long the task stays readable after it ends (default: its kind's). */
-  readonly ttlMs?: number;
+  readonly ttlMs?: number | undefined;
   /** Sent as the `Idempotency-Key` header: a retried start with the same key starts one task. */
-  readonly idempotencyKey?: string;
+  readonly idempotencyKey?: string | undefined;
 }
 
 /** Which tasks to list; filters combine. */
 export interface ListFilter {
   /** Tasks in any of these statuses. */
-  readonly status?: Status | readonly Status[];
-  readonly kind?: string;
-  readonly session?: string;
+  readonly status?: Status | readonly Status[] | undefined;
+  readonly kind?: string | undefined;
+  readonly session?: string | undefined;
   /** Tasks carrying every one of these labels. */
-  readonly labels?: Readonly<Record<string, string>>;
+  readonly labels?: Readonly<Record<string, string>> | undefined;
   /** Tasks per page (the server caps it). */
-  readonly pageSize?: number;
+  readonly pageSize?: number | undefined;
   /** Start after this cursor (a page's `next`) instead of at the newest task. */
-  readonly after?: string;
+  readonly after?: string | undefined;
 }
 
 /** How to drain a session's inbox. */
 export interface DrainOptions extends CallOptions {
   /** At most this many items (default and cap: the server's). */
-  readonly max?: number;
+  readonly max?: number | undefined;
   /** If the inbox is empty, wait up to this long for an item. */
-  readonly waitMs?: number;
+  readonly waitMs?: number | undefined;
   /** Acknowledge everything up to this position first (the `through` of the last drain). */
-  readonly ack?: number;
+  readonly ack?: number | undefined;
 }
 
 /** A client of one longrun server's HTTP API. Every call takes an `AbortSignal`. */
@@ -61,12 +61,12 @@ export class Client {
     if (options.ttlMs !== undefined) body.ttl_ms = options.ttlMs;
     const headers: Record<string, string> = {};
     if (options.idempotencyKey !== undefined) headers["idempotency-key"] = options.idempotencyKey;
-    return this.#http.json({ method: "POST", path: "/v1/tasks", body, headers, ...signal(options) });
+    return this.#http.json({ method: "POST", path: "/v1/tasks", body, headers, signal: options.signal });
   }
 
   /** The task as it stands. */
   get(id: string, options: CallOptions = {}): Promise<Task> {
-    return this.#http.json({ method: "GET", path: taskPath(id), ...signal(options) });
+    return this.#http.json({ method: "GET", path: taskPath(id), signal: options.signal });
   }
 
   /**
@@ -82,7 +82,7 @@ export class Client {
         method: "GET",
         path: "/v1/tasks",
         query: { status, label, kind: filter.kind, session: filter.session, limit: filter.pageSize, after },
-        ...signal(options),
+        signal: options.signal,
       });
       yield page;
       if (page.next === null || page.next === undefined) return;
@@ -102,12 +102,12 @@ export class Client {
   /** Answers the question `key` the task asked (an early answer is kept until it asks). */
   answer(id: string, key: string, value: unknown, options: CallOptions = {}): Promise<Task> {
     const path = `${taskPath(id)}/answers/${encodeURIComponent(key)}`;
-    return this.#http.json({ method: "POST", path, body: value, ...signal(options) });
+    return this.#http.json({ method: "POST", path, body: value, signal: options.signal });
   }
 
   /** Cancels the task; answers it once it has ended. */
   cancel(id: string, options: CallOptions = {}): Promise<Task> {
-    return this.#http.json({ method: "POST", path: `${taskPath(id)}/cancel`, ...signal(options) });
+    return this.#http.json({ method: "POST", path: `${taskPath(id)}/cancel`, signal: options.signal });
   }
 
   /**
@@ -119,7 +119,7 @@ export class Client {
     if (options.max !== undefined) body["max"] = options.max;
     if (options.waitMs !== undefined) body["wait_ms"] = options.waitMs;
     if (options.ack !== undefined) body["ack"] = options.ack;
-    return this.#http.json({ method: "POST", path: drainPath(session), body, ...signal(options) });
+    return this.#http.json({ method: "POST", path: drainPath(session), body, signal: options.signal });
   }
 
   /** Acknowledges (removes) the session's inbox items up to `through`; answers how many went. */
@@ -128,14 +128,14 @@ export class Client {
       method: "POST",
       path: drainPath(session),
       body: { ack: through, max: 0 },
-      ...signal(options),
+      signal: options.signal,
     });
     return drained.acknowledged;
   }
 
   /** The kinds the server runs. */
   async kinds(options: CallOptions = {}): Promise<Kind[]> {
-    const list = await this.#http.json<{ kinds: Kind[] }>({ method: "GET", path: "/v1/kinds", ...signal(options) });
+    const list = await this.#http.json<{ kinds: Kind[] }>({ method: "GET", path: "/v1/kinds", signal: options.signal });
     return list.kinds;
   }
 }
@@ -146,9 +146,4 @@ function taskPath(id: string): string {
 
 function drainPath(session: string): string {
   return `/v1/sessions/${encodeURIComponent(session)}/inbox:drain`;
-}
-
-/** `{ signal }` when one is given: exact optional types do not take `signal: undefined`. */
-function signal(options: CallOptions): CallOptions {
-  return options.signal === undefined ? {} : { signal: options.signal };
 }

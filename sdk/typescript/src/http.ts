@@ -6,15 +6,15 @@ export interface ClientOptions {
   /** The server's address, such as `http://127.0.0.1:7700` (the API lives under its `/v1`). */
   readonly baseUrl: string | URL;
   /** Sent as `Authorization: Bearer …`; leave it out for an anonymous (loopback) server. */
-  readonly token?: string;
+  readonly token?: string | undefined;
   /** The `fetch` to use (default: Node's own). */
-  readonly fetch?: typeof fetch;
+  readonly fetch?: typeof fetch | undefined;
 }
 
 /** What every call takes. */
 export interface CallOptions {
   /** Aborts the call; it then rejects with the signal's reason. */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Query parameters: a list repeats the parameter. */
@@ -24,10 +24,10 @@ export type Query = Record<string, string | number | readonly string[] | undefin
 export interface Request extends CallOptions {
   readonly method: "GET" | "POST";
   readonly path: string;
-  readonly query?: Query;
+  readonly query?: Query | undefined;
   /** Sent as JSON when given (`null` included). */
   readonly body?: unknown;
-  readonly headers?: Record<string, string>;
+  readonly headers?: Record<string, string> | undefined;
 }
 
 /** Sends requests to one server. */

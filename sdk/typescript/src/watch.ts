@@ -7,19 +7,19 @@ import type { Event } from "./types.js";
 /** How to watch a task. */
 export interface WatchOptions extends CallOptions {
   /** Start after this sequence number (default 0: every event). */
-  readonly after?: number;
+  readonly after?: number | undefined;
   /** How to reconnect after a dropped connection. */
-  readonly reconnect?: ReconnectOptions;
+  readonly reconnect?: ReconnectOptions | undefined;
 }
 
 /** Reconnection after a dropped connection: exponential backoff, reset by every event received. */
 export interface ReconnectOptions {
   /** Give up after this many failed connections in a row (default 10). */
-  readonly attempts?: number;
+  readonly attempts?: number | undefined;
   /** The first delay (default 100 ms); each failure doubles it. */
-  readonly initialDelayMs?: number;
+  readonly initialDelayMs?: number | undefined;
   /** The longest delay (default 5 s). */
-  readonly maxDelayMs?: number;
+  readonly maxDelayMs?: number | undefined;
 }
 
 /**
@@ -40,7 +40,7 @@ export async function* watch(http: Http, path: string, options: WatchOptions): A
     try {
       const headers: Record<string, string> = { accept: "text/event-stream" };
       if (last > 0) headers["last-event-id"] = String(last);
-      const response = await http.send({ method: "GET", path, headers, ...(signal ? { signal } : {}) });
+      const response = await http.send({ method: "GET", path, headers, signal });
       if (response.status === 204 || response.body === null) return;
       for await (const message of readSse(response.body)) {
         if (message.event === "error") {

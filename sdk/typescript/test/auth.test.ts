@@ -20,7 +20,7 @@ function isError(code: string, status: number) {
 
 test("no token, or a wrong one, is refused with unauthorized (401) on every call", async () => {
   for (const token of [undefined, "not-a-token"]) {
-    const client = new Client(token === undefined ? { baseUrl: server.url } : { baseUrl: server.url, token });
+    const client = new Client({ baseUrl: server.url, token });
     await assert.rejects(client.kinds(), isError("unauthorized", 401));
     await assert.rejects(client.start("echo", 1), isError("unauthorized", 401));
     await assert.rejects(client.list().next(), isError("unauthorized", 401));

@@ -9,23 +9,23 @@ import type { Incoming, Outgoing, Start } from "./wire.js";
 /** Options of `ctx.artifact`. */
 export interface ArtifactOptions {
   /** A name for people. */
-  readonly name?: string;
+  readonly name?: string | undefined;
   /** Extend the artifact of the same id instead of replacing it. */
-  readonly append?: boolean;
+  readonly append?: boolean | undefined;
   /** No further chunk of this artifact follows. */
-  readonly lastChunk?: boolean;
+  readonly lastChunk?: boolean | undefined;
 }
 
 /** Options of `ctx.ask`. */
 export interface AskOptions {
   /** Give up after this long (rejecting with `AnswerTimeout`); 0 takes only an answer already given. Default: as long as the task lives. */
-  readonly timeoutMs?: number;
+  readonly timeoutMs?: number | undefined;
 }
 
 /** Options of `ctx.notifyAgent`. */
 export interface NotifyOptions {
   /** Ask for a new agent turn. */
-  readonly trigger?: boolean;
+  readonly trigger?: boolean | undefined;
 }
 
 interface Waiter {

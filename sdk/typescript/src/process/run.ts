@@ -11,16 +11,16 @@ export type Handler<I = unknown, O = unknown> = (ctx: Context, input: I) => O | 
 /** Where `run` reads and writes; the defaults are the process's own. */
 export interface RunOptions {
   /** The runtime's lines (default `process.stdin`). */
-  readonly input?: Readable;
+  readonly input?: Readable | undefined;
   /** The handler's lines (default `process.stdout`). */
-  readonly output?: Writable;
+  readonly output?: Writable | undefined;
   /**
    * Exit the process with status 0 once the outcome is written, and treat SIGTERM as a cancel.
    * Default: true when both streams are the process's own.
    */
-  readonly exit?: boolean;
+  readonly exit?: boolean | undefined;
   /** Where notes for people go, such as a thrown error's stack (default `process.stderr`, which the server logs). */
-  readonly log?: Writable;
+  readonly log?: Writable | undefined;
 }
 
 /**
