@@ -71,9 +71,9 @@ export class Client {
 
   /**
    * The caller's tasks, newest first, one page at a time: each page is fetched when the
-   * previous one has been consumed, following the server's cursor to the last page.
+   * previous one has been consumed, following the server's cursor (`next`) to the last page.
    */
-  async *list(filter: ListFilter = {}, options: CallOptions = {}): AsyncGenerator<TaskPage> {
+  async *pages(filter: ListFilter = {}, options: CallOptions = {}): AsyncGenerator<TaskPage> {
     const status = typeof filter.status === "string" ? [filter.status] : filter.status;
     const label = Object.entries(filter.labels ?? {}).map(([key, value]) => `${key}:${value}`);
     let after = filter.after;
@@ -88,6 +88,11 @@ export class Client {
       if (page.next === null || page.next === undefined) return;
       after = page.next;
     }
+  }
+
+  /** The caller's tasks, newest first, one by one, fetched a page at a time (see `pages`). */
+  async *list(filter: ListFilter = {}, options: CallOptions = {}): AsyncGenerator<Task> {
+    for await (const page of this.pages(filter, options)) yield* page.tasks;
   }
 
   /**

@@ -56,17 +56,22 @@ test("list follows the cursor page by page, and filters by label, kind and statu
     ids.add(task.id);
   }
   const pages: Task[][] = [];
-  for await (const page of client.list({ labels: { run }, pageSize: 2 })) pages.push(page.tasks);
+  for await (const page of client.pages({ labels: { run }, pageSize: 2 })) pages.push(page.tasks);
   assert.deepEqual(pages.map((tasks) => tasks.length), [2, 2, 1]);
   assert.deepEqual(new Set(pages.flat().map((task) => task.id)), ids);
   // Newest first.
   assert.deepEqual(pages.flat().map((task) => task.input), [4, 3, 2, 1, 0]);
 
+  // list goes task by task across the same pages.
+  const listed: Task[] = [];
+  for await (const task of client.list({ labels: { run }, pageSize: 2 })) listed.push(task);
+  assert.deepEqual(listed.map((task) => task.id), pages.flat().map((task) => task.id));
+
   let running = 0;
-  for await (const page of client.list({ labels: { run }, kind: "echo", status: ["working", "input_required"] })) running += page.tasks.length;
+  for await (const page of client.pages({ labels: { run }, kind: "echo", status: ["working", "input_required"] })) running += page.tasks.length;
   assert.equal(running, 0);
   let completed = 0;
-  for await (const page of client.list({ labels: { run }, status: "completed" })) completed += page.tasks.length;
+  for await (const _ of client.list({ labels: { run }, status: "completed" })) completed += 1;
   assert.equal(completed, 5);
 });
 

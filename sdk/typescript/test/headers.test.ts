@@ -70,7 +70,7 @@ test("start sends the Idempotency-Key header, the bearer token, and the body's f
 test("list repeats status and label, and sends the cursor of the previous page", async () => {
   reply = { status: 200, body: JSON.stringify({ tasks: [], next: null }) };
   seen.length = 0;
-  await client.list({ status: ["working", "submitted"], labels: { a: "1", b: "2" }, kind: "k", pageSize: 3, after: "c1" }).next();
+  await client.pages({ status: ["working", "submitted"], labels: { a: "1", b: "2" }, kind: "k", pageSize: 3, after: "c1" }).next();
   const url = new URL(seen[0]?.url ?? "", "http://x");
   assert.equal(url.pathname, "/v1/tasks");
   assert.deepEqual(url.searchParams.getAll("status"), ["working", "submitted"]);

@@ -1,7 +1,7 @@
 //! Process protocol 2 (steps, durable sleeps, retryable failures) and the handler's context, against a fake runtime.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AnswerTimeout, HandlerError } from "@longrun/sdk/process";
+import { AnswerTimeout, HandlerError, type Context } from "@longrun/sdk/process";
 import { fake } from "./fake.js";
 
 test("a new step runs once, is sent, and resolves only once the runtime says it is saved", async () => {
@@ -106,13 +106,34 @@ test("a step key used twice in one attempt is an error", async () => {
   assert.match(String(outcome["message"]), /used twice/);
 });
 
-test("under protocol 1, step and sleep fail clearly instead of running unjournaled", async () => {
-  let ran = false;
-  const f = fake(async (ctx) => ctx.step("k", () => (ran = true)), { protocol: 1 });
-  const outcome = await f.next();
-  assert.equal(outcome["code"], "handler_error");
-  assert.match(String(outcome["message"]), /protocol 2/);
-  assert.equal(ran, false);
+test("under protocol 1, a step simply runs and a sleep is a local timer: no protocol-2 line is written", async () => {
+  let runs = 0;
+  const f = fake(
+    async (ctx) => {
+      const value = await ctx.step("k", () => {
+        runs += 1;
+        return { at: new Date(0) };
+      });
+      await ctx.sleep("nap", 1);
+      return value;
+    },
+    { protocol: 1 },
+  );
+  assert.deepEqual(await f.next(), { type: "complete", output: { at: "1970-01-01T00:00:00.000Z" } });
+  assert.equal(runs, 1);
+});
+
+test("nothing may be written after the outcome, and progress stays within 0 to 100", async () => {
+  let captured: Context | undefined;
+  let outOfRange: unknown;
+  const f = fake(async (ctx) => {
+    captured = ctx;
+    outOfRange = await ctx.progress(101).catch((error: unknown) => error);
+    return "done";
+  });
+  assert.deepEqual(await f.next(), { type: "complete", output: "done" });
+  assert.ok(outOfRange instanceof RangeError);
+  await assert.rejects(captured?.progress(5) ?? Promise.resolve(), /outcome is written/);
 });
 
 test("an unknown protocol version fails the task at once", async () => {

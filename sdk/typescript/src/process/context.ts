@@ -44,7 +44,7 @@ export class Context {
   readonly kind: string;
   /** Which run of the task this is: 1, or more after a re-run. */
   readonly attempt: number;
-  /** The protocol version the runtime speaks (steps and sleeps need 2). */
+  /** The protocol version the runtime speaks (steps and sleeps are durable from 2). */
   readonly protocol: number;
   /** Aborted when the task is cancelled (a `cancel` line or SIGTERM): stop, then throw or return. */
   readonly signal: AbortSignal;
@@ -70,6 +70,9 @@ export class Context {
 
   /** Reports progress: `percent` from 0 to 100 when known, and what is happening. */
   progress(percent?: number, message?: string): Promise<void> {
+    if (percent !== undefined && !(percent >= 0 && percent <= 100)) {
+      return Promise.reject(new RangeError(`progress is a percentage from 0 to 100, not ${percent}`));
+    }
     const line: Outgoing = { type: "progress" };
     if (percent !== undefined) line.percent = percent;
     if (message !== undefined) line.message = message;
@@ -108,27 +111,45 @@ export class Context {
    * Runs `fn` once across attempts: if an earlier attempt saved step `key`, resolves with its
    * value without running `fn`; else runs it, has the runtime save the value durably, and only
    * then resolves with it. The value goes through JSON either way, so a re-run sees exactly what
-   * the first run saw. Needs protocol 2.
+   * the first run saw. Keys are used once per attempt. Under protocol 1 (a runtime without
+   * steps) `fn` simply runs, every attempt.
    */
   async step<T>(key: string, fn: () => T | Promise<T>): Promise<T> {
-    this.#needsSteps("step");
     this.#claim(key);
     if (this.#saved.has(key)) return this.#saved.get(key) as T;
     const value: unknown = JSON.parse(JSON.stringify((await fn()) ?? null));
-    await this.#wait(this.#steps, key, { type: "step", key, value });
+    if (this.protocol >= 2) await this.#wait(this.#steps, key, { type: "step", key, value });
     return value as T;
   }
 
   /**
    * Sleeps `ms` durably: the runtime keeps the timer in the task's journal, so a re-run waits
    * only what remains, and one that fired before is not waited again. Rejects with the signal's
-   * reason when the task is cancelled. Needs protocol 2.
+   * reason when the task is cancelled. Under protocol 1 it is a plain timer.
    */
   async sleep(key: string, ms: number): Promise<void> {
-    this.#needsSteps("sleep");
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`a sleep lasts 0 ms or more, not ${ms}`);
     this.#claim(key);
     if (this.#saved.has(key)) return;
-    await this.#wait(this.#steps, key, { type: "sleep", key, ms });
+    if (this.protocol >= 2) {
+      await this.#wait(this.#steps, key, { type: "sleep", key, ms: Math.round(ms) });
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      if (this.signal.aborted) {
+        reject(this.signal.reason);
+        return;
+      }
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(this.signal.reason);
+      };
+      const timer = setTimeout(() => {
+        this.signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      this.signal.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
   /** Hands a stdin line to whoever waits for it. */
@@ -155,12 +176,6 @@ export class Context {
     for (const waiters of [this.#questions, this.#steps]) {
       for (const waiter of waiters.values()) waiter.reject(error);
       waiters.clear();
-    }
-  }
-
-  #needsSteps(what: string): void {
-    if (this.protocol < 2) {
-      throw new Error(`ctx.${what} needs process protocol 2, and this runtime speaks ${this.protocol}: upgrade longrun`);
     }
   }
 

@@ -34,7 +34,13 @@ export async function run<I = unknown, O = unknown>(handler: Handler<I, O>, opti
   const output = options.output ?? process.stdout;
   const own = options.exit ?? (input === process.stdin && output === process.stdout);
   const log = options.log ?? process.stderr;
-  const send = (line: Outgoing) => write(output, line);
+  // The protocol makes any line after the outcome an error: refuse it here, where it is clear.
+  let ended = false;
+  const send = (line: Outgoing): Promise<Outgoing> => {
+    if (ended) return Promise.reject(new Error(`the task's outcome is written: a ${line.type} line may not follow it`));
+    if (line.type === "complete" || line.type === "fail" || line.type === "cancelled") ended = true;
+    return write(output, line);
+  };
   const lines = createInterface({ input, crlfDelay: Infinity })[Symbol.asyncIterator]();
 
   const controller = new AbortController();
