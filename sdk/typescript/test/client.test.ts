@@ -134,6 +134,11 @@ test("cancel aborts the handler's signal and answers the ended task", async () =
   const cancelled = await client.cancel(task.id);
   assert.equal(cancelled.status, "cancelled");
   assert.equal(cancelled.cancellation?.reason, "requested");
+  // The handler saw its signal abort, and said so before it stopped.
+  const events: Event[] = [];
+  for await (const event of client.watch(task.id)) events.push(event);
+  const said = events.flatMap((event) => (event.change.type === "progress" ? [event.change.message] : []));
+  assert.deepEqual(said, ["waiting to be cancelled", "stopping: the task was cancelled"]);
   const again = await client.cancel(task.id).catch((error: unknown) => error);
   assert.ok(again instanceof LongrunError);
   assert.equal(again.status, 409);
