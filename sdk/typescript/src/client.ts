@@ -1,7 +1,7 @@
 //! `Client`: every call of longrun's `/v1` API (start, get, list, watch, answer, cancel, inbox, kinds).
 import { Http, type CallOptions, type ClientOptions } from "./http.js";
-import type { CreateTask, Drained, Event, Kind, Status, Task, TaskPage } from "./types.js";
-import { watch, type WatchOptions } from "./watch.js";
+import type { CreateTask, Drained, Event, Health, Kind, Lagged, Status, Task, TaskPage } from "./types.js";
+import { events, watch, type WatchOptions } from "./watch.js";
 
 /** How to start a task. */
 export interface StartOptions extends CallOptions {
@@ -31,6 +31,12 @@ export interface ListFilter {
   readonly pageSize?: number | undefined;
   /** Start after this cursor (a page's `next`) instead of at the newest task. */
   readonly after?: string | undefined;
+}
+
+/** Which tasks' events the all-tasks stream carries. */
+export interface EventsFilter extends CallOptions {
+  readonly kind?: string | undefined;
+  readonly session?: string | undefined;
 }
 
 /** How to drain a session's inbox. */
@@ -102,6 +108,22 @@ export class Client {
    */
   watch(id: string, options: WatchOptions = {}): AsyncGenerator<Event> {
     return watch(this.#http, `${taskPath(id)}/events`, options);
+  }
+
+  /**
+   * Every event of the caller's tasks as it happens (only of one kind or session, if given),
+   * until the server closes the stream or the signal aborts. A `Lagged` item (it has `missed`)
+   * stands for events this reader fell too far behind to get: re-read the tasks it follows, or
+   * `watch` each from its last `seq`. This stream has no resume; a broken connection ends it
+   * with a `LongrunError`.
+   */
+  events(filter: EventsFilter = {}): AsyncGenerator<Event | Lagged> {
+    return events(this.#http, { kind: filter.kind, session: filter.session }, filter.signal);
+  }
+
+  /** Whether the server is up and taking requests (no token needed). */
+  health(options: CallOptions = {}): Promise<Health> {
+    return this.#http.json({ method: "GET", path: "/healthz", signal: options.signal });
   }
 
   /** Answers the question `key` the task asked (an early answer is kept until it asks). */

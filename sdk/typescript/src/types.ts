@@ -31,6 +31,10 @@ export type InboxItem = Schemas["InboxItem"];
 export type InboxEntry = Schemas["InboxEntry"];
 /** A kind of task the server runs. */
 export type Kind = Schemas["Kind"];
+/** On the all-tasks stream, in place of events the reader fell too far behind to get. */
+export type Lagged = Schemas["Lagged"];
+/** `GET /healthz`. */
+export type Health = Schemas["Health"];
 /** Every error response's body. */
 export type ErrorBody = Schemas["ErrorBody"];
 

@@ -1,8 +1,8 @@
 //! A task's event stream as an async iterator that resumes after a dropped connection without gaps or duplicates.
 import { LongrunError } from "./error.js";
-import { errorDetail, type CallOptions, type Http } from "./http.js";
+import { errorDetail, type CallOptions, type Http, type Query } from "./http.js";
 import { readSse } from "./sse.js";
-import type { Event } from "./types.js";
+import type { Event, Lagged } from "./types.js";
 
 /** How to watch a task. */
 export interface WatchOptions extends CallOptions {
@@ -48,7 +48,7 @@ export async function* watch(http: Http, path: string, options: WatchOptions): A
           throw new LongrunError(detail?.code ?? "unexpected_response", detail?.message ?? message.data, response.status);
         }
         if (message.event !== "message") continue;
-        const event = parseEvent(message.data, response.status);
+        const event = parse<Event>(message.data, response.status);
         // A resumed stream starts after `last`; anything at or below it was already yielded.
         if (event.seq <= last) continue;
         last = event.seq;
@@ -69,6 +69,27 @@ export async function* watch(http: Http, path: string, options: WatchOptions): A
   }
 }
 
+/** Follows `GET /v1/events` with `query`: events, and `Lagged` notes, until the stream ends. */
+export async function* events(http: Http, query: Query, signal: AbortSignal | undefined): AsyncGenerator<Event | Lagged> {
+  const headers = { accept: "text/event-stream" };
+  const response = await http.send({ method: "GET", path: "/v1/events", query, headers, signal });
+  if (response.body === null) return;
+  try {
+    for await (const message of readSse(response.body)) {
+      if (message.event === "error") {
+        const detail = errorDetail(message.data);
+        throw new LongrunError(detail?.code ?? "unexpected_response", detail?.message ?? message.data, response.status);
+      }
+      if (message.event === "lagged") yield parse<Lagged>(message.data, response.status);
+      else if (message.event === "message") yield parse<Event>(message.data, response.status);
+    }
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    if (error instanceof LongrunError) throw error;
+    throw new LongrunError("network_error", `the event stream broke: ${String(error)}`, 0, { cause: error });
+  }
+}
+
 /** Whether reconnecting may help: the connection failed or broke, or the server failed for now. */
 function resumable(error: unknown): boolean {
   if (!(error instanceof LongrunError)) {
@@ -78,11 +99,11 @@ function resumable(error: unknown): boolean {
   return error.status === 0 || error.status >= 500 || ["too_many_streams", "internal", "shutting_down"].includes(error.code);
 }
 
-function parseEvent(data: string, status: number): Event {
+function parse<T>(data: string, status: number): T {
   try {
-    return JSON.parse(data) as Event;
+    return JSON.parse(data) as T;
   } catch (cause) {
-    throw new LongrunError("unexpected_response", `an event that is not JSON: ${data.slice(0, 200)}`, status, { cause });
+    throw new LongrunError("unexpected_response", `an SSE message whose data is not JSON: ${data.slice(0, 200)}`, status, { cause });
   }
 }
 

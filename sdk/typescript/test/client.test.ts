@@ -206,3 +206,34 @@ test("an AbortSignal aborts a call in flight with its reason", async () => {
   assert.ok(seen.length >= 2);
   await client.cancel(task.id);
 });
+
+test("events streams the events of the caller's tasks of one session as they happen", async () => {
+  const session = `s-${randomUUID()}`;
+  const stream = client.events({ session });
+  const first = stream.next();
+  let arrived = false;
+  first.then(
+    () => (arrived = true),
+    () => (arrived = true),
+  );
+  // The stream subscribes when its request reaches the server: start tasks until it has.
+  const ours = new Set<string>();
+  while (!arrived) ours.add((await client.start("echo", 1, { session, waitMs: 10_000 })).id);
+  const item = (await first).value;
+  assert.ok(item !== undefined && "seq" in item, "an event");
+  assert.ok(ours.has(item.task));
+
+  // Now the stream is live: another session's task does not appear, the next of ours does.
+  const other = await client.start("echo", 2, { session: `${session}-other`, waitMs: 10_000 });
+  const next = await client.start("echo", 3, { session, waitMs: 10_000 });
+  for await (const item of stream) {
+    assert.ok(!("missed" in item), "no lag on a quiet server");
+    assert.notEqual(item.task, other.id);
+    if (item.task === next.id && item.change.type === "ended") break;
+  }
+});
+
+test("health answers without a token", async () => {
+  const anonymous = new Client({ baseUrl: server.url });
+  assert.deepEqual(await anonymous.health(), { status: "ok" });
+});
