@@ -58,6 +58,7 @@ export class Context {
   readonly #early = new Map<string, (waiter: Waiter) => void>();
   #closed = false;
 
+  /** `run` makes the one context of an attempt. @internal */
   constructor(start: Start, send: Send, signal: AbortSignal) {
     this.task = start.task;
     this.kind = start.kind;
@@ -152,7 +153,7 @@ export class Context {
     });
   }
 
-  /** Hands a stdin line to whoever waits for it. */
+  /** Hands a stdin line to whoever waits for it (`run` calls it). @internal */
   receive(line: Incoming): void {
     switch (line.type) {
       case "answer":
@@ -169,7 +170,7 @@ export class Context {
     }
   }
 
-  /** Stdin has ended: nothing more can be answered or saved. */
+  /** Stdin has ended: nothing more can be answered or saved (`run` calls it). @internal */
   close(): void {
     this.#closed = true;
     const error = new InputClosed("the runtime closed stdin: no answer can come any more");
