@@ -10,10 +10,16 @@
 //! - [`InputSchemas`] checks a task's input against its kind's JSON schema before the task is
 //!   created, and says which parts are wrong.
 //!
-//! Each door maps [`AuthError`] and [`InputError`] to its own protocol's error shape.
+//! - [`OAuth`] checks bearer JWTs of an OAuth 2.1 authorization server, for deployments
+//!   beyond one machine, and says how clients get one (RFC 9728 metadata): see [`oauth`].
+//!
+//! Each door maps [`AuthError`], [`OAuthError`] and [`InputError`] to its own protocol's error
+//! shape.
 
 mod auth;
 mod input;
+pub mod oauth;
 
 pub use auth::{Auth, AuthError, Principal, scope, unscope};
 pub use input::{InputError, InputSchemas};
+pub use oauth::{OAuth, OAuthConfig, OAuthConfigError, OAuthError};
