@@ -47,7 +47,7 @@ struct Served {
     jwks_fetches: usize,
     discovery_fetches: usize,
     failing: bool,
-    /// While set, a JWKS request says it `arrived`, then waits for `release`.
+    /// While set, the next JWKS request says it `arrived`, then waits for `release`.
     held: Option<Hold>,
 }
 
@@ -129,7 +129,7 @@ impl Issuer {
         self.served.lock().failing = failing;
     }
 
-    /// From now on JWKS requests are held: see [`Hold`].
+    /// The next JWKS request is held: see [`Hold`].
     pub(crate) fn hold(&self) -> Hold {
         let hold = Hold::default();
         self.served.lock().held = Some(hold.clone());
@@ -176,7 +176,7 @@ async fn openid_metadata(State(served): State<Shared>) -> Response {
 }
 
 async fn jwks(State(served): State<Shared>) -> Response {
-    let held = served.lock().held.clone();
+    let held = served.lock().held.take();
     if let Some(hold) = held {
         hold.arrived.notify_one();
         hold.release.notified().await;
