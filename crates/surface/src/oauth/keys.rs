@@ -248,6 +248,10 @@ impl Keys {
             return found(latest.select(kid, alg), unjudged);
         }
         refresh.last_attempt = Some(now);
+        // Counted as failed until it succeeds: if this caller goes away mid-fetch (its client
+        // hung up), the callers after it within the interval are told the keys could not be
+        // had, not that their key is unknown.
+        refresh.last_failed = true;
         let fetched =
             tokio::time::timeout(self.timing.fetch_timeout, self.fetch(&mut refresh)).await;
         match fetched {
