@@ -318,6 +318,38 @@ async fn stale_keys_serve_while_a_refresh_is_under_way() {
     assert_eq!(issuer.jwks_fetches(), 2);
 }
 
+#[tokio::test]
+async fn a_refetch_abandoned_by_its_caller_leaves_keys_unjudged_not_unknown() {
+    let (old, new) = (ec_a(), ec_b());
+    let issuer = Issuer::start(Discovery::Both, &[&old]).await;
+    let clock = ManualClock::at(NOW);
+    let oauth = oauth(&issuer, &clock, |_| {});
+    assert_eq!(
+        verify(&oauth, &old.sign(&claims(&issuer))).await,
+        Ok("alice".into())
+    );
+
+    issuer.publish(&[&old, &new]);
+    clock.advance(REFETCH_INTERVAL);
+    let token = new.sign(&claims(&issuer));
+    let hold = issuer.hold();
+    let abandoned = tokio::spawn({
+        let (oauth, token) = (oauth.clone(), token.clone());
+        async move { verify(&oauth, &token).await }
+    });
+    hold.arrived.notified().await;
+    abandoned.abort();
+    assert!(abandoned.await.unwrap_err().is_cancelled());
+    // The new key may well be good: the caller is told to try again, not that it is unknown.
+    assert_eq!(
+        verify(&oauth, &token).await,
+        Err(OAuthError::IssuerUnreachable)
+    );
+    hold.release.notify_one();
+    clock.advance(REFETCH_INTERVAL);
+    assert_eq!(verify(&oauth, &token).await, Ok("alice".into()));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_refetches_are_one_fetch() {
     let (old, new) = (ec_a(), ec_b());
