@@ -12,7 +12,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use longrun_surface::{AuthError, Refusal};
+use longrun_surface::Refusal;
 use serde_json::{Value, json};
 
 use crate::version::Version;
@@ -127,7 +127,7 @@ pub(crate) struct Error {
     /// The HTTP status, where it is not the kind's (a request's own `Content-Type` is 415).
     pub(crate) http: Option<StatusCode>,
     /// The `WWW-Authenticate` challenge of an authentication error.
-    pub(crate) challenge: Option<&'static str>,
+    pub(crate) challenge: Option<String>,
 }
 
 impl Error {
@@ -241,8 +241,8 @@ impl From<Refusal> for Error {
             }
             Refusal::ForeignHost => Self::new(Kind::InvalidRequest, refusal.to_string())
                 .with_http(StatusCode::FORBIDDEN),
-            Refusal::Unauthenticated(error) => Self {
-                challenge: Some(challenge(*error)),
+            Refusal::Unauthenticated { challenge, .. } => Self {
+                challenge: Some(challenge.clone()),
                 ..Self::new(Kind::Unauthenticated, refusal.to_string())
             },
             Refusal::TooManyStreams { .. } => Self::new(Kind::InvalidRequest, refusal.to_string())
@@ -255,17 +255,12 @@ impl From<Refusal> for Error {
 }
 
 /// The `WWW-Authenticate` challenge of an authentication refusal, as every door sends it.
-fn challenge(error: AuthError) -> &'static str {
-    match error {
-        AuthError::MissingToken => r#"Bearer realm="longrun""#,
-        AuthError::WrongToken => r#"Bearer realm="longrun", error="invalid_token""#,
-    }
-}
-
 impl Error {
     /// The `WWW-Authenticate` value an unauthenticated error is answered with.
     pub(crate) fn challenge(&self) -> Option<HeaderValue> {
-        self.challenge.map(HeaderValue::from_static)
+        self.challenge
+            .as_deref()
+            .and_then(|challenge| HeaderValue::from_str(challenge).ok())
     }
 }
 

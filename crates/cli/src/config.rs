@@ -4,7 +4,8 @@
 //! Parsing is strict: an unknown key anywhere is an error that names the key and its line (the
 //! `toml` crate reports positions), because a misspelt `concurrency` silently ignored is worse
 //! than a server that refuses to start. What cannot be checked by the shape alone (duplicate
-//! kinds or tokens, an empty command, how callers authenticate) is checked in
+//! kinds or tokens, an empty command, how callers authenticate, the `[oauth]` settings) is
+//! checked in
 //! [`Config::parse`]; whether anonymous access is allowed depends on the listen address, which
 //! the command line may override, so that check is [`Config::auth`], called once the address
 //! is final.
@@ -100,6 +101,10 @@ pub(crate) struct Config {
     /// `[a2a]`: the A2A door's settings.
     #[serde(default)]
     pub(crate) a2a: longrun_a2a::Config,
+    /// `[oauth]`: bearer JWTs of an OAuth 2.1 authorization server, beside or instead of
+    /// `[[tokens]]`.
+    #[serde(default)]
+    pub(crate) oauth: Option<Spanned<OAuth>>,
     /// `[[upstreams]]`: MCP servers whose tools become kinds `<upstream>.<tool>` (the gateway).
     #[serde(default)]
     pub(crate) upstreams: Vec<longrun_mcp::client::gateway::Upstream>,
@@ -131,6 +136,29 @@ pub(crate) struct Server {
     /// Where clients reach this server (`https://tasks.example.com`, behind a proxy, say), for
     /// the URLs the A2A agent card publishes. Default: `http://` and the listening address.
     pub(crate) public_url: Option<String>,
+}
+
+/// `[oauth]`: the server as an OAuth 2.1 resource server (`docs/oauth.md`). Only `issuer` is
+/// required; the rest default as [`longrun_surface::OAuthConfig::new`] says.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OAuth {
+    /// The authorization server's issuer identifier, exactly the `iss` of its tokens.
+    pub(crate) issuer: String,
+    /// This server's resource identifier (RFC 8707) that tokens' `aud` must name. Default:
+    /// `[server] public_url`.
+    pub(crate) audience: Option<String>,
+    /// The issuer's JWKS. Default: discovered from the issuer's metadata.
+    pub(crate) jwks_url: Option<String>,
+    /// The claim that names the principal. Default `sub`.
+    pub(crate) principal_claim: Option<String>,
+    /// The JWS algorithms accepted. Default: every asymmetric one.
+    pub(crate) algorithms: Option<Vec<String>>,
+    /// Seconds `exp` and `nbf` may be off. Default 30.
+    pub(crate) leeway_s: Option<u64>,
+    /// Scopes the protected-resource metadata advertises.
+    #[serde(default)]
+    pub(crate) scopes: Vec<String>,
 }
 
 /// `[limits]`: request, stream and concurrency bounds. Unset keys keep the defaults of the
@@ -353,6 +381,31 @@ impl Config {
                 ));
             }
         }
+        if let Some(oauth) = &config.oauth {
+            let span = Some(oauth.span());
+            if config.server.anonymous {
+                return Err(invalid(
+                    span,
+                    "both `anonymous = true` and [oauth] are set; choose one: anonymous access \
+                     (loopback only) or bearer tokens"
+                        .into(),
+                ));
+            }
+            match config.oauth_config() {
+                Some(oauth) => oauth
+                    .check()
+                    .map_err(|error| invalid(span, error.to_string()))?,
+                None => {
+                    return Err(invalid(
+                        span,
+                        "[oauth] needs this server's resource identifier, which tokens' `aud` \
+                         must name: set `audience`, or `public_url` under [server] (the URL \
+                         clients reach this server at, e.g. \"https://tasks.example.com\")"
+                            .into(),
+                    ));
+                }
+            }
+        }
         if config.server.anonymous && !config.tokens.0.is_empty() {
             return Err(invalid(
                 None,
@@ -361,12 +414,12 @@ impl Config {
                     .into(),
             ));
         }
-        if !config.server.anonymous && config.tokens.0.is_empty() {
+        if !config.server.anonymous && config.tokens.0.is_empty() && config.oauth.is_none() {
             return Err(invalid(
                 None,
                 "nobody could call this server: add [[tokens]] entries (token = \"…\", \
-                 principal = \"…\"), or set `anonymous = true` under [server] on a loopback \
-                 address"
+                 principal = \"…\"), or an [oauth] section, or set `anonymous = true` under \
+                 [server] on a loopback address"
                     .into(),
             ));
         }
@@ -392,6 +445,30 @@ impl Config {
                 .map(|token| (token.token.get_ref().clone(), token.principal.clone()))
                 .collect(),
         ))
+    }
+
+    /// The `[oauth]` settings as the surface takes them, or `None` without an `[oauth]`
+    /// section or without an audience (which [`Config::parse`] refuses). A token that matches
+    /// no `[[tokens]]` entry is checked as a JWT against them.
+    pub(crate) fn oauth_config(&self) -> Option<longrun_surface::OAuthConfig> {
+        let oauth = self.oauth.as_ref()?.get_ref();
+        let audience = oauth
+            .audience
+            .clone()
+            .or_else(|| self.server.public_url.clone())?;
+        let mut config = longrun_surface::OAuthConfig::new(oauth.issuer.clone(), audience);
+        config.jwks_url = oauth.jwks_url.clone();
+        if let Some(claim) = &oauth.principal_claim {
+            config.principal_claim = claim.clone();
+        }
+        if let Some(algorithms) = &oauth.algorithms {
+            config.algorithms = algorithms.clone();
+        }
+        if let Some(seconds) = oauth.leeway_s {
+            config.leeway = Duration::from_secs(seconds);
+        }
+        config.scopes = oauth.scopes.clone();
+        Some(config)
     }
 
     /// The data directory from the file, resolved against the file's directory.
@@ -717,6 +794,110 @@ command = ["sh", "fail.sh"]
 
         let both = GOOD.replace("data = \"state\"", "anonymous = true");
         let error = parse(&both).unwrap_err().to_string();
+        assert!(error.contains("choose one"), "{error}");
+    }
+
+    const OAUTH: &str = r#"
+[server]
+listen = "0.0.0.0:7700"
+public_url = "https://tasks.example.com"
+
+[oauth]
+issuer = "https://login.example.com/tenant"
+audience = "https://api.example.com"
+jwks_url = "https://login.example.com/tenant/keys"
+principal_claim = "email"
+algorithms = ["RS256", "ES256"]
+leeway_s = 5
+scopes = ["tasks:read", "tasks:write"]
+
+[[kinds]]
+name = "x"
+command = ["true"]
+"#;
+
+    #[test]
+    fn oauth_settings_parse_into_the_surface_config() {
+        let config = parse(OAUTH).unwrap();
+        let oauth = config.oauth_config().unwrap();
+        assert_eq!(oauth.issuer, "https://login.example.com/tenant");
+        assert_eq!(oauth.audience, "https://api.example.com");
+        assert_eq!(
+            oauth.jwks_url.as_deref(),
+            Some("https://login.example.com/tenant/keys")
+        );
+        assert_eq!(oauth.principal_claim, "email");
+        assert_eq!(oauth.algorithms, ["RS256", "ES256"]);
+        assert_eq!(oauth.leeway, Duration::from_secs(5));
+        assert_eq!(oauth.scopes, ["tasks:read", "tasks:write"]);
+        // OAuth alone lets callers in: no static token is needed.
+        assert_eq!(
+            config.auth("0.0.0.0:7700").unwrap(),
+            Auth::Tokens(HashMap::new())
+        );
+        assert!(parse(GOOD).unwrap().oauth_config().is_none());
+    }
+
+    #[test]
+    fn oauth_defaults_to_the_public_url_as_audience_and_to_sub() {
+        let text = "[server]\npublic_url = \"https://tasks.example.com\"\n\n[oauth]\nissuer = \
+                    \"https://login.example.com\"\n";
+        let oauth = parse(text).unwrap().oauth_config().unwrap();
+        assert_eq!(oauth.audience, "https://tasks.example.com");
+        assert_eq!(oauth.principal_claim, "sub");
+        assert!(oauth.jwks_url.is_none());
+        assert!(oauth.algorithms.iter().all(|alg| !alg.starts_with("HS")));
+
+        let error = parse("[oauth]\nissuer = \"https://login.example.com\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("set `audience`"), "{error}");
+    }
+
+    #[test]
+    fn oauth_and_static_tokens_may_be_configured_together() {
+        let text = format!(
+            "{GOOD}\n[oauth]\nissuer = \"https://login.example.com\"\naudience = \"https://tasks.example.com\"\n"
+        );
+        let config = parse(&text).unwrap();
+        assert!(config.oauth_config().is_some());
+        let Auth::Tokens(tokens) = config.auth("0.0.0.0:7700").unwrap() else {
+            panic!("tokens were configured");
+        };
+        assert_eq!(tokens.len(), 2);
+    }
+
+    #[test]
+    fn bad_oauth_settings_are_refused_with_the_section_line() {
+        let line = OAUTH.lines().position(|line| line == "[oauth]").unwrap() + 1;
+        for (from, to, says) in [
+            ("[\"RS256\", \"ES256\"]", "[\"HS256\"]", "HMAC"),
+            ("[\"RS256\", \"ES256\"]", "[\"none\"]", "unsigned"),
+            ("[\"RS256\", \"ES256\"]", "[]", "`algorithms` is empty"),
+            (
+                "issuer = \"https://login.example.com/tenant\"",
+                "issuer = \"http://login.example.com\"",
+                "plain http",
+            ),
+            (
+                "principal_claim = \"email\"",
+                "principal_claim = \"\"",
+                "principal_claim",
+            ),
+        ] {
+            let text = OAUTH.replace(from, to);
+            assert_ne!(text, OAUTH, "{from}");
+            let error = parse(&text).unwrap_err().to_string();
+            assert!(error.contains(says), "{to}: {error}");
+            assert!(error.contains(&format!("line {line}")), "{to}: {error}");
+        }
+        let error = parse(&OAUTH.replace("leeway_s", "leway_s"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("leway_s"), "{error}");
+        let error = parse(&OAUTH.replace("listen = \"0.0.0.0:7700\"", "anonymous = true"))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("choose one"), "{error}");
     }
 

@@ -11,6 +11,7 @@
 //! store's durable write.
 
 use std::{
+    collections::HashMap,
     future::IntoFuture as _,
     path::{Path, PathBuf},
     sync::Arc,
@@ -105,17 +106,6 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 
     // Every door shares one surface: one gate, one set of limits, one count of open streams,
     // and one stopping.
-    let surface =
-        longrun_surface::Surface::new(runtime.clone(), surface_auth(auth), limits(&config));
-    let api = longrun_http::Api::new(surface.clone());
-    let mcp = longrun_mcp::router(surface.clone(), config.mcp.clone());
-    let mut a2a_config = config.a2a.clone();
-    if a2a_config.push_store.is_none() {
-        let data = data_dir(&args, &config);
-        std::fs::create_dir_all(&data)
-            .with_context(|| format!("cannot create the data directory {}", data.display()))?;
-        a2a_config.push_store = Some(data.join("a2a-push.sqlite"));
-    }
     let public_url = match &config.server.public_url {
         Some(url) => url.clone(),
         None => {
@@ -129,6 +119,24 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             format!("http://{addr}")
         }
     };
+    let auth = match config.oauth_config() {
+        Some(oauth) => longrun_surface::Auth::OAuth {
+            tokens: static_tokens(auth),
+            oauth: longrun_surface::OAuth::new(oauth).context("cannot set up [oauth]")?,
+            public_url: public_url.clone(),
+        },
+        None => surface_auth(auth),
+    };
+    let surface = longrun_surface::Surface::new(runtime.clone(), auth, limits(&config));
+    let api = longrun_http::Api::new(surface.clone());
+    let mcp = longrun_mcp::router(surface.clone(), config.mcp.clone());
+    let mut a2a_config = config.a2a.clone();
+    if a2a_config.push_store.is_none() {
+        let data = data_dir(&args, &config);
+        std::fs::create_dir_all(&data)
+            .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+        a2a_config.push_store = Some(data.join("a2a-push.sqlite"));
+    }
     let a2a = longrun_a2a::router(surface.clone(), a2a_config, public_url)
         .context("cannot set up the A2A door")?;
     // The dashboard's and the doors' routes have no fallback; the API keeps its own.
@@ -305,14 +313,18 @@ fn process_spec(kind: &config::Kind, dir: &Path) -> ProcessSpec {
 fn surface_auth(auth: config::Auth) -> longrun_surface::Auth {
     match auth {
         config::Auth::Anonymous => longrun_surface::Auth::Anonymous,
-        config::Auth::Tokens(tokens) => longrun_surface::Auth::Tokens(
-            tokens
-                .into_iter()
-                .map(|(token, principal)| {
-                    (token, longrun_surface::Principal::from(principal.as_str()))
-                })
-                .collect(),
-        ),
+        tokens @ config::Auth::Tokens(_) => longrun_surface::Auth::Tokens(static_tokens(tokens)),
+    }
+}
+
+/// The `[[tokens]]` of the config, by token.
+fn static_tokens(auth: config::Auth) -> HashMap<String, longrun_surface::Principal> {
+    match auth {
+        config::Auth::Anonymous => HashMap::new(),
+        config::Auth::Tokens(tokens) => tokens
+            .into_iter()
+            .map(|(token, principal)| (token, longrun_surface::Principal::from(principal.as_str())))
+            .collect(),
     }
 }
 

@@ -594,3 +594,67 @@ async fn a_task_started_over_mcp_is_its_owners_on_every_door_and_nobody_elses() 
     // Each door labelled the task it started.
     assert_eq!(ended["labels"]["door"], "mcp", "{ended}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_oauth_every_doors_401_names_the_resource_metadata() {
+    // An issuer nobody answers at: a missing token needs no issuer, a token does.
+    let server = Server::start(&format!(
+        "[server]\npublic_url = \"http://127.0.0.1:7700\"\n\n[oauth]\nissuer = \"http://127.0.0.1:9\"\n{KIND}"
+    ));
+    let client = Client::new();
+    let metadata_url = "http://127.0.0.1:7700/.well-known/oauth-protected-resource";
+    let requests = [
+        ("/v1", server.at(&client, "GET", "/v1/tasks")),
+        (
+            "/a2a",
+            server
+                .at(&client, "POST", "/a2a")
+                .header("a2a-version", "1.0")
+                .json(&a2a_rpc("ListTasks", json!({}))),
+        ),
+        (
+            "/a2a REST",
+            server
+                .at(&client, "GET", "/a2a/tasks")
+                .header("a2a-version", "1.0"),
+        ),
+        ("/mcp", mcp(&server, &client, None, "tools/list", json!({}))),
+    ];
+    for (door, request) in requests {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{door}");
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(challenge.starts_with("Bearer "), "{door}: {challenge}");
+        assert!(
+            challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")),
+            "{door}: {challenge}"
+        );
+    }
+    // The metadata itself needs no token.
+    let (status, metadata) = json_of(
+        server
+            .at(&client, "GET", "/.well-known/oauth-protected-resource")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{metadata}");
+    assert_eq!(metadata["resource"], "http://127.0.0.1:7700");
+    assert_eq!(
+        metadata["authorization_servers"],
+        json!(["http://127.0.0.1:9"])
+    );
+    // A token that cannot be checked now is not refused as wrong: the issuer is away (503).
+    let jwt = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhIn0.c2ln";
+    let response = server
+        .at(&client, "GET", "/v1/tasks")
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+}

@@ -8,7 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use longrun::{Status, TaskId};
-use longrun_surface::{AuthError, InputError, Refusal};
+use longrun_surface::{InputError, Refusal};
 
 use crate::model;
 
@@ -21,12 +21,15 @@ pub(crate) enum Error {
     /// A query parameter, header or path segment is not what the endpoint takes.
     #[error("{0}")]
     BadRequest(String),
-    /// No `Authorization: Bearer` header.
-    #[error("missing bearer token: send the header `Authorization: Bearer <token>`")]
-    MissingToken,
-    /// A bearer token that names nobody.
-    #[error("the bearer token is not valid")]
-    WrongToken,
+    /// No principal: a missing or refused bearer token; `challenge` is the
+    /// `WWW-Authenticate` value.
+    #[error("{message}")]
+    Unauthenticated {
+        /// What is wrong with the credentials.
+        message: String,
+        /// The `WWW-Authenticate` value.
+        challenge: String,
+    },
     /// No such task, it expired, or another principal owns it (which is not told apart).
     #[error("task {0} is unknown or has expired")]
     TaskNotFound(String),
@@ -116,7 +119,7 @@ impl Error {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::MalformedJson(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::MissingToken | Self::WrongToken => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::TaskNotFound(_) | Self::NoRoute { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -141,7 +144,7 @@ impl Error {
         match self {
             Self::MalformedJson(_) => "malformed_json",
             Self::BadRequest(_) => "bad_request",
-            Self::MissingToken | Self::WrongToken => "unauthorized",
+            Self::Unauthenticated { .. } => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::TaskNotFound(_) | Self::NoRoute { .. } => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
@@ -177,24 +180,14 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = (status, axum::Json(self.body())).into_response();
-        let challenge = match self {
-            Self::MissingToken => Some(r#"Bearer realm="longrun""#),
-            Self::WrongToken => Some(r#"Bearer realm="longrun", error="invalid_token""#),
-            _ => None,
-        };
-        if let Some(challenge) = challenge {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
+        if let Self::Unauthenticated { challenge, .. } = &self
+            && let Ok(challenge) = HeaderValue::from_str(challenge)
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
-    }
-}
-
-impl From<AuthError> for Error {
-    fn from(error: AuthError) -> Self {
-        Refusal::from(error).into()
     }
 }
 
@@ -224,8 +217,10 @@ impl From<Refusal> for Error {
         match refusal {
             Refusal::ShuttingDown => Self::ShuttingDown,
             Refusal::ForeignHost => Self::Forbidden(refusal.to_string()),
-            Refusal::Unauthenticated(AuthError::MissingToken) => Self::MissingToken,
-            Refusal::Unauthenticated(AuthError::WrongToken) => Self::WrongToken,
+            Refusal::Unauthenticated { error, challenge } => Self::Unauthenticated {
+                message: error.to_string(),
+                challenge,
+            },
             Refusal::AuthUnavailable => Self::Unavailable(refusal.to_string()),
             Refusal::NotFound(id) => Self::TaskNotFound(id),
             Refusal::Ended { id, status } => Self::Ended { id, status },

@@ -166,6 +166,10 @@ pub fn router(api: Api) -> Router {
         .route("/healthz", get(health))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(doc::serve))
+        .route(
+            longrun_surface::oauth::RESOURCE_METADATA_PATH,
+            get(resource_metadata),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -191,6 +195,22 @@ async fn health(State(api): State<Api>) -> Result<axum::Json<model::Health>, Err
     Ok(axum::Json(model::Health {
         status: "ok".to_owned(),
     }))
+}
+
+/// The RFC 9728 protected-resource metadata: where clients get a token for this server. Served
+/// without a token (clients read it after a 401 names it); 404 when OAuth is not configured.
+async fn resource_metadata(
+    State(api): State<Api>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::Json<serde_json::Value>, Error> {
+    api.surface().check_host(&headers)?;
+    match api.surface().resource_metadata() {
+        Some(metadata) => Ok(axum::Json(metadata)),
+        None => Err(Error::NoRoute {
+            method: "GET".to_owned(),
+            path: longrun_surface::oauth::RESOURCE_METADATA_PATH.to_owned(),
+        }),
+    }
 }
 
 /// One span per request; `principal` is filled in once the caller is known. The query string

@@ -160,7 +160,7 @@ impl From<Refusal> for Error {
             Refusal::UnknownKind(kind) => {
                 Self::InvalidParams(format!("unknown tool `{kind}`: tools/list names the tools"))
             }
-            Refusal::Unauthenticated(_) => Self::Unauthenticated(refusal.to_string()),
+            Refusal::Unauthenticated { .. } => Self::Unauthenticated(refusal.to_string()),
             Refusal::ForeignHost => Self::InvalidRequest(refusal.to_string()),
             Refusal::InvalidInput(_)
             | Refusal::SchemaViolation { .. }

@@ -22,7 +22,7 @@ use axum::{
 };
 use base64::Engine as _;
 use futures_util::StreamExt as _;
-use longrun_surface::{AuthError, Principal, Refusal, Surface};
+use longrun_surface::{Principal, Refusal, Surface};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -85,17 +85,14 @@ fn refusal_response(refusal: Refusal) -> Response {
         Refusal::ShuttingDown | Refusal::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         Refusal::ForeignHost => StatusCode::FORBIDDEN,
         Refusal::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Refusal::Unauthenticated(error) => {
-            let challenge = match error {
-                AuthError::MissingToken => r#"Bearer realm="longrun""#,
-                AuthError::WrongToken => r#"Bearer realm="longrun", error="invalid_token""#,
-            };
+        Refusal::Unauthenticated { error, challenge } => {
             let error = Error::Unauthenticated(error.to_string());
             let mut response = error_response(StatusCode::UNAUTHORIZED, &Value::Null, &error);
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
+            if let Ok(challenge) = HeaderValue::from_str(challenge) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, challenge);
+            }
             return response;
         }
         _ => StatusCode::BAD_REQUEST,

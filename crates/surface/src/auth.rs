@@ -5,6 +5,8 @@ use std::{collections::HashMap, fmt, sync::Arc};
 use http::{HeaderMap, header};
 use longrun::{Owner, Session};
 
+use crate::{OAuth, OAuthError};
+
 /// A caller, as the API knows it: the owner of the tasks it starts.
 ///
 /// ```
@@ -82,6 +84,16 @@ pub enum Auth {
     /// `Authorization: Bearer <token>` is required; the token names the principal. A missing or
     /// unknown token is 401.
     Tokens(HashMap<String, Principal>),
+    /// `Authorization: Bearer <token>` is required: a static token (`tokens`), or else an
+    /// OAuth 2.1 bearer JWT checked by `oauth` ([`crate::Surface::admit`] does the latter).
+    OAuth {
+        /// Static tokens, for local use beside the authorization server's.
+        tokens: HashMap<String, Principal>,
+        /// The JWT check.
+        oauth: OAuth,
+        /// Where clients reach this server: the `resource_metadata` URL of a 401 is under it.
+        public_url: String,
+    },
 }
 
 impl fmt::Debug for Auth {
@@ -89,15 +101,23 @@ impl fmt::Debug for Auth {
         match self {
             Self::Anonymous => f.write_str("Anonymous"),
             // The tokens are secrets: show only whom they belong to.
-            Self::Tokens(tokens) => {
-                let mut principals: Vec<&str> = tokens.values().map(Principal::as_str).collect();
-                principals.sort_unstable();
-                f.debug_struct("Tokens")
-                    .field("principals", &principals)
-                    .finish()
-            }
+            Self::Tokens(tokens) => f
+                .debug_struct("Tokens")
+                .field("principals", &principals(tokens))
+                .finish(),
+            Self::OAuth { tokens, oauth, .. } => f
+                .debug_struct("OAuth")
+                .field("principals", &principals(tokens))
+                .field("oauth", oauth)
+                .finish(),
         }
     }
+}
+
+fn principals(tokens: &HashMap<String, Principal>) -> Vec<&str> {
+    let mut principals: Vec<&str> = tokens.values().map(Principal::as_str).collect();
+    principals.sort_unstable();
+    principals
 }
 
 /// Why a request's headers prove no principal.
@@ -109,6 +129,9 @@ pub enum AuthError {
     /// A token this server does not know.
     #[error("the bearer token is not one this server knows")]
     WrongToken,
+    /// A bearer JWT the OAuth check refused (expired, not for this server, …).
+    #[error("{0}")]
+    Jwt(OAuthError),
 }
 
 impl Auth {
@@ -121,7 +144,7 @@ impl Auth {
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
         let tokens = match self {
             Self::Anonymous => return Ok(Principal::from(Principal::ANONYMOUS)),
-            Self::Tokens(tokens) => tokens,
+            Self::Tokens(tokens) | Self::OAuth { tokens, .. } => tokens,
         };
         let presented = bearer(headers).ok_or(AuthError::MissingToken)?;
         // Compare against every token in constant time per token, so the time taken says
@@ -137,7 +160,7 @@ impl Auth {
 }
 
 /// The token of an `Authorization: Bearer <token>` header (the scheme is case-insensitive).
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme

@@ -11,7 +11,8 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use longrun::Runtime;
 
 use crate::{
-    Auth, InputSchemas, Limits, Principal, host,
+    Auth, AuthError, InputSchemas, Limits, OAuthError, Principal, host,
+    oauth::Challenge,
     refusal::Refusal,
     streams::{StreamPermit, Streams},
 };
@@ -88,7 +89,54 @@ impl Surface {
             return Err(Refusal::ShuttingDown);
         }
         self.check_host(headers)?;
-        Ok(self.shared.auth.authenticate(headers)?)
+        let refuse = |error: AuthError| Refusal::Unauthenticated {
+            error,
+            challenge: self.challenge(error),
+        };
+        match (self.shared.auth.authenticate(headers), &self.shared.auth) {
+            (Ok(principal), _) => Ok(principal),
+            // A token that is no static one may be a JWT of the authorization server.
+            (Err(AuthError::WrongToken), Auth::OAuth { oauth, .. }) => {
+                let token = crate::auth::bearer(headers).unwrap_or_default();
+                match oauth.verify(token).await {
+                    Ok(principal) => Ok(principal),
+                    Err(OAuthError::IssuerUnreachable) => Err(Refusal::AuthUnavailable),
+                    Err(error) => Err(refuse(AuthError::Jwt(error))),
+                }
+            }
+            (Err(error), _) => Err(refuse(error)),
+        }
+    }
+
+    /// The `WWW-Authenticate` value of a 401 for `error`: with OAuth, it names the RFC 9728
+    /// metadata (`resource_metadata`), as MCP's authorization spec requires of every door.
+    fn challenge(&self, error: AuthError) -> String {
+        let refused = !matches!(error, AuthError::MissingToken);
+        match &self.shared.auth {
+            Auth::OAuth {
+                oauth, public_url, ..
+            } => oauth.www_authenticate(
+                public_url,
+                if refused {
+                    Challenge::InvalidToken
+                } else {
+                    Challenge::MissingToken
+                },
+            ),
+            Auth::Anonymous | Auth::Tokens(_) if refused => {
+                r#"Bearer realm="longrun", error="invalid_token""#.to_owned()
+            }
+            Auth::Anonymous | Auth::Tokens(_) => r#"Bearer realm="longrun""#.to_owned(),
+        }
+    }
+
+    /// The RFC 9728 protected-resource metadata, served unauthenticated at
+    /// [`crate::oauth::RESOURCE_METADATA_PATH`] when OAuth is configured.
+    pub fn resource_metadata(&self) -> Option<serde_json::Value> {
+        match &self.shared.auth {
+            Auth::OAuth { oauth, .. } => Some(oauth.resource_metadata().to_json()),
+            Auth::Anonymous | Auth::Tokens(_) => None,
+        }
     }
 
     /// The DNS-rebinding guard alone, for what serves no principal's data (the dashboard's

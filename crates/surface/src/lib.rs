@@ -6,12 +6,13 @@
 //!
 //! - **the gate** ([`Surface::admit`]): the server is not stopping; a server without tokens is
 //!   reached only under a name of this machine (the DNS-rebinding guard, [`is_loopback`]);
-//!   [`Auth`] turns the credentials into a [`Principal`], the owner of the tasks it starts;
+//!   the credentials prove a [`Principal`], the owner of the tasks it starts: a static token
+//!   ([`Auth`]) or an OAuth 2.1 bearer JWT ([`OAuth`], with its RFC 9728 metadata);
 //! - **the limits** ([`Limits`]): the body limit, the wait cap, page sizes, and the open
 //!   streams a principal may hold on all doors together ([`Surface::stream_permit`]);
 //! - **the caller**: [`Surface::owned`] (another principal's task is "not found", word for
-//!   word as a missing one), [`Surface::start`] (schema check, owner, per-principal session,
-//!   `door` label, capped wait) and [`Surface::list`] (one default page, one cap);
+//!   word as a missing one), [`Surface::start`] (schema check, owner, per-principal session
+//!   ([`scope`]), `door` label, capped wait) and [`Surface::list`] (one default page, one cap);
 //! - **one refusal** ([`Refusal`]), with one conversion from the runtime's and the store's
 //!   errors that keeps internal detail in the log under a correlation id. Each door turns it
 //!   into its protocol's error shape with one exhaustive `match`;
@@ -23,6 +24,7 @@ mod gate;
 mod host;
 mod input;
 mod limits;
+pub mod oauth;
 mod refusal;
 mod sse;
 mod streams;
@@ -33,5 +35,6 @@ pub use gate::Surface;
 pub use host::is_loopback;
 pub use input::{InputError, InputSchemas};
 pub use limits::Limits;
+pub use oauth::{OAuth, OAuthConfig, OAuthConfigError, OAuthError};
 pub use refusal::{Correlation, Refusal, quote};
 pub use streams::StreamPermit;

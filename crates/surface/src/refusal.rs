@@ -27,9 +27,15 @@ pub enum Refusal {
          Origin headers must name localhost, 127.0.0.1 or [::1]"
     )]
     ForeignHost,
-    /// No principal: a missing or wrong credential.
-    #[error("{0}")]
-    Unauthenticated(AuthError),
+    /// No principal: a missing or refused credential. `challenge` is the `WWW-Authenticate`
+    /// value every door answers it with.
+    #[error("{error}")]
+    Unauthenticated {
+        /// Why.
+        error: AuthError,
+        /// The `WWW-Authenticate` value.
+        challenge: String,
+    },
     /// The credentials could not be checked now (the OAuth issuer cannot be reached): try again.
     #[error("the credentials cannot be checked right now; try again shortly")]
     AuthUnavailable,
@@ -184,12 +190,6 @@ impl From<longrun::store::Error> for Refusal {
             // The store's own words stay in the log: they may name files, hosts or queries.
             E::Duplicate(_) | E::Fenced(_) | E::Backend(_) => Self::internal(&error),
         }
-    }
-}
-
-impl From<AuthError> for Refusal {
-    fn from(error: AuthError) -> Self {
-        Self::Unauthenticated(error)
     }
 }
 
