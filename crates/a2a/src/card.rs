@@ -34,6 +34,10 @@ pub(crate) async fn serve(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    // The doors' DNS-rebinding guard: a page reached under another machine's name gets no card.
+    if let Err(refusal) = door.surface().check_host(&headers) {
+        return crate::error::Rest(refusal.into()).into_response();
+    }
     // An unsupported version is no reason to refuse the card: it says which versions there are.
     let legacy = match Version::of(&headers, query.as_deref()).ok().flatten() {
         Some(version) => version == Version::V03,

@@ -71,9 +71,7 @@ pub(crate) async fn handle(
                     rejection.body_text()
                 ),
             );
-            let mut response = Rest(error).into_response();
-            *response.status_mut() = rejection.status();
-            return response;
+            return Rest(error.with_http(rejection.status())).into_response();
         }
     };
     match route(door, method, &path, &headers, query.as_deref(), &body).await {

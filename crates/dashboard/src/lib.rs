@@ -8,8 +8,14 @@
 //! [`router`] serves `/` (the page) and `/assets/{file}`; merge it with the API's router:
 //!
 //! ```
-//! let app: axum::Router = longrun_dashboard::router();
+//! use longrun_surface::{Auth, Limits, Surface};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let surface = Surface::new(longrun::Runtime::new(Default::default()), Auth::Anonymous, Limits::default());
+//! let app: axum::Router = longrun_dashboard::router(surface);
 //! # let _ = app;
+//! # }
 //! ```
 
 use axum::{

@@ -40,7 +40,8 @@ async fn create_without_wait_answers_at_once() {
     assert_eq!(task["status"], "working");
     // The session is shown as the client named it, not as the runtime scopes it.
     assert_eq!(task["session"], "chat-1");
-    assert_eq!(task["labels"], json!({"team": "infra"}));
+    // The door that started it is a label too, as on every door.
+    assert_eq!(task["labels"], json!({"team": "infra", "door": "http"}));
     assert_eq!(task["ttl_ms"], 60000);
     assert_eq!(task["attempt"], 1);
     assert_eq!(task["questions"], json!({}));
