@@ -388,8 +388,8 @@ async fn a_task_started_over_mcp_is_its_owners_on_every_door_and_nobody_elses() 
     let start = move |input: Value| async move {
         let (status, body) = json_of(
             mcp(
-                &server,
-                &client,
+                server,
+                client,
                 Some(ALICE),
                 "tools/call",
                 json!({"name": "steps", "arguments": input}),
@@ -404,11 +404,11 @@ async fn a_task_started_over_mcp_is_its_owners_on_every_door_and_nobody_elses() 
         body["result"]["taskId"].as_str().unwrap().to_owned()
     };
     let v1 = |token: &'static str, method: &str, path: String| {
-        server.at(&client, method, &path).bearer_auth(token)
+        server.at(client, method, &path).bearer_auth(token)
     };
     let a2a = |token: &'static str, method: &str, params: Value| {
         server
-            .at(&client, "POST", "/a2a")
+            .at(client, "POST", "/a2a")
             .bearer_auth(token)
             .header("a2a-version", "1.0")
             .json(&a2a_rpc(method, params))
@@ -474,8 +474,8 @@ async fn a_task_started_over_mcp_is_its_owners_on_every_door_and_nobody_elses() 
     assert_eq!(body["error"]["code"], -32001, "A2A TaskNotFound: {body}");
     let (_, body) = json_of(
         mcp(
-            &server,
-            &client,
+            server,
+            client,
             Some(BOB),
             "tasks/get",
             json!({"taskId": asks}),
@@ -502,8 +502,8 @@ async fn a_task_started_over_mcp_is_its_owners_on_every_door_and_nobody_elses() 
     for _ in 0..300 {
         let (_, got) = json_of(
             mcp(
-                &server,
-                &client,
+                server,
+                client,
                 Some(ALICE),
                 "tasks/get",
                 json!({"taskId": asks}),
@@ -544,8 +544,8 @@ async fn a_task_started_over_mcp_is_its_owners_on_every_door_and_nobody_elses() 
     assert_eq!(body["error"]["code"], -32001, "{body}");
     let (_, body) = json_of(
         mcp(
-            &server,
-            &client,
+            server,
+            client,
             Some(BOB),
             "tasks/cancel",
             json!({"taskId": long}),
