@@ -63,6 +63,18 @@ impl From<StepError> for TaskError {
 }
 
 impl Context {
+    /// The values earlier attempts saved, by step key: what a handler that keeps its own
+    /// journal (a process handler) is given when it starts.
+    pub fn saved_steps(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let state = self.live.state.lock();
+        state
+            .journal
+            .steps
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    }
+
     /// Runs `step` once for the task's whole life: if an earlier attempt saved a value under
     /// `key`, returns it without polling `step`; otherwise awaits `step`, writes its value
     /// durably, and only then returns it. A step that fails returns its error (as
