@@ -288,6 +288,12 @@ fn print_task(args: &ClientArgs, task: &Value) {
     }
     let view = Task(task);
     println!("{}  {}  {}", view.id(), view.kind(), view.summary());
+    if let Some(attempt) = task.get("attempt").and_then(Value::as_u64)
+        && attempt > 1
+    {
+        // Retried or re-run: its saved steps were not run again.
+        println!("  attempt {attempt}");
+    }
     for (key, request) in view.questions() {
         println!(
             "  asks `{key}`: {}  (answer: longrun tasks answer {} {key} <json>)",

@@ -445,6 +445,30 @@ pub enum Change {
         /// Why.
         cancellation: Cancellation,
     },
+    /// A durable step completed: a re-run or a retry gets `value` without running it again.
+    StepSaved {
+        /// Names the step.
+        key: String,
+        /// What the step returned.
+        value: Value,
+    },
+    /// A durable sleep began: a re-run or a retry waits only until `until_ms`.
+    TimerStarted {
+        /// Names the timer.
+        key: String,
+        /// When the sleep ends (milliseconds since the Unix epoch).
+        until_ms: u64,
+    },
+    /// An attempt failed with a retryable error; the task waits in `submitted` until `at_ms`,
+    /// when the next attempt starts.
+    RetryScheduled {
+        /// The attempt that failed.
+        attempt: u32,
+        /// Why it failed.
+        error: TaskError,
+        /// When the next attempt starts (milliseconds since the Unix epoch).
+        at_ms: u64,
+    },
     /// The task ended; `status` says how, and one of the fields below why.
     Ended {
         /// The output, when `completed`.
@@ -490,6 +514,19 @@ impl From<&longrun::Change> for Change {
                 trigger: *trigger,
             },
             C::Detached => Self::Detached,
+            C::StepSaved { key, value } => Self::StepSaved {
+                key: key.clone(),
+                value: value.clone(),
+            },
+            C::TimerStarted { key, until } => Self::TimerStarted {
+                key: key.clone(),
+                until_ms: until.as_millis(),
+            },
+            C::RetryScheduled { attempt, error, at } => Self::RetryScheduled {
+                attempt: *attempt,
+                error: error.into(),
+                at_ms: at.as_millis(),
+            },
             C::CancelRequested { reason } => Self::CancelRequested {
                 cancellation: reason.into(),
             },

@@ -522,7 +522,7 @@ impl Inner {
     }
 
     /// The admission slot a task counts against.
-    fn slot_of(&self, live: &Live) -> Slot {
+    pub(crate) fn slot_of(&self, live: &Live) -> Slot {
         Slot {
             kind: live.info.kind.to_string(),
             kind_limit: live.kind.spec.concurrency,

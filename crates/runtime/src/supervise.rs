@@ -15,7 +15,8 @@ use serde_json::Value;
 use tokio::{sync::oneshot, time::Sleep};
 
 use crate::{
-    admission::Slot, context::Context, error::Error, handler::Exit, live::Live, runtime::Inner,
+    admission::Slot, context::Context, error::Error, handler::Exit, live::Live, retry,
+    runtime::Inner,
 };
 
 /// A new task whose creation is not durable yet: the supervisor waits for it, then tells the
@@ -68,8 +69,7 @@ pub(crate) async fn run(
         }
     };
 
-    let mut deadline =
-        deadline.map(|at| Box::pin(tokio::time::sleep(at.saturating_since(inner.clock.now()))));
+    let mut deadline = deadline_sleep(&inner, deadline);
     match admitted {
         Admitted::Started => {}
         // The other cases are rarer, and boxed, so that their futures (the whole end of a task
@@ -95,11 +95,41 @@ pub(crate) async fn run(
         }
     }
 
-    let attempt = live.state.lock().attempt;
-    let ctx = Context::new(inner.clone(), live.clone(), attempt);
-    let outcome = drive(&inner, &live, ctx, input, &mut deadline).await;
-    // Boxed: writing the end is the largest future here, and needs its room only briefly.
-    Box::pin(inner.finish(&live, outcome)).await;
+    // Only a kind that retries needs the input again for a later attempt.
+    let mut input = Some(input);
+    loop {
+        let attempt = live.state.lock().attempt;
+        let ctx = Context::new(inner.clone(), live.clone(), attempt);
+        let this_input = match &input {
+            Some(kept) if live.kind.spec.retry.max_attempts > 1 => kept.clone(),
+            _ => input.take().unwrap_or_default(),
+        };
+        let outcome = drive(&inner, &live, ctx, this_input, &mut deadline).await;
+        let (error, delay) = match retry::after(&live, outcome) {
+            // Boxed: writing the end is the largest future here, and needs its room only briefly.
+            retry::After::End(outcome) => return Box::pin(inner.finish(&live, outcome)).await,
+            retry::After::Retry(error, delay) => (error, delay),
+        };
+        let next = Box::pin(retry::back_off(&inner, &live, error, delay, &mut deadline)).await;
+        let started = match next {
+            None => false,
+            Some(Admitted::Queued(queued)) => {
+                Box::pin(wait_for_admission(&inner, &live, *queued, &mut deadline)).await
+            }
+            Some(_) => Box::pin(start_recorded(&inner, &live)).await,
+        };
+        if !started {
+            return;
+        }
+    }
+}
+
+/// The deadline as a timer; none without one.
+pub(crate) fn deadline_sleep(
+    inner: &Inner,
+    deadline: Option<Timestamp>,
+) -> Option<Pin<Box<Sleep>>> {
+    deadline.map(|at| Box::pin(tokio::time::sleep(at.saturating_since(inner.clock.now()))))
 }
 
 /// Waits for a new task's creation to be durable. Returns the starter's channel, or `None` if
@@ -217,7 +247,7 @@ async fn wind_down(
 }
 
 /// Resolves when the deadline passes; never, without one.
-async fn passes(deadline: &mut Option<Pin<Box<Sleep>>>) {
+pub(crate) async fn passes(deadline: &mut Option<Pin<Box<Sleep>>>) {
     match deadline {
         Some(sleep) => sleep.as_mut().await,
         None => std::future::pending().await,
@@ -230,7 +260,7 @@ pub(crate) async fn fail_to_start(inner: &Arc<Inner>, live: &Arc<Live>, error: E
     inner.finish(live, Outcome::Failed { error }).await;
 }
 
-fn cancel_reason(live: &Live) -> CancelReason {
+pub(crate) fn cancel_reason(live: &Live) -> CancelReason {
     live.state
         .lock()
         .cancel_reason

@@ -2,7 +2,7 @@
 //!
 //! Each behaviour the store traits promise is written once, as a public `async fn` taking the
 //! store under test (`Arc<dyn Store>`), grouped by job in [`tasks`], [`events`], [`list`],
-//! [`inbox`], [`retention`] and [`concurrency`]. The [`conformance!`] macro stamps out one
+//! [`inbox`], [`journal`], [`retention`] and [`concurrency`]. The [`conformance!`] macro stamps out one
 //! `#[test]` per check, so a backend runs the whole suite with one line in its `tests/`:
 //!
 //! ```ignore
@@ -23,6 +23,7 @@
 pub mod concurrency;
 pub mod events;
 pub mod inbox;
+pub mod journal;
 pub mod list;
 pub mod retention;
 mod support;
@@ -115,6 +116,10 @@ macro_rules! conformance {
             ],
             events: [
                 read_after_seq_in_order_with_limit,
+            ],
+            journal: [
+                journal_survives_a_retry,
+                step_outside_an_attempt_is_refused,
             ],
             list: [
                 list_filters,
