@@ -212,9 +212,10 @@ impl Error {
                 "task {id} has already ended ({status}); send a new message without a taskId \
                  to start another"
             )),
-            E::UnknownKind(_) | E::InvalidInput { .. } | E::TooLarge { .. } => {
-                Self::invalid_params(error.to_string())
-            }
+            E::UnknownKind(_)
+            | E::InvalidInput { .. }
+            | E::TooLarge { .. }
+            | E::KeyReused { .. } => Self::invalid_params(error.to_string()),
             E::AlreadyAnswered { .. } | E::QuestionClosed { .. } => {
                 Self::unsupported(error.to_string())
             }

@@ -91,6 +91,9 @@ pub(crate) enum Error {
     /// The input does not match the kind's schema or input type.
     #[error("{0}")]
     InvalidInput(String),
+    /// The `Idempotency-Key` already started a task of another kind or with another input.
+    #[error("{0}")]
+    KeyReused(String),
     /// The principal holds as many event streams as it may.
     #[error("too many open event streams: at most {limit} per principal; close one and try again")]
     TooManyStreams {
@@ -120,9 +123,10 @@ impl Error {
             | Self::Refused(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::InvalidRequest(_) | Self::UnknownKind(_) | Self::InvalidInput(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            Self::InvalidRequest(_)
+            | Self::UnknownKind(_)
+            | Self::InvalidInput(_)
+            | Self::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -147,6 +151,7 @@ impl Error {
             Self::InvalidRequest(_) => "invalid_request",
             Self::UnknownKind(_) => "unknown_kind",
             Self::InvalidInput(_) => "invalid_input",
+            Self::KeyReused(_) => "idempotency_key_reused",
             Self::TooManyStreams { .. } => "too_many_streams",
             Self::ShuttingDown => "shutting_down",
             Self::Internal(_) => "internal",
@@ -220,6 +225,7 @@ impl From<longrun::Error> for Error {
             E::AlreadyAnswered { id, key } => Self::AlreadyAnswered { id, key },
             E::QuestionClosed { id, key } => Self::QuestionClosed { id, key },
             E::Refused(refusal) => Self::Refused(refusal.to_string()),
+            E::KeyReused { .. } => Self::KeyReused(error.to_string()),
             E::Store(error) => Self::from(error),
             E::ShuttingDown => Self::ShuttingDown,
             // Neither comes from a call this API makes (registration, a handler's progress); if
@@ -236,7 +242,7 @@ impl From<longrun::store::Error> for Error {
             E::NotFound(id) => Self::TaskNotFound(id),
             E::Refused { refusal, .. } => Self::Refused(refusal.to_string()),
             // The store's own words stay in the log: they may name files, hosts or queries.
-            E::Duplicate(_) | E::Fenced(_) | E::Backend(_) => {
+            E::Duplicate(_) | E::KeyTaken { .. } | E::Fenced(_) | E::Backend(_) => {
                 tracing::error!(%error, "the task store failed");
                 Self::Internal("the task store failed; try again (the server log says why)".into())
             }

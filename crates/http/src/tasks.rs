@@ -84,7 +84,7 @@ pub(crate) async fn create(
 
     let started = api.runtime().start(&body.kind, body.input, options).await?;
     let task = match started {
-        Started::Finished(task) => *task,
+        Started::Finished(task) | Started::Existing(task) => *task,
         Started::Running(handle) | Started::Detached(handle) => handle.task().await?,
     };
     let location = format!("/v1/tasks/{}", task.id);

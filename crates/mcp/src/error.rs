@@ -146,7 +146,9 @@ impl From<longrun::Error> for Error {
                 Self::UnknownTask(id.to_string())
             }
             E::UnknownKind(kind) => Self::InvalidParams(format!("unknown tool `{kind}`")),
-            E::InvalidInput { .. } | E::TooLarge { .. } => Self::InvalidParams(error.to_string()),
+            E::InvalidInput { .. } | E::TooLarge { .. } | E::KeyReused { .. } => {
+                Self::InvalidParams(error.to_string())
+            }
             E::ShuttingDown => Self::Internal(error.to_string()),
             E::Store(error) => {
                 // The store's own words stay in the log: they may name files, hosts or queries.

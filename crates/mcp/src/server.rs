@@ -101,7 +101,7 @@ impl Server {
             options = options.ttl(ttl);
         }
         match self.runtime.start(&spec.name, input, options).await? {
-            Started::Finished(task) => Ok(*task),
+            Started::Finished(task) | Started::Existing(task) => Ok(*task),
             Started::Running(handle) | Started::Detached(handle) => Ok(handle.task().await?),
         }
     }

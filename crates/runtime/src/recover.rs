@@ -17,7 +17,6 @@ use serde_json::Value;
 
 use crate::{
     Runtime,
-    admission::{Decision, Slot},
     error::Error,
     live::{Live, TaskInfo},
     runtime::Inner,
@@ -134,25 +133,10 @@ impl Inner {
             recovery.resubmitted += 1;
         }
 
-        let spec = &entry.spec;
-        let admitted = if self.admission.applies(spec.concurrency) {
-            let slot = Slot {
-                kind: spec.name.clone(),
-                kind_limit: spec.concurrency,
-                owner: task.owner.clone(),
-            };
-            // Accepted once already: a taken-up task waits for room rather than being
-            // rejected, whatever its kind does with new tasks over the limit.
-            match self.admission.admit(task.id, &slot, true) {
-                Decision::Run => {
-                    live.state.lock().holds_slot = true;
-                    Admitted::Run
-                }
-                Decision::Queued(admitted) => Admitted::Queued(Box::new((admitted, slot))),
-                Decision::Full(why) => Admitted::Rejected(why.into_boxed_str()),
-            }
-        } else {
-            Admitted::Run
+        // A delayed start not yet due waits for what remains of its delay, holding no slot.
+        let admitted = match task.start_at {
+            Some(at) if !interrupted && at > self.clock.now() => Admitted::Delayed(at),
+            _ => supervise::admit_again(self, &live),
         };
         self.tracker.spawn(supervise::run(
             self.clone(),

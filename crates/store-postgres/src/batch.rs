@@ -348,6 +348,8 @@ mod tests {
             ttl: Duration::from_secs(60),
             deadline: None,
             created_at: Timestamp::from_millis(1),
+            idempotency_key: None,
+            start_at: None,
         });
         (task, Arc::new(first))
     }
@@ -454,6 +456,8 @@ mod tests {
                     ttl: Duration::ZERO,
                     deadline: None,
                     created_at: Timestamp::EPOCH,
+                    idempotency_key: None,
+                    start_at: None,
                 })
                 .1,
             ),

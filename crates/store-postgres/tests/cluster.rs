@@ -33,6 +33,8 @@ fn new_task(kind: &str) -> (Task, Arc<Event>) {
         ttl: Duration::from_secs(3_600),
         deadline: None,
         created_at: Timestamp::from_millis(1_700_000_000_000),
+        idempotency_key: None,
+        start_at: None,
     });
     (task, Arc::new(first))
 }

@@ -230,6 +230,8 @@ async fn a_dead_nodes_tasks_are_rescued_and_a_submitted_task_is_claimed() {
         ttl: Duration::from_secs(60),
         deadline: None,
         created_at: Timestamp::from_millis(1),
+        idempotency_key: None,
+        start_at: None,
     });
     b_store.create(&task, &Arc::new(first)).await.unwrap();
     let claimed = wait_for(&b, task.id, Status::InputRequired).await;

@@ -222,6 +222,8 @@ mod tests {
             ttl: Duration::from_secs(60),
             deadline: Some(Timestamp::from_millis(99)),
             created_at: Timestamp::from_millis(1),
+            idempotency_key: None,
+            start_at: None,
         });
         for (at, change) in (2..).zip(changes) {
             let status = task

@@ -189,7 +189,7 @@ impl Call {
             .await
             .map_err(Error::runtime)?;
         Ok(match started {
-            Started::Finished(task) => task.id,
+            Started::Finished(task) | Started::Existing(task) => task.id,
             Started::Running(handle) | Started::Detached(handle) => handle.id(),
         })
     }
