@@ -356,6 +356,11 @@ pub struct NewTask {
     pub deadline: Option<Timestamp>,
     /// When it was created.
     pub created_at: Timestamp,
+    /// Names the start for its owner, so that a repeated start finds this task instead of
+    /// creating another (see [`Task::idempotency_key`]).
+    pub idempotency_key: Option<String>,
+    /// When the handler may start, if later than creation (a delayed start).
+    pub start_at: Option<Timestamp>,
 }
 
 /// A task: the unit of long-running work.
@@ -386,6 +391,13 @@ pub struct Task {
     pub deadline: Option<Timestamp>,
     /// When it was created.
     pub created_at: Timestamp,
+    /// The key its start was made under: unique per owner among the stored tasks, so a second
+    /// start with the same key finds this task. Purging the task frees the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// When the handler may start (a delayed start): the task stays `submitted` until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<Timestamp>,
     state: State,
     status_message: Option<String>,
     progress: Option<Progress>,
@@ -420,6 +432,8 @@ impl Task {
             ttl: new.ttl,
             deadline: new.deadline,
             created_at: new.created_at,
+            idempotency_key: new.idempotency_key,
+            start_at: new.start_at,
             state: State::Submitted,
             status_message: None,
             progress: None,
@@ -608,6 +622,8 @@ mod tests {
             ttl: Duration::from_secs(60),
             deadline: None,
             created_at: Timestamp::from_millis(1_000),
+            idempotency_key: None,
+            start_at: None,
         })
         .0
     }

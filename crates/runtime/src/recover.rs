@@ -16,7 +16,6 @@ use longrun_core::{RestartPolicy, Seq, Status, Task, TaskError};
 
 use crate::{
     Runtime,
-    admission::{Decision, Slot},
     error::Error,
     journal::Replay,
     live::{Live, TaskInfo},
@@ -160,25 +159,10 @@ impl Inner {
             return Ok(());
         }
 
-        let spec = &entry.spec;
-        let admitted = if self.admission.applies(spec.concurrency) {
-            let slot = Slot {
-                kind: spec.name.clone(),
-                kind_limit: spec.concurrency,
-                owner: task.owner.clone(),
-            };
-            // Accepted once already: a taken-up task waits for room rather than being
-            // rejected, whatever its kind does with new tasks over the limit.
-            match self.admission.admit(task.id, &slot, true) {
-                Decision::Run => {
-                    live.state.lock().holds_slot = true;
-                    Admitted::Run
-                }
-                Decision::Queued(admitted) => Admitted::Queued(Box::new((admitted, slot))),
-                Decision::Full(why) => Admitted::Rejected(why.into_boxed_str()),
-            }
-        } else {
-            Admitted::Run
+        // A delayed start not yet due waits for what remains of its delay, holding no slot.
+        let admitted = match task.start_at {
+            Some(at) if !interrupted && at > self.clock.now() => Admitted::Delayed(at),
+            _ => supervise::admit_again(self, &live),
         };
         self.tracker.spawn(supervise::run(
             self.clone(),
