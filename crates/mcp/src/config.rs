@@ -35,6 +35,14 @@ pub struct Config {
     pub session_idle_ms: u64,
     /// The most 2025-11-25 sessions kept at once; beyond it the least recently used goes.
     pub max_sessions: usize,
+    /// How long a 2025-11-25 stream waits for its client to come back (`GET` with
+    /// `Last-Event-ID`) after its connection dropped, before the call counts its client gone;
+    /// and how long an ended stream can still be replayed.
+    pub resume_window_ms: u64,
+    /// When not 0, a 2025-11-25 call's SSE stream is closed by the server after this long and
+    /// the client resumes it with `Last-Event-ID` (SEP-1699 polling), so that proxies with
+    /// request timeouts never cut a long call.
+    pub stream_close_ms: u64,
 }
 
 impl Default for Config {
@@ -47,6 +55,8 @@ impl Default for Config {
             input_wait_ms: 10 * 60 * 1000,
             session_idle_ms: 3600 * 1000,
             max_sessions: 10_000,
+            resume_window_ms: 60_000,
+            stream_close_ms: 0,
         }
     }
 }
@@ -67,5 +77,13 @@ impl Config {
 
     pub(crate) fn session_idle(&self) -> Duration {
         Duration::from_millis(self.session_idle_ms)
+    }
+
+    pub(crate) fn resume_window(&self) -> Duration {
+        Duration::from_millis(self.resume_window_ms)
+    }
+
+    pub(crate) fn stream_close(&self) -> Option<Duration> {
+        (self.stream_close_ms > 0).then(|| Duration::from_millis(self.stream_close_ms))
     }
 }

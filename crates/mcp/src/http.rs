@@ -9,7 +9,7 @@
 //! (`-32020`) and its version checked (`-32022`), all as HTTP 400; a 2025-11-25 request other
 //! than `initialize` needs its `Mcp-Session-Id` (400 without, 404 for an unknown or ended one).
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -17,14 +17,10 @@ use axum::{
     extract::State,
     extract::rejection::BytesRejection,
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{
-        IntoResponse, Response,
-        sse::{Event, KeepAlive, Sse},
-    },
+    response::{IntoResponse, Response},
     routing::post,
 };
 use base64::Engine as _;
-use futures_util::StreamExt as _;
 use longrun_surface::{Auth, AuthError, Principal};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -49,6 +45,7 @@ const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 const METHOD_HEADER: &str = "mcp-method";
 const NAME_HEADER: &str = "mcp-name";
+const LAST_EVENT_HEADER: &str = "last-event-id";
 
 /// The endpoint's state.
 #[derive(Clone)]
@@ -257,7 +254,15 @@ async fn modern_request(
     };
     let id = request.id.clone();
     let reply = modern::handle(&http.server, principal, &envelope, request).await;
-    answer(reply, &id, version, takes_streams(headers), None).await
+    answer(
+        &http.server,
+        reply,
+        &id,
+        version,
+        takes_streams(headers),
+        None,
+    )
+    .await
 }
 
 /// Compares `Mcp-Method` and `Mcp-Name` with the body (SEP-2243, SEP-2663).
@@ -419,11 +424,12 @@ async fn legacy_request(
     let version = session.version.clone();
     let reply = legacy::handle(&http.server, &session, request).await;
     answer(
+        &http.server,
         reply,
         &id,
         Some(&version),
         takes_streams(headers),
-        Some(&session.id),
+        Some(&session),
     )
     .await
 }
@@ -460,11 +466,12 @@ fn session(
 
 /// The HTTP response for a request's answer.
 async fn answer(
+    server: &Server,
     reply: Result<Reply, Error>,
     id: &Value,
     version: Option<&str>,
     streams: bool,
-    session: Option<&str>,
+    session: Option<&Arc<Session>>,
 ) -> Response {
     let mut response = match reply {
         Err(error) => error_response(error.status(version), id, &error),
@@ -479,10 +486,10 @@ async fn answer(
                     let status = code.map_or(StatusCode::OK, |code| status_of(code, version));
                     (status, axum::Json(first)).into_response()
                 }
-                Ok(Some(first)) => sse(Some(first), messages).into_response(),
+                Ok(Some(first)) => sse(server, session, Some(first), messages),
                 // Nothing to say (a cancelled call, a stopping server): an empty stream.
-                Ok(None) => sse(None, messages).into_response(),
-                Err(_) => sse(None, messages).into_response(),
+                Ok(None) => sse(server, session, None, messages),
+                Err(_) => sse(server, session, None, messages),
             }
         }
         // A client that takes only JSON gets the final response alone.
@@ -499,31 +506,69 @@ async fn answer(
         }
     };
     if let Some(session) = session
-        && let Ok(value) = HeaderValue::from_str(session)
+        && let Ok(value) = HeaderValue::from_str(&session.id)
     {
         response.headers_mut().insert(SESSION_HEADER, value);
     }
     response
 }
 
-/// Messages as an SSE body, one `data:` event each, `first` first.
+/// Messages as an SSE body, `first` first, each event with an id (see [`crate::resume`]).
+/// A session's stream can be resumed with `Last-Event-ID`; a 2026-07-28 stream cannot (that
+/// generation has no resumption: its client asks again), so it ends with its connection.
 fn sse(
+    server: &Server,
+    session: Option<&Arc<Session>>,
     first: Option<Value>,
     messages: mpsc::Receiver<Value>,
-) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
-    let events = futures_util::stream::iter(first)
-        .chain(futures_util::stream::unfold(
-            messages,
-            |mut messages| async move {
-                let message = messages.recv().await?;
-                Some((message, messages))
-            },
-        ))
-        .map(|message| Ok(Event::default().data(message.to_string())));
-    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+) -> Response {
+    let shutdown = server.shutdown.clone();
+    // Only a session's streams can be resumed, so only they are primed with an id to resume
+    // from.
+    let prime = session.is_some();
+    let (replay, close_after) = match session {
+        Some(session) => (
+            session.replays.start(
+                first,
+                messages,
+                server.config.resume_window(),
+                shutdown.clone(),
+            ),
+            server.config.stream_close(),
+        ),
+        None => (
+            Arc::new(crate::resume::Replays::default()).start(
+                first,
+                messages,
+                Duration::ZERO,
+                shutdown.clone(),
+            ),
+            None,
+        ),
+    };
+    crate::resume::response(replay.events(0, close_after, prime), KEEP_ALIVE)
 }
 
-/// GET: a 2025-11-25 session's stream of task status notifications.
+/// GET with `Last-Event-ID`: the rest of a session's stream, from after that event.
+fn resume(server: &Server, session: &Session, last_event_id: &str) -> Response {
+    match session.replays.find(last_event_id) {
+        Some((replay, after)) => crate::resume::response(
+            replay.events(after, server.config.stream_close(), true),
+            KEEP_ALIVE,
+        ),
+        None => {
+            let error = Error::InvalidRequest(format!(
+                "no stream of this session has the event `{}`: it ended too long ago, or was \
+                 never sent",
+                last_event_id.chars().take(80).collect::<String>()
+            ));
+            error_response(StatusCode::NOT_FOUND, &Value::Null, &error)
+        }
+    }
+}
+
+/// GET: a 2025-11-25 session's stream of notifications, or with `Last-Event-ID` the rest of
+/// one of its streams.
 async fn get_stream(State(http): State<Http>, headers: HeaderMap) -> Response {
     let principal = match admit(&http, &headers) {
         Ok(principal) => principal,
@@ -536,19 +581,17 @@ async fn get_stream(State(http): State<Http>, headers: HeaderMap) -> Response {
         Ok(session) => session,
         Err(response) => return *response,
     };
-    let shutdown = http.server.shutdown.clone();
+    if let Some(last) = header_text(&headers, LAST_EVENT_HEADER) {
+        return resume(&http.server, &session, last);
+    }
     let messages = legacy::listen(&session);
-    let events = futures_util::stream::unfold(messages, |mut messages| async move {
-        let message = messages.recv().await?;
-        Some((
-            Ok::<_, Infallible>(Event::default().data(message.to_string())),
-            messages,
-        ))
-    })
-    .take_until(async move { shutdown.cancelled().await });
-    Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response()
+    let replay = session.replays.start(
+        None,
+        messages,
+        http.server.config.resume_window(),
+        http.server.shutdown.clone(),
+    );
+    crate::resume::response(replay.events(0, None, true), KEEP_ALIVE)
 }
 
 /// DELETE: ends a 2025-11-25 session.

@@ -74,6 +74,7 @@ mod input;
 mod jsonrpc;
 mod legacy;
 mod modern;
+mod resume;
 mod server;
 mod session;
 mod stdio;

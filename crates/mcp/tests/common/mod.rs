@@ -137,6 +137,8 @@ pub struct Answer {
     sse: bool,
     buffer: String,
     done: bool,
+    /// The id of the last SSE event read (the priming event's included).
+    pub last_event_id: Option<String>,
 }
 
 impl Answer {
@@ -156,13 +158,16 @@ impl Answer {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let event: String = self.buffer.drain(..end + 2).collect();
+                if let Some(id) = event.lines().find_map(|line| line.strip_prefix("id:")) {
+                    self.last_event_id = Some(id.trim().to_owned());
+                }
                 let data: Vec<&str> = event
                     .lines()
                     .filter_map(|line| line.strip_prefix("data:"))
                     .map(str::trim_start)
                     .collect();
-                if data.is_empty() {
-                    continue; // a keep-alive comment
+                if data.iter().all(|line| line.trim().is_empty()) {
+                    continue; // a keep-alive comment, or a priming event (an id, no message)
                 }
                 return Some(serde_json::from_str(&data.join("\n")).unwrap());
             }
@@ -240,6 +245,35 @@ impl Client {
             sse,
             buffer: String::new(),
             done: false,
+            last_event_id: None,
+        }
+    }
+
+    /// GETs the endpoint as an SSE stream with `headers` (name, value) added.
+    pub async fn get(&self, headers: &[(&str, &str)]) -> Answer {
+        let mut request = self
+            .http
+            .get(&self.url)
+            .header("accept", "text/event-stream");
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let sse = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|value| value.to_str().unwrap().starts_with("text/event-stream"));
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            response,
+            sse,
+            buffer: String::new(),
+            done: false,
+            last_event_id: None,
         }
     }
 
@@ -297,6 +331,17 @@ pub struct Session {
 }
 
 impl Session {
+    /// Resumes one of the session's streams after the event `last_event_id`.
+    pub async fn resume(&self, last_event_id: &str) -> Answer {
+        self.client
+            .get(&[
+                ("mcp-session-id", self.id.as_str()),
+                ("mcp-protocol-version", "2025-11-25"),
+                ("last-event-id", last_event_id),
+            ])
+            .await
+    }
+
     /// Initializes a session declaring `capabilities`.
     pub async fn open(client: &Client, capabilities: Value) -> Self {
         let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
