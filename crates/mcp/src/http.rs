@@ -398,7 +398,7 @@ async fn legacy_request(
         return error_response(StatusCode::BAD_REQUEST, &request.id, &error);
     }
     if request.method == "initialize" {
-        return match legacy::initialize(principal, &request) {
+        return match legacy::initialize(&http.server, principal, &request) {
             Ok((session, result)) => {
                 let config = &http.server.config;
                 http.server.sessions.insert(

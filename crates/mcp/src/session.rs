@@ -62,6 +62,8 @@ pub(crate) struct Session {
     pub(crate) capabilities: Value,
     /// The session's SSE streams, for clients resuming with `Last-Event-ID`.
     pub(crate) replays: Arc<crate::resume::Replays>,
+    /// `resources/subscribe` by URI: cancelled by `resources/unsubscribe`.
+    pub(crate) watches: Mutex<HashMap<String, tokio_util::sync::CancellationToken>>,
     next_id: AtomicU64,
     next_stream: AtomicU64,
     state: Mutex<State>,
@@ -93,6 +95,7 @@ impl Session {
             version,
             capabilities,
             replays: Arc::default(),
+            watches: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             next_stream: AtomicU64::new(0),
             released: Notify::new(),

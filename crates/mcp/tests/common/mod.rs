@@ -16,7 +16,12 @@ pub const MODERN: &str = "2026-07-28";
 
 /// A runtime with the kinds the tests call.
 pub fn runtime() -> Runtime {
-    let runtime = Runtime::new(Default::default());
+    runtime_with(Default::default())
+}
+
+/// A runtime with `options` (a shared store, say) and the kinds the tests call.
+pub fn runtime_with(options: longrun::Options) -> Runtime {
+    let runtime = Runtime::new(options);
     let object = |properties: Value| json!({"type": "object", "properties": properties});
     let mut echo = KindSpec::new("echo")
         .description("Echoes `text`.")
@@ -92,6 +97,33 @@ pub fn runtime() -> Runtime {
     runtime
         .register(fail, |_ctx: Context, _input: Value| async move {
             Err::<Value, _>(TaskError::new("broken", "it broke on purpose"))
+        })
+        .unwrap();
+
+    // Streams the artifact `report` in two chunks, asking `more` in between.
+    let mut report = KindSpec::new("report").task_support(TaskSupport::Optional);
+    report.input_schema = object(json!({}));
+    runtime
+        .register(report, |ctx: Context, _input: Value| async move {
+            let chunk =
+                |parts: Vec<Value>, append: bool, last_chunk: bool| longrun::ArtifactChunk {
+                    id: "report".into(),
+                    name: Some("The report".into()),
+                    parts,
+                    append,
+                    last_chunk,
+                };
+            ctx.artifact(chunk(vec![json!("part one")], false, false))
+                .await?;
+            ctx.ask(
+                "more",
+                json!({"type": "boolean", "message": "More?"}),
+                Duration::MAX,
+            )
+            .await?;
+            ctx.artifact(chunk(vec![json!({"rows": 2})], true, true))
+                .await?;
+            Ok::<_, TaskError>(json!("reported"))
         })
         .unwrap();
 
