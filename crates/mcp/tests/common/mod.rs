@@ -324,6 +324,7 @@ impl Client {
         let name = params
             .get("name")
             .or_else(|| params.get("taskId"))
+            .or_else(|| params.get("uri"))
             .and_then(Value::as_str)
             .map(str::to_owned);
         let mut headers = vec![("mcp-protocol-version", MODERN), ("mcp-method", method)];
