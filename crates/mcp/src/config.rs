@@ -47,8 +47,8 @@ pub struct Config {
     /// and how long an ended stream can still be replayed.
     pub resume_window_ms: u64,
     /// When not 0, a 2025-11-25 call's SSE stream is closed by the server after this long and
-    /// the client resumes it with `Last-Event-ID` (SEP-1699 polling), so that proxies with
-    /// request timeouts never cut a long call.
+    /// the client resumes it with `Last-Event-ID` (SEP-1699 polling), so that a call outliving
+    /// a proxy's request timeout is not cut; the resumed stream stays open to the end.
     pub stream_close_ms: u64,
     /// `[[mcp.prompts]]`: prompts served by `prompts/list` and `prompts/get`.
     pub prompts: Vec<Prompt>,

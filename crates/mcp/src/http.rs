@@ -550,10 +550,12 @@ fn sse(
 }
 
 /// GET with `Last-Event-ID`: the rest of a session's stream, from after that event.
-fn resume(server: &Server, session: &Session, last_event_id: &str) -> Response {
+fn resume(session: &Session, last_event_id: &str) -> Response {
     match session.replays.find(last_event_id) {
         Some((replay, after)) => crate::resume::response(
-            replay.events(after, server.config.stream_close(), true),
+            // The resumed stream stays open to the end: a client resumes once, and gets the
+            // rest.
+            replay.events(after, None, true),
             KEEP_ALIVE,
         ),
         None => {
@@ -582,7 +584,7 @@ async fn get_stream(State(http): State<Http>, headers: HeaderMap) -> Response {
         Err(response) => return *response,
     };
     if let Some(last) = header_text(&headers, LAST_EVENT_HEADER) {
-        return resume(&http.server, &session, last);
+        return resume(&session, last);
     }
     let messages = legacy::listen(&session);
     let replay = session.replays.start(

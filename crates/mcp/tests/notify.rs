@@ -34,7 +34,33 @@ async fn a_listen_stream_follows_tasks_across_nodes_sharing_a_store() {
             ..Default::default()
         })
     };
-    let (running, listening) = (node(), node());
+    follow_across(node(), node()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listen_stream_follows_tasks_across_postgresql_nodes() {
+    let Some(url) = postgres_url() else { return };
+    let schema = DropSchema {
+        url: url.clone(),
+        name: format!("lrt_mcp_{}", std::process::id()),
+    };
+    let mut nodes = Vec::new();
+    for name in ["mcp-a", "mcp-b"] {
+        let options = longrun::store::PostgresOptions::new(&url)
+            .schema(&schema.name)
+            .node(longrun::cluster::NodeId::new(name));
+        let store = longrun::store::PostgresStore::connect(options)
+            .await
+            .unwrap_or_else(|error| panic!("connecting to {url}: {error}"));
+        nodes.push(runtime_with(longrun::Options::clustered(store)));
+    }
+    let listening = nodes.pop().unwrap();
+    let running = nodes.pop().unwrap();
+    follow_across(running, listening).await;
+}
+
+/// Starts a task on `running`, follows it with a listen stream on `listening`.
+async fn follow_across(running: longrun::Runtime, listening: longrun::Runtime) {
     let alice_running = Client::new(&serve(running, config()).await, Some(ALICE));
     let url = serve(listening, config()).await;
     let alice = Client::new(&url, Some(ALICE));
@@ -147,4 +173,56 @@ async fn a_session_get_stream_carries_status_notifications() {
         stream.last_event_id.is_some(),
         "the GET stream's events carry ids"
     );
+}
+
+/// The test database's URL, as the other PostgreSQL tests take it: required in CI, skipped
+/// loudly elsewhere.
+fn postgres_url() -> Option<String> {
+    const VAR: &str = "LONGRUN_TEST_POSTGRES_URL";
+    if let Ok(url) = std::env::var(VAR) {
+        return Some(url);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "PostgreSQL tests need {VAR}; .ci/run sets it"
+    );
+    use std::io::Write as _;
+    let _ = std::io::stderr().write_all(
+        format!("\n*** SKIPPED: the MCP door's PostgreSQL test. Set {VAR} to run it. ***\n\n")
+            .as_bytes(),
+    );
+    None
+}
+
+/// Drops the test's schema, and everything in it, at the end.
+struct DropSchema {
+    url: String,
+    name: String,
+}
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime, which cannot block on a future of its own.
+        let (url, name) = (self.url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let Ok((client, connection)) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                else {
+                    return;
+                };
+                tokio::spawn(connection);
+                let _ = client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                    .await;
+            });
+        })
+        .join();
+    }
 }
