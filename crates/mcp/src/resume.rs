@@ -89,6 +89,9 @@ pub(crate) struct Replay {
     log: Mutex<Log>,
     /// Woken when a message arrives, the stream ends, or a reader comes or goes.
     changed: Notify,
+    /// Woken when a reader comes or goes (not by messages, so a chatty call with nobody
+    /// reading is still given up).
+    readers_changed: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -106,6 +109,7 @@ impl Replay {
             stream,
             log: Mutex::new(Log::default()),
             changed: Notify::new(),
+            readers_changed: Notify::new(),
         }
     }
 
@@ -181,6 +185,7 @@ impl Reader {
     fn attach(replay: Arc<Replay>, after: u64) -> Self {
         replay.log.lock().readers += 1;
         replay.changed.notify_waiters();
+        replay.readers_changed.notify_waiters();
         Self { replay, after }
     }
 
@@ -210,6 +215,7 @@ impl Drop for Reader {
     fn drop(&mut self) {
         self.replay.log.lock().readers -= 1;
         self.replay.changed.notify_waiters();
+        self.replay.readers_changed.notify_waiters();
     }
 }
 
@@ -221,6 +227,9 @@ async fn pump(
     replays: Weak<Replays>,
     shutdown: CancellationToken,
 ) {
+    // One future across messages: a message does not restart the window.
+    let abandoned = abandoned(&replay, window);
+    let mut abandoned = std::pin::pin!(abandoned);
     loop {
         tokio::select! {
             message = messages.recv() => match message {
@@ -237,7 +246,7 @@ async fn pump(
                 }
                 None => break,
             },
-            () = abandoned(&replay, window) => break,
+            () = &mut abandoned => break,
             () = shutdown.cancelled() => break,
         }
     }
@@ -258,14 +267,14 @@ async fn pump(
 /// Resolves once no reader has been attached for a whole `window`.
 async fn abandoned(replay: &Replay, window: Duration) {
     loop {
-        let changed = replay.changed.notified();
+        let changed = replay.readers_changed.notified();
         let mut changed = std::pin::pin!(changed);
         changed.as_mut().enable();
         if replay.log.lock().readers > 0 {
             changed.await;
             continue;
         }
-        // Unread: give a client the window to come back; any change (a reader, a message) looks
+        // Unread: give a client the window to come back; a reader coming (and going) looks
         // again.
         tokio::select! {
             () = tokio::time::sleep(window) => {
@@ -322,8 +331,14 @@ mod tests {
             Duration::from_secs(5),
             CancellationToken::new(),
         );
-        // Nobody reads: after the window the call's sender sees its client gone.
-        sender.closed().await;
-        assert!(sender.send(json!(1)).await.is_err());
+        // Nobody reads: after the window the call's sender sees its client gone, however
+        // much it says meanwhile (a message every 2 s, a window of 5 s).
+        let mut sent = 0;
+        while sender.send(json!(sent)).await.is_ok() {
+            sent += 1;
+            assert!(sent < 10, "a stream nobody reads was never given up");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        assert!(sent <= 3, "given up after {sent} messages");
     }
 }
