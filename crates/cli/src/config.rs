@@ -354,6 +354,7 @@ impl Config {
             path: origin.to_owned(),
             error: Box::new(error),
         })?;
+        config.mcp.resolve_files(&dir);
         config.dir = dir;
         let invalid = |span: Option<Range<usize>>, message: String| Error::Invalid {
             path: origin.to_owned(),
