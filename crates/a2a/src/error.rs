@@ -225,7 +225,10 @@ impl From<Refusal> for Error {
                 "task {id} has already ended ({status}); send a new message without a taskId \
                  to start another"
             )),
-            Refusal::UnknownKind(_) | Refusal::InvalidInput(_) | Refusal::TooLarge(_) => {
+            Refusal::UnknownKind(_)
+            | Refusal::InvalidInput(_)
+            | Refusal::TooLarge(_)
+            | Refusal::KeyReused(_) => {
                 Self::invalid_params(refusal.to_string())
             }
             Refusal::SchemaViolation { kind, violations } => Self::invalid_params(format!(

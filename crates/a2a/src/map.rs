@@ -379,10 +379,22 @@ impl Mapper {
             }
             Change::InputRequested { key, request } => (Some(question(key, request)), None),
             Change::AgentMessage { message, .. } => (Some(vec![Part::text(message.clone())]), None),
+            // Steps and retries show as status messages, as `tasks get` shows them.
+            Change::StepSaved { key, .. } => {
+                (Some(vec![Part::text(format!("step `{key}` done"))]), None)
+            }
+            Change::RetryScheduled { attempt, error, .. } => (
+                Some(vec![Part::text(format!(
+                    "attempt {attempt} failed ({}); retrying",
+                    error.message
+                ))]),
+                None,
+            ),
             Change::Ended(outcome) => (Some(outcome_parts(outcome)), None),
             Change::Started { .. }
             | Change::InputAnswered { .. }
-            | Change::InputTimedOut { .. } => {
+            | Change::InputTimedOut { .. }
+            | Change::TimerStarted { .. } => {
                 if !changed {
                     return None;
                 }

@@ -25,7 +25,7 @@ use std::convert::Infallible;
 
 use axum::{
     body::Bytes,
-    extract::rejection::BytesRejection,
+    extract::rejection::{BytesRejection, PathRejection},
     extract::{Path, RawQuery, State},
     http::{HeaderMap, HeaderValue, Method, header},
     response::{
@@ -54,11 +54,20 @@ const A2A_MEDIA_TYPE: &str = "application/a2a+json";
 pub(crate) async fn handle(
     State(door): State<Door>,
     method: Method,
-    Path(path): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // A path that does not decode (`%ff`: not UTF-8) is answered in this binding's error
+    // shape too, not with the extractor's plain-text rejection.
+    let path = match path {
+        Ok(Path(path)) => path,
+        Err(rejection) => {
+            let message = format!("the request path is not valid: {}", rejection.body_text());
+            return Rest(Error::new(Kind::InvalidRequest, message)).into_response();
+        }
+    };
     // A body over the limit (or one that could not be read) is answered in this binding's
     // error shape, not with the extractor's plain-text rejection.
     let body = match body {

@@ -111,6 +111,49 @@ async fn return_immediately_detaches_and_the_context_is_kept() {
 }
 
 #[tokio::test]
+async fn a_repeated_message_answers_with_the_same_task() {
+    let server = Server::start().await;
+    let mut message = data("double", json!({"n": 4}));
+    message["contextId"] = json!("chat-retry");
+    let first = server.send(ALICE, message.clone(), json!({})).await;
+    let id = first["task"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(first["task"]["status"]["state"], "TASK_STATE_COMPLETED");
+
+    // The client retries the same message: the same task, nothing started.
+    let again = server.send(ALICE, message.clone(), json!({})).await;
+    assert_eq!(again["task"]["id"], id.as_str());
+    assert_eq!(again["task"]["status"]["state"], "TASK_STATE_COMPLETED");
+    let listed = server
+        .rpc(ALICE, "ListTasks", json!({"contextId": "chat-retry"}))
+        .await;
+    assert_eq!(listed["result"]["totalSize"], 1, "{listed}");
+
+    // Another principal, another context, or another message id is another task.
+    let theirs = server.send(BOB, message.clone(), json!({})).await;
+    assert_ne!(theirs["task"]["id"], id.as_str());
+    let mut elsewhere = message.clone();
+    elsewhere["contextId"] = json!("chat-other");
+    let elsewhere = server.send(ALICE, elsewhere, json!({})).await;
+    assert_ne!(elsewhere["task"]["id"], id.as_str());
+    let mut fresh = data("double", json!({"n": 4}));
+    fresh["contextId"] = json!("chat-retry");
+    let fresh = server.send(ALICE, fresh, json!({})).await;
+    assert_ne!(fresh["task"]["id"], id.as_str());
+
+    // The same message id with other content in the same context is refused.
+    let mut changed = message;
+    changed["parts"] = json!([{"data": {"n": 5}}]);
+    let refused = server
+        .rpc(
+            ALICE,
+            "SendMessage",
+            json!({"message": changed, "configuration": {}}),
+        )
+        .await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+}
+
+#[tokio::test]
 async fn a_follow_up_message_answers_input_required() {
     let server = Server::start().await;
     let asked = server.send(ALICE, text("ask", "please"), json!({})).await;

@@ -75,6 +75,20 @@ impl Client {
         self.send(self.request(Method::POST, path).json(body)).await
     }
 
+    /// `POST path` with a JSON `body` and an `Idempotency-Key` header when `key` is given.
+    pub(crate) async fn post_keyed(
+        &self,
+        path: &str,
+        body: &Value,
+        key: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self.request(Method::POST, path).json(body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        self.send(request).await
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         let response = request
             .send()

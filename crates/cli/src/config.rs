@@ -22,7 +22,7 @@ use std::{
     time::Duration,
 };
 
-use longrun::{KindSpec, OverLimit, RestartPolicy, Routing, TaskSupport};
+use longrun::{KindSpec, OverLimit, RestartPolicy, RetryPolicy, Routing, TaskSupport};
 use serde::{
     Deserialize, Deserializer,
     de::{MapAccess, SeqAccess, Visitor},
@@ -227,6 +227,48 @@ pub(crate) struct Kind {
     /// (`forbidden`) call the kind's tool as a task.
     #[serde(default)]
     pub(crate) task_support: TaskSupport,
+    /// The process protocol version the command speaks: 1 (the default) or 2 (durable steps,
+    /// durable sleeps, retry hints on `fail`).
+    pub(crate) protocol: Option<u32>,
+    /// How failed attempts are retried (`[kinds.retry]`); without it, a failure is final.
+    pub(crate) retry: Option<RetryConfig>,
+}
+
+/// `[kinds.retry]`: every field optional, defaults as [`RetryPolicy::attempts`] gives them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RetryConfig {
+    /// Attempts in all, the first included (a re-run after a crash counts).
+    pub(crate) max_attempts: Option<u32>,
+    /// The delay after the first failed attempt.
+    pub(crate) initial_backoff_ms: Option<u64>,
+    /// The longest delay.
+    pub(crate) max_backoff_ms: Option<u64>,
+    /// How much each delay grows over the one before.
+    pub(crate) multiplier: Option<f64>,
+    /// The random share of each delay, from 0 to 1.
+    pub(crate) jitter: Option<f64>,
+}
+
+impl RetryConfig {
+    /// The runtime's policy.
+    pub(crate) fn policy(&self) -> RetryPolicy {
+        let defaults = RetryPolicy::attempts(3);
+        let mut policy = RetryPolicy::attempts(self.max_attempts.unwrap_or(defaults.max_attempts));
+        if let Some(ms) = self.initial_backoff_ms {
+            policy = policy.initial_backoff(Duration::from_millis(ms));
+        }
+        if let Some(ms) = self.max_backoff_ms {
+            policy = policy.max_backoff(Duration::from_millis(ms));
+        }
+        if let Some(multiplier) = self.multiplier {
+            policy = policy.multiplier(multiplier);
+        }
+        if let Some(jitter) = self.jitter {
+            policy = policy.jitter(jitter);
+        }
+        policy
+    }
 }
 
 /// `over_limit = "queue" | "reject"`.
@@ -312,6 +354,7 @@ impl Config {
             path: origin.to_owned(),
             error: Box::new(error),
         })?;
+        config.mcp.resolve_files(&dir);
         config.dir = dir;
         let invalid = |span: Option<Range<usize>>, message: String| Error::Invalid {
             path: origin.to_owned(),
@@ -515,6 +558,9 @@ impl Kind {
         if let Some(ms) = self.cancel_grace_ms {
             spec = spec.cancel_grace(Duration::from_millis(ms));
         }
+        if let Some(retry) = &self.retry {
+            spec = spec.retry(retry.policy());
+        }
         spec
     }
 }
@@ -602,6 +648,14 @@ cancel_grace_ms = 2000
 term_grace_ms = 1000
 routing = { detach_after_ms = 1500 }
 
+protocol = 2
+
+[kinds.retry]
+max_attempts = 5
+initial_backoff_ms = 200
+max_backoff_ms = 10000
+multiplier = 3.0
+
 [kinds.input_schema]
 type = "object"
 required = ["seconds"]
@@ -656,7 +710,21 @@ command = ["sh", "fail.sh"]
             })
         );
 
+        assert_eq!(countdown.protocol, Some(2));
+        assert_eq!(
+            spec.retry,
+            RetryPolicy::attempts(5)
+                .initial_backoff(Duration::from_millis(200))
+                .max_backoff(Duration::from_secs(10))
+                .multiplier(3.0)
+        );
+
         let fail = config.kinds[1].spec();
+        assert_eq!(
+            fail.retry,
+            RetryPolicy::NONE,
+            "no [kinds.retry]: no retries"
+        );
         assert_eq!(fail.restart, RestartPolicy::Fail);
         assert_eq!(fail.input_schema, serde_json::json!({}));
         assert_eq!(fail.routing, Routing::Background);
@@ -915,7 +983,9 @@ command = ["true"]
             .iter()
             .map(|k| k.name.get_ref().as_str())
             .collect();
-        assert_eq!(names, ["countdown", "fail", "echo"]);
+        assert_eq!(names, ["countdown", "fail", "echo", "agent"]);
+        assert_eq!(config.kinds[3].protocol, Some(2));
+        assert_eq!(config.kinds[3].spec().retry.max_attempts, 3);
         let countdown = config.kinds[0].spec();
         assert_eq!(countdown.restart, RestartPolicy::Rerun);
         assert_eq!(

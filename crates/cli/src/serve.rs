@@ -307,6 +307,9 @@ fn process_spec(kind: &config::Kind, dir: &Path) -> ProcessSpec {
     if let Some(ms) = kind.term_grace_ms {
         spec.term_grace = Duration::from_millis(ms);
     }
+    if let Some(version) = kind.protocol {
+        spec = spec.protocol(version);
+    }
     spec
 }
 

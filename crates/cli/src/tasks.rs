@@ -42,6 +42,16 @@ pub(crate) enum Command {
         /// Cancel the task if it runs longer than this many milliseconds.
         #[arg(long)]
         deadline_ms: Option<u64>,
+        /// Start the handler this many milliseconds from now, not before.
+        #[arg(long, conflicts_with = "start_at_ms")]
+        delay_ms: Option<u64>,
+        /// Start the handler at this time (milliseconds since the Unix epoch), not before.
+        #[arg(long)]
+        start_at_ms: Option<u64>,
+        /// Name this start: running the command again with the same key starts nothing and
+        /// shows the task the first run started.
+        #[arg(long)]
+        idempotency_key: Option<String>,
     },
     /// Show a task; the exit code tells its status (5 while it has not ended).
     Get {
@@ -105,6 +115,9 @@ pub(crate) async fn run(args: &ClientArgs, command: Command) -> anyhow::Result<E
             labels,
             ttl_ms,
             deadline_ms,
+            delay_ms,
+            start_at_ms,
+            idempotency_key,
         } => {
             let input = read_input(input, input_file)?;
             let mut body = Map::new();
@@ -122,12 +135,24 @@ pub(crate) async fn run(args: &ClientArgs, command: Command) -> anyhow::Result<E
             if let Some(deadline_ms) = deadline_ms {
                 body.insert("deadline_ms".into(), json!(deadline_ms));
             }
+            if let Some(delay_ms) = delay_ms {
+                body.insert("delay_ms".into(), json!(delay_ms));
+            }
+            if let Some(start_at_ms) = start_at_ms {
+                body.insert("start_at_ms".into(), json!(start_at_ms));
+            }
             if !labels.is_empty() {
                 let labels: Map<String, Value> =
                     labels.into_iter().map(|(k, v)| (k, json!(v))).collect();
                 body.insert("labels".into(), Value::Object(labels));
             }
-            let task = client.post("/v1/tasks", &Value::Object(body)).await?;
+            let task = client
+                .post_keyed(
+                    "/v1/tasks",
+                    &Value::Object(body),
+                    idempotency_key.as_deref(),
+                )
+                .await?;
             print_task(args, &task);
             let status = Task(&task).status();
             Ok(match (wait_ms, status) {
@@ -288,6 +313,12 @@ fn print_task(args: &ClientArgs, task: &Value) {
     }
     let view = Task(task);
     println!("{}  {}  {}", view.id(), view.kind(), view.summary());
+    if let Some(attempt) = task.get("attempt").and_then(Value::as_u64)
+        && attempt > 1
+    {
+        // Retried or re-run: its saved steps were not run again.
+        println!("  attempt {attempt}");
+    }
     for (key, request) in view.questions() {
         println!(
             "  asks `{key}`: {}  (answer: longrun tasks answer {} {key} <json>)",

@@ -236,6 +236,18 @@ impl<'a> Event<'a> {
                 let attempt = self.change_value().get("attempt").and_then(Value::as_u64);
                 format!("started, attempt {}", attempt.unwrap_or(1))
             }
+            Change::Other if self.kind() == "step_saved" => {
+                let change = self.change_value();
+                let key = str_at(change, "key").unwrap_or_default();
+                let value = change.get("value").unwrap_or(&Value::Null);
+                format!("step `{key}` saved: {}", compact(value))
+            }
+            Change::Other if self.kind() == "retry_scheduled" => {
+                let change = self.change_value();
+                let attempt = change.get("attempt").and_then(Value::as_u64).unwrap_or(1);
+                let error = error_text(change.get("error")).unwrap_or_default();
+                format!("attempt {attempt} failed ({error}); retrying")
+            }
             Change::Closed { .. } | Change::Other => {
                 let mut fields = self.change_value().clone();
                 if let Some(fields) = fields.as_object_mut() {
@@ -347,6 +359,23 @@ mod tests {
         let task =
             json!({"status": "cancelled", "cancellation": {"reason": "requested", "by": "al"}});
         assert_eq!(Task(&task).summary(), "cancelled: requested by al");
+    }
+
+    #[test]
+    fn steps_and_retries_read_as_sentences() {
+        let step = json!({"seq": 4, "status": "working",
+            "change": {"type": "step_saved", "key": "call-1", "value": {"reply": "hi"}}});
+        assert_eq!(
+            Event(&step).line(),
+            r#"#4 working         step `call-1` saved: {"reply":"hi"}"#
+        );
+        let retry = json!({"seq": 5, "status": "submitted",
+            "change": {"type": "retry_scheduled", "attempt": 1, "at_ms": 9,
+                "error": {"code": "rate_limited", "message": "429"}}});
+        assert_eq!(
+            Event(&retry).line(),
+            "#5 submitted       attempt 1 failed (rate_limited: 429); retrying"
+        );
     }
 
     #[test]

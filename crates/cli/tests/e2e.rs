@@ -556,6 +556,37 @@ fn two_principals_cannot_see_each_others_tasks() {
 }
 
 #[test]
+fn a_keyed_delayed_start_runs_later_and_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = Server::start(dir.path(), &[]);
+    let args = [
+        "tasks",
+        "start",
+        "steps",
+        "--input",
+        r#"{"steps": 1, "step_ms": 1}"#,
+        "--delay-ms",
+        "3600000",
+        "--idempotency-key",
+        "nightly-1",
+    ];
+    let first = server.json(ALICE, &args, 0);
+    assert_eq!(first["status"], "submitted", "{first}");
+    assert_eq!(first["idempotency_key"], "nightly-1", "{first}");
+    let created = first["created_at_ms"].as_u64().unwrap();
+    assert_eq!(first["start_at_ms"].as_u64(), Some(created + 3_600_000));
+
+    let again = server.json(ALICE, &args, 0);
+    assert_eq!(again["id"], first["id"], "the same key gives the same task");
+    let page = server.json(ALICE, &["tasks", "list"], 0);
+    assert_eq!(ids_of(&page).len(), 1, "{page}");
+
+    let id = first["id"].as_str().unwrap();
+    let cancelled = server.json(ALICE, &["tasks", "cancel", id], 0);
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+}
+
+#[test]
 fn the_agent_card_publishes_the_configured_public_url() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = std::fs::read_to_string(fixtures().join("longrun.toml")).unwrap();

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::{
     id::TaskId,
     state::{Action, Status},
-    task::{ArtifactChunk, CancelReason, Outcome, Progress},
+    task::{ArtifactChunk, CancelReason, Outcome, Progress, TaskError},
     time::Timestamp,
 };
 
@@ -125,6 +125,32 @@ pub enum Change {
         #[serde(flatten)]
         reason: CancelReason,
     },
+    /// A durable step of the handler completed: a re-run or a retry returns `value` for `key`
+    /// instead of running the step again.
+    StepSaved {
+        /// Names the step; unique within an attempt.
+        key: String,
+        /// What the step returned.
+        value: Value,
+    },
+    /// The handler began a durable sleep under `key`: a re-run or a retry waits only until
+    /// `until`, not for the whole duration again.
+    TimerStarted {
+        /// Names the timer; unique within an attempt.
+        key: String,
+        /// When the sleep ends.
+        until: Timestamp,
+    },
+    /// An attempt failed with a retryable error; the next one starts at `at`. The task waits in
+    /// `submitted` meanwhile, holding no concurrency slot.
+    RetryScheduled {
+        /// The attempt that failed.
+        attempt: u32,
+        /// Why it failed.
+        error: TaskError,
+        /// When the next attempt starts.
+        at: Timestamp,
+    },
     /// The task ended.
     Ended(Outcome),
 }
@@ -143,6 +169,9 @@ impl Change {
             Self::AgentMessage { .. } => Action::MessageAgent,
             Self::Detached => Action::Detach,
             Self::CancelRequested { .. } => Action::RequestCancel,
+            Self::StepSaved { .. } => Action::SaveStep,
+            Self::TimerStarted { .. } => Action::StartTimer,
+            Self::RetryScheduled { .. } => Action::ScheduleRetry,
             Self::Ended(Outcome::Completed { .. }) => Action::Complete,
             Self::Ended(Outcome::Failed { .. }) => Action::Fail,
             Self::Ended(Outcome::Cancelled { .. }) => Action::Cancel,

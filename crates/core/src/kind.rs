@@ -5,6 +5,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::retry::RetryPolicy;
+
 /// How a caller waits for a task it starts (agentkit's routing decision).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -84,6 +86,9 @@ pub struct KindSpec {
     /// How long a cancelled handler may take to stop before it is aborted.
     #[serde(with = "crate::millis")]
     pub cancel_grace: Duration,
+    /// How a failed attempt is retried (by default it is not).
+    #[serde(default)]
+    pub retry: RetryPolicy,
 }
 
 impl KindSpec {
@@ -107,6 +112,7 @@ impl KindSpec {
             restart: RestartPolicy::default(),
             task_support: TaskSupport::default(),
             cancel_grace: Self::DEFAULT_CANCEL_GRACE,
+            retry: RetryPolicy::NONE,
         }
     }
 
@@ -155,6 +161,12 @@ impl KindSpec {
     /// Sets how MCP exposes the kind.
     pub fn task_support(mut self, support: TaskSupport) -> Self {
         self.task_support = support;
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
         self
     }
 

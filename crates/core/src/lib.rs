@@ -14,6 +14,7 @@ pub mod id;
 pub mod inbox;
 pub mod kind;
 mod millis;
+pub mod retry;
 pub mod state;
 pub mod store;
 pub mod task;
@@ -24,6 +25,7 @@ pub use event::{Change, Event, Seq};
 pub use id::{ParseIdError, TaskId};
 pub use inbox::{InboxEntry, InboxItem};
 pub use kind::{KindSpec, OverLimit, RestartPolicy, Routing, TaskSupport};
+pub use retry::RetryPolicy;
 pub use state::{Action, Refusal, RefusalReason, State, Status};
 pub use task::{
     Artifact, ArtifactChunk, CancelReason, Labels, NewTask, Outcome, Owner, Progress, Session,

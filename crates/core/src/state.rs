@@ -2,10 +2,15 @@
 //!
 //! ```text
 //! submitted ──start──▶ working ◀──answer / time out── input_required
-//!     │                  │  └──request input──────────▶   │
+//!     ▲                  │  └──request input──────────▶   │
+//!     └──schedule retry──┴────────────────────────────────┘
 //!     ├─cancel─▶ cancelled ◀─cancel──────────────────────┤
 //!     └─reject─▶ rejected   working | input_required ─complete / fail─▶ completed | failed
 //! ```
+//!
+//! Saving a step and starting a timer change no status: they journal what a handler did, so
+//! that its next attempt can skip it. A retry takes a running task back to `submitted`, where it
+//! waits for its next attempt.
 //!
 //! Terminal states (completed, failed, cancelled, rejected) are final: every later change is
 //! refused with [`RefusalReason::Terminal`]. Stores and adapters never decide legality; they
@@ -196,6 +201,8 @@ impl State {
             (Self::Submitted, _) => refuse(RefusalReason::NotAllowed),
 
             (_, Change::Ended(Outcome::Rejected { .. })) => refuse(RefusalReason::NotAllowed),
+            // Only a running attempt can fail into a retry, and it waits in `submitted`.
+            (_, Change::RetryScheduled { .. }) => Ok(Self::Submitted),
             (_, Change::Ended(_)) => Ok(Self::Ended(outcome_of(change))),
 
             (_, Change::InputRequested { key, request }) => {
@@ -235,7 +242,9 @@ impl State {
                 | Change::Artifact(_)
                 | Change::AgentMessage { .. }
                 | Change::Detached
-                | Change::CancelRequested { .. },
+                | Change::CancelRequested { .. }
+                | Change::StepSaved { .. }
+                | Change::TimerStarted { .. },
             ) => Ok(self.clone()),
         }
     }
@@ -271,6 +280,12 @@ pub enum Action {
     Detach,
     /// Ask the task to stop.
     RequestCancel,
+    /// Journal a completed step.
+    SaveStep,
+    /// Journal the start of a durable sleep.
+    StartTimer,
+    /// Schedule the next attempt after a retryable failure.
+    ScheduleRetry,
     /// End with a result.
     Complete,
     /// End with an error.
@@ -294,6 +309,9 @@ impl fmt::Display for Action {
             Self::MessageAgent => "message the agent",
             Self::Detach => "detach",
             Self::RequestCancel => "request cancellation",
+            Self::SaveStep => "save a step",
+            Self::StartTimer => "start a timer",
+            Self::ScheduleRetry => "schedule a retry",
             Self::Complete => "complete",
             Self::Fail => "fail",
             Self::Cancel => "cancel",
@@ -421,6 +439,19 @@ mod tests {
             Action::RequestCancel => Change::CancelRequested {
                 reason: CancelReason::Requested { by: None },
             },
+            Action::SaveStep => Change::StepSaved {
+                key: "s".into(),
+                value: json!(1),
+            },
+            Action::StartTimer => Change::TimerStarted {
+                key: "t".into(),
+                until: crate::Timestamp::from_millis(5),
+            },
+            Action::ScheduleRetry => Change::RetryScheduled {
+                attempt: 1,
+                error: TaskError::new("e", "later"),
+                at: crate::Timestamp::from_millis(5),
+            },
             Action::Complete => Change::Ended(Outcome::Completed { output: json!(2) }),
             Action::Fail => Change::Ended(Outcome::Failed {
                 error: TaskError::new("e", "x"),
@@ -448,6 +479,9 @@ mod tests {
         (Submitted, Action::MessageAgent, Err(NotAllowed)),
         (Submitted, Action::Detach, Ok(Submitted)),
         (Submitted, Action::RequestCancel, Err(NotAllowed)),
+        (Submitted, Action::SaveStep, Err(NotAllowed)),
+        (Submitted, Action::StartTimer, Err(NotAllowed)),
+        (Submitted, Action::ScheduleRetry, Err(NotAllowed)),
         (Submitted, Action::Complete, Err(NotAllowed)),
         (Submitted, Action::Fail, Err(NotAllowed)),
         (Submitted, Action::Cancel, Ok(Cancelled)),
@@ -462,6 +496,9 @@ mod tests {
         (Working, Action::MessageAgent, Ok(Working)),
         (Working, Action::Detach, Ok(Working)),
         (Working, Action::RequestCancel, Ok(Working)),
+        (Working, Action::SaveStep, Ok(Working)),
+        (Working, Action::StartTimer, Ok(Working)),
+        (Working, Action::ScheduleRetry, Ok(Submitted)),
         (Working, Action::Complete, Ok(Completed)),
         (Working, Action::Fail, Ok(Failed)),
         (Working, Action::Cancel, Ok(Cancelled)),
@@ -476,13 +513,16 @@ mod tests {
         (InputRequired, Action::MessageAgent, Ok(InputRequired)),
         (InputRequired, Action::Detach, Ok(InputRequired)),
         (InputRequired, Action::RequestCancel, Ok(InputRequired)),
+        (InputRequired, Action::SaveStep, Ok(InputRequired)),
+        (InputRequired, Action::StartTimer, Ok(InputRequired)),
+        (InputRequired, Action::ScheduleRetry, Ok(Submitted)),
         (InputRequired, Action::Complete, Ok(Completed)),
         (InputRequired, Action::Fail, Ok(Failed)),
         (InputRequired, Action::Cancel, Ok(Cancelled)),
         (InputRequired, Action::Reject, Err(NotAllowed)),
     ];
 
-    const ACTIONS: [Action; 14] = [
+    const ACTIONS: [Action; 17] = [
         Action::Submit,
         Action::Start,
         Action::Progress,
@@ -493,6 +533,9 @@ mod tests {
         Action::MessageAgent,
         Action::Detach,
         Action::RequestCancel,
+        Action::SaveStep,
+        Action::StartTimer,
+        Action::ScheduleRetry,
         Action::Complete,
         Action::Fail,
         Action::Cancel,

@@ -40,6 +40,17 @@ pub enum Error {
     /// A task with this id already exists.
     #[error("task {0} already exists")]
     Duplicate(TaskId),
+    /// The owner already has a stored task started under this idempotency key; nothing was
+    /// created.
+    #[error("idempotency key `{key}` of {owner} already names task {existing}")]
+    KeyTaken {
+        /// The owner.
+        owner: Owner,
+        /// The key.
+        key: String,
+        /// The task the key names.
+        existing: TaskId,
+    },
     /// No task with this id is stored.
     #[error("task {0} is not stored (it never existed, or expired and was purged)")]
     NotFound(TaskId),

@@ -141,6 +141,23 @@ pub struct TaskError {
     /// Anything else the handler chose to attach.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<Value>,
+    /// Whether another attempt cannot help: a fatal error ends the task even when its kind's
+    /// retry policy has attempts left. Errors are retryable unless marked fatal.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fatal: bool,
+    /// How long to wait before the next attempt, overriding the kind's backoff (a rate limit's
+    /// `Retry-After`, for example).
+    #[serde(
+        default,
+        rename = "retry_after_ms",
+        skip_serializing_if = "Option::is_none",
+        with = "crate::millis::option"
+    )]
+    pub retry_after: Option<Duration>,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 impl TaskError {
@@ -157,13 +174,38 @@ impl TaskError {
     /// The code of a task refused at a concurrency limit.
     pub const LIMIT_REACHED: &str = "limit_reached";
 
-    /// An error with a code and a message.
+    /// An error with a code and a message; retryable, like every error not marked fatal.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             code: code.into(),
             message: message.into(),
             details: None,
+            fatal: false,
+            retry_after: None,
         }
+    }
+
+    /// An error that no further attempt can mend: the task fails at once, whatever its retry
+    /// policy says. The code is [`TaskError::HANDLER_ERROR`].
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self::new(Self::HANDLER_ERROR, message).into_fatal()
+    }
+
+    /// Marks this error fatal (see [`TaskError::fatal`]).
+    pub fn into_fatal(mut self) -> Self {
+        self.fatal = true;
+        self
+    }
+
+    /// Asks for the next attempt after `delay`, instead of the kind's backoff.
+    pub fn retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
+    }
+
+    /// Whether another attempt may help (the error is not fatal).
+    pub fn is_retryable(&self) -> bool {
+        !self.fatal
     }
 
     /// Attaches details.
@@ -314,6 +356,11 @@ pub struct NewTask {
     pub deadline: Option<Timestamp>,
     /// When it was created.
     pub created_at: Timestamp,
+    /// Names the start for its owner, so that a repeated start finds this task instead of
+    /// creating another (see [`Task::idempotency_key`]).
+    pub idempotency_key: Option<String>,
+    /// When the handler may start, if later than creation (a delayed start).
+    pub start_at: Option<Timestamp>,
 }
 
 /// A task: the unit of long-running work.
@@ -344,6 +391,13 @@ pub struct Task {
     pub deadline: Option<Timestamp>,
     /// When it was created.
     pub created_at: Timestamp,
+    /// The key its start was made under: unique per owner among the stored tasks, so a second
+    /// start with the same key finds this task. Purging the task frees the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// When the handler may start (a delayed start): the task stays `submitted` until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<Timestamp>,
     state: State,
     status_message: Option<String>,
     progress: Option<Progress>,
@@ -353,6 +407,8 @@ pub struct Task {
     started_at: Option<Timestamp>,
     updated_at: Timestamp,
     finished_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_at: Option<Timestamp>,
     last_seq: Seq,
 }
 
@@ -376,6 +432,8 @@ impl Task {
             ttl: new.ttl,
             deadline: new.deadline,
             created_at: new.created_at,
+            idempotency_key: new.idempotency_key,
+            start_at: new.start_at,
             state: State::Submitted,
             status_message: None,
             progress: None,
@@ -385,6 +443,7 @@ impl Task {
             started_at: None,
             updated_at: new.created_at,
             finished_at: None,
+            retry_at: None,
             last_seq: Seq::FIRST,
         };
         (task, event)
@@ -440,6 +499,12 @@ impl Task {
         self.finished_at
     }
 
+    /// When the next attempt starts, while the task waits in `submitted` after a retryable
+    /// failure.
+    pub fn retry_at(&self) -> Option<Timestamp> {
+        self.retry_at
+    }
+
     /// When the task stops being readable: its end plus its ttl.
     pub fn expires_at(&self) -> Option<Timestamp> {
         self.finished_at.map(|at| at.saturating_add(self.ttl))
@@ -480,6 +545,21 @@ impl Task {
                 self.attempt = *attempt;
                 self.started_at.get_or_insert(event.at);
                 self.status_message = None;
+                self.retry_at = None;
+            }
+            Change::StepSaved { key, .. } => {
+                self.status_message = Some(format!("step `{key}` done"));
+            }
+            Change::TimerStarted { key, .. } => {
+                self.status_message = Some(format!("sleeping (timer `{key}`)"));
+            }
+            Change::RetryScheduled { attempt, error, at } => {
+                self.retry_at = Some(*at);
+                self.status_message = Some(format!(
+                    "attempt {attempt} failed ({}); the next attempt starts in {} ms",
+                    error.message,
+                    at.saturating_since(event.at).as_millis()
+                ));
             }
             Change::Progress(progress) => {
                 if progress.message.is_some() {
@@ -542,6 +622,8 @@ mod tests {
             ttl: Duration::from_secs(60),
             deadline: None,
             created_at: Timestamp::from_millis(1_000),
+            idempotency_key: None,
+            start_at: None,
         })
         .0
     }
@@ -607,6 +689,47 @@ mod tests {
             task.expires_at(),
             Some(Timestamp::from_millis(2_000 + 60_000))
         );
+    }
+
+    #[test]
+    fn a_retry_waits_in_submitted_until_the_next_start() {
+        let mut task = new_task();
+        task.apply(&event(&task, Change::Started { attempt: 1 }))
+            .unwrap();
+        let step = Change::StepSaved {
+            key: "fetch".into(),
+            value: json!([1, 2]),
+        };
+        task.apply(&event(&task, step)).unwrap();
+        assert_eq!(task.status_message(), Some("step `fetch` done"));
+        let retry = Change::RetryScheduled {
+            attempt: 1,
+            error: TaskError::new("rate_limited", "429"),
+            at: Timestamp::from_millis(7_000),
+        };
+        task.apply(&event(&task, retry)).unwrap();
+        assert_eq!(task.status(), Status::Submitted);
+        assert_eq!(task.retry_at(), Some(Timestamp::from_millis(7_000)));
+        assert!(task.status_message().unwrap().contains("5000 ms"));
+        task.apply(&event(&task, Change::Started { attempt: 2 }))
+            .unwrap();
+        assert_eq!((task.attempt(), task.retry_at()), (2, None));
+    }
+
+    #[test]
+    fn errors_are_retryable_unless_fatal_and_keep_their_flags_as_json() {
+        let plain = TaskError::new("x", "y");
+        assert!(plain.is_retryable());
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap(),
+            json!({"code": "x", "message": "y"})
+        );
+        let fatal = TaskError::fatal("no").retry_after(Duration::from_millis(250));
+        assert!(!fatal.is_retryable());
+        let text = serde_json::to_value(&fatal).unwrap();
+        assert_eq!(text["fatal"], json!(true));
+        assert_eq!(text["retry_after_ms"], json!(250));
+        assert_eq!(serde_json::from_value::<TaskError>(text).unwrap(), fatal);
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub(crate) enum Error {
     /// The input does not match the kind's schema or input type.
     #[error("{0}")]
     InvalidInput(String),
+    /// The `Idempotency-Key` already started a task of another kind or with another input.
+    #[error("{0}")]
+    KeyReused(String),
     /// The principal holds as many event streams as it may.
     #[error("too many open event streams: at most {limit} per principal; close one and try again")]
     TooManyStreams {
@@ -130,9 +133,10 @@ impl Error {
             | Self::Refused(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::InvalidRequest(_) | Self::UnknownKind(_) | Self::InvalidInput(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            Self::InvalidRequest(_)
+            | Self::UnknownKind(_)
+            | Self::InvalidInput(_)
+            | Self::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ShuttingDown | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -158,6 +162,7 @@ impl Error {
             Self::InvalidRequest(_) => "invalid_request",
             Self::UnknownKind(_) => "unknown_kind",
             Self::InvalidInput(_) => "invalid_input",
+            Self::KeyReused(_) => "idempotency_key_reused",
             Self::TooManyStreams { .. } => "too_many_streams",
             Self::ShuttingDown => "shutting_down",
             Self::Unavailable(_) => "unavailable",
@@ -233,6 +238,7 @@ impl From<Refusal> for Error {
             Refusal::SchemaViolation { .. } => {
                 Self::InvalidInput(format!("{refusal} (GET /v1/kinds shows the schema)"))
             }
+            Refusal::KeyReused(message) => Self::KeyReused(message),
             Refusal::TooLarge(message) => Self::TooLarge(message),
             Refusal::TooManyStreams { limit } => Self::TooManyStreams { limit },
             Refusal::Internal { .. } => Self::Internal(refusal.to_string()),

@@ -270,6 +270,13 @@ pub struct Task {
     pub deadline_at_ms: Option<u64>,
     /// How long it stays readable after it ends.
     pub ttl_ms: u64,
+    /// When the handler may start, for a delayed start (`delay_ms` or `start_at_ms`): the task
+    /// stays `submitted` until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at_ms: Option<u64>,
+    /// The `Idempotency-Key` the task was started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 fn millis(duration: std::time::Duration) -> u64 {
@@ -307,6 +314,8 @@ impl From<&longrun::Task> for Task {
             expires_at_ms: task.expires_at().map(|at| at.as_millis()),
             deadline_at_ms: task.deadline.map(|at| at.as_millis()),
             ttl_ms: millis(task.ttl),
+            start_at_ms: task.start_at.map(|at| at.as_millis()),
+            idempotency_key: task.idempotency_key.clone(),
         }
     }
 }
@@ -336,6 +345,14 @@ pub struct CreateTask {
     /// keeps running, detached). Without it the answer comes at once. Capped by the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+    /// Start the handler this long from now, not before: the task stays `submitted` until then,
+    /// holding no concurrency slot. Not with `start_at_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Start the handler at this time (milliseconds since the Unix epoch), not before; a time
+    /// already past starts at once. Not with `delay_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at_ms: Option<u64>,
 }
 
 /// `GET /v1/tasks`: one page of tasks, newest first.
@@ -445,6 +462,30 @@ pub enum Change {
         /// Why.
         cancellation: Cancellation,
     },
+    /// A durable step completed: a re-run or a retry gets `value` without running it again.
+    StepSaved {
+        /// Names the step.
+        key: String,
+        /// What the step returned.
+        value: Value,
+    },
+    /// A durable sleep began: a re-run or a retry waits only until `until_ms`.
+    TimerStarted {
+        /// Names the timer.
+        key: String,
+        /// When the sleep ends (milliseconds since the Unix epoch).
+        until_ms: u64,
+    },
+    /// An attempt failed with a retryable error; the task waits in `submitted` until `at_ms`,
+    /// when the next attempt starts.
+    RetryScheduled {
+        /// The attempt that failed.
+        attempt: u32,
+        /// Why it failed.
+        error: TaskError,
+        /// When the next attempt starts (milliseconds since the Unix epoch).
+        at_ms: u64,
+    },
     /// The task ended; `status` says how, and one of the fields below why.
     Ended {
         /// The output, when `completed`.
@@ -490,6 +531,19 @@ impl From<&longrun::Change> for Change {
                 trigger: *trigger,
             },
             C::Detached => Self::Detached,
+            C::StepSaved { key, value } => Self::StepSaved {
+                key: key.clone(),
+                value: value.clone(),
+            },
+            C::TimerStarted { key, until } => Self::TimerStarted {
+                key: key.clone(),
+                until_ms: until.as_millis(),
+            },
+            C::RetryScheduled { attempt, error, at } => Self::RetryScheduled {
+                attempt: *attempt,
+                error: error.into(),
+                at_ms: at.as_millis(),
+            },
             C::CancelRequested { reason } => Self::CancelRequested {
                 cancellation: reason.into(),
             },
@@ -533,6 +587,14 @@ pub struct DrainRequest {
     /// If the inbox is empty, wait up to this long for an item to arrive. Capped by the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+    /// Start the handler this long from now, not before: the task stays `submitted` until then,
+    /// holding no concurrency slot. Not with `start_at_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Start the handler at this time (milliseconds since the Unix epoch), not before; a time
+    /// already past starts at once. Not with `delay_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at_ms: Option<u64>,
 }
 
 /// What a drain returns.

@@ -4,11 +4,11 @@ use std::{collections::BTreeMap, time::Duration};
 
 use axum::{
     extract::{RawQuery, State},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use longrun::{Filter, Status};
-use longrun_surface::StartRequest;
+use longrun::{Filter, Status, Timestamp};
+use longrun_surface::{Start, StartRequest};
 use serde_json::Value;
 
 use crate::{
@@ -22,32 +22,48 @@ use crate::{
 /// How many tasks a page holds when the request does not say.
 const DEFAULT_PAGE: usize = 50;
 
+/// The longest `Idempotency-Key` taken, in bytes.
+const MAX_KEY: usize = 255;
+
 /// Start a task.
 ///
 /// Without `wait_ms` the answer comes at once, with the task `working` (or `submitted` while it
 /// waits at a concurrency limit). With `wait_ms` the server waits up to that long for the task
 /// to end and answers with the task as it stands then; a task still running is detached, and
 /// its outcome goes to the session's inbox. A task refused at a limit is answered `rejected`.
+///
+/// With `delay_ms` or `start_at_ms` the handler starts then, not before; the task is
+/// `submitted` until then and survives a restart.
+///
+/// With an `Idempotency-Key` header, a repeat of the request (same principal, same key) while
+/// the first task is kept starts nothing and answers `200` with that task as it stands; the
+/// same key with another kind or input answers `422`.
 #[utoipa::path(
     post,
     path = "/v1/tasks",
     tag = "tasks",
     request_body = model::CreateTask,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Names this start for the principal (at most 255 bytes): a repeat answers the first task instead of starting another."),
+    ),
     responses(
+        (status = 200, description = "A repeat of an earlier start with the same `Idempotency-Key`: nothing was started; the first task as it stands.", body = model::Task),
         (status = 201, description = "The task was created; `Location` names it.", body = model::Task),
         (status = 400, description = "The body is not JSON, or a label key holds `:`.", body = model::ErrorBody),
         (status = 401, description = "Missing or wrong bearer token.", body = model::ErrorBody),
         (status = 413, description = "The body or the input is too large.", body = model::ErrorBody),
         (status = 415, description = "The body is not `application/json`.", body = model::ErrorBody),
-        (status = 422, description = "Unknown kind, unknown field, or an input that fails the kind's schema.", body = model::ErrorBody),
+        (status = 422, description = "Unknown kind, unknown field, an input that fails the kind's schema, both `delay_ms` and `start_at_ms`, or an `Idempotency-Key` already used with another kind or input.", body = model::ErrorBody),
         (status = 503, description = "The server is shutting down.", body = model::ErrorBody),
     )
 )]
 pub(crate) async fn create(
     State(api): State<Api>,
     Caller(principal): Caller,
+    headers: HeaderMap,
     Json(body): Json<model::CreateTask>,
 ) -> Result<Response, Error> {
+    let key = idempotency_key(&headers)?;
     if let Some(key) = body.labels.keys().find(|key| key.contains(':')) {
         return Err(Error::BadRequest(format!(
             "label key `{key}` contains `:`, which separates key and value in `label=key:value` \
@@ -59,6 +75,11 @@ pub(crate) async fn create(
             "`session` is empty: leave it out, or name the conversation".to_owned(),
         ));
     }
+    if body.delay_ms.is_some() && body.start_at_ms.is_some() {
+        return Err(Error::InvalidRequest(
+            "`delay_ms` and `start_at_ms` both say when to start: send one of them".to_owned(),
+        ));
+    }
     let request = StartRequest {
         kind: body.kind,
         input: body.input,
@@ -67,16 +88,37 @@ pub(crate) async fn create(
         deadline: body.deadline_ms.map(Duration::from_millis),
         labels: body.labels,
         wait: body.wait_ms.map(Duration::from_millis),
+        idempotency_key: key,
+        start_at: body.start_at_ms.map(Timestamp::from_millis),
+        delay: body.delay_ms.map(Duration::from_millis),
     };
-    let task = api.surface().start(&principal, "http", request).await?;
+    let Start { task, repeated } = api.surface().start(&principal, "http", request).await?;
+    // A repeat of an earlier start (its idempotency key) created nothing.
+    let status = if repeated {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     let location = format!("/v1/tasks/{}", task.id);
     let task = model::Task::from(&task);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        axum::Json(task),
-    )
-        .into_response())
+    Ok((status, [(header::LOCATION, location)], axum::Json(task)).into_response())
+}
+
+/// The request's `Idempotency-Key`, if it sent one that can be used.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|key| !key.is_empty() && key.len() <= MAX_KEY)
+        .ok_or_else(|| {
+            Error::BadRequest(format!(
+                "the `Idempotency-Key` header must be 1 to {MAX_KEY} bytes of visible ASCII"
+            ))
+        })?;
+    Ok(Some(key.to_owned()))
 }
 
 /// A task as it stands.

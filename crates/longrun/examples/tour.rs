@@ -331,6 +331,13 @@ fn describe(change: &Change) -> String {
         Change::AgentMessage { message, .. } => format!("tells the agent: {message}"),
         Change::Detached => "detached from its caller".into(),
         Change::CancelRequested { reason } => format!("cancel requested ({reason})"),
+        Change::StepSaved { key, value } => format!("step `{key}` done: {value}"),
+        Change::TimerStarted { key, until } => {
+            format!("sleeps on timer `{key}` until {}", until.as_millis())
+        }
+        Change::RetryScheduled { attempt, error, .. } => {
+            format!("attempt {attempt} failed ({error}); retrying")
+        }
         Change::Ended(outcome) => match outcome {
             Outcome::Completed { output } => format!("ended: completed with {output}"),
             other => format!("ended: {}", other.describe()),

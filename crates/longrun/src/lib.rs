@@ -12,9 +12,9 @@ pub use longrun_runtime::{
     AllNotice, AllSubscription, Artifact, ArtifactChunk, AskError, Bounds, CancelReason, Change,
     Context, Cursor, Drained, Error, Event, Filter, Inbox, InboxEntry, InboxItem, KindSpec, Labels,
     Limits, Notice, Options, Outcome, OverLimit, Owner, Page, Progress, Published, Recovery,
-    RestartPolicy, Routing, Runtime, Seq, Session, Signal, StartOptions, Started, State, Status,
-    Subscription, Task, TaskError, TaskHandle, TaskId, TaskInfo, TaskSupport, Timestamp,
-    TokioClock,
+    RestartPolicy, RetryPolicy, Routing, Runtime, Seq, Session, Signal, StartOptions, Started,
+    State, Status, StepError, Subscription, Task, TaskError, TaskHandle, TaskId, TaskInfo,
+    TaskSupport, Timestamp, TokioClock,
 };
 
 /// The store traits and the backends that ship with longrun.

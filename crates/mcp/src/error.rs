@@ -164,6 +164,7 @@ impl From<Refusal> for Error {
             Refusal::ForeignHost => Self::InvalidRequest(refusal.to_string()),
             Refusal::InvalidInput(_)
             | Refusal::SchemaViolation { .. }
+            | Refusal::KeyReused(_)
             | Refusal::TooLarge(_)
             | Refusal::Ended { .. }
             | Refusal::AlreadyAnswered { .. }

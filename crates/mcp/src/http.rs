@@ -9,7 +9,7 @@
 //! (`-32020`) and its version checked (`-32022`), all as HTTP 400; a 2025-11-25 request other
 //! than `initialize` needs its `Mcp-Session-Id` (400 without, 404 for an unknown or ended one).
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -17,12 +17,12 @@ use axum::{
     extract::State,
     extract::rejection::BytesRejection,
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response, sse::Event},
+    response::{IntoResponse, Response},
     routing::post,
 };
 use base64::Engine as _;
 use futures_util::StreamExt as _;
-use longrun_surface::{Principal, Refusal, Surface};
+use longrun_surface::{Principal, Refusal, StreamPermit, Surface};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -43,6 +43,7 @@ const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 const METHOD_HEADER: &str = "mcp-method";
 const NAME_HEADER: &str = "mcp-name";
+const LAST_EVENT_HEADER: &str = "last-event-id";
 
 /// The endpoint's state.
 #[derive(Clone)]
@@ -219,7 +220,7 @@ async fn modern_request(
     let id = request.id.clone();
     let reply = modern::handle(&http.server, principal, &envelope, request).await;
     answer(
-        &http.surface,
+        &http.server,
         reply,
         &id,
         version,
@@ -362,7 +363,7 @@ async fn legacy_request(
         return error_response(StatusCode::BAD_REQUEST, &request.id, &error);
     }
     if request.method == "initialize" {
-        return match legacy::initialize(principal, &request) {
+        return match legacy::initialize(&http.server, principal, &request) {
             Ok((session, result)) => {
                 let config = &http.server.config;
                 http.server.sessions.insert(
@@ -388,12 +389,12 @@ async fn legacy_request(
     let version = session.version.clone();
     let reply = legacy::handle(&http.server, &session, request).await;
     answer(
-        &http.surface,
+        &http.server,
         reply,
         &id,
         Some(&version),
         takes_streams(headers),
-        Some(&session.id),
+        Some(&session),
     )
     .await
 }
@@ -430,12 +431,12 @@ fn session(
 
 /// The HTTP response for a request's answer.
 async fn answer(
-    surface: &Surface,
+    server: &Server,
     reply: Result<Reply, Error>,
     id: &Value,
     version: Option<&str>,
     streams: bool,
-    session: Option<&str>,
+    session: Option<&Arc<Session>>,
 ) -> Response {
     let mut response = match reply {
         Err(error) => error_response(error.status(version), id, &error),
@@ -450,10 +451,10 @@ async fn answer(
                     let status = code.map_or(StatusCode::OK, |code| status_of(code, version));
                     (status, axum::Json(first)).into_response()
                 }
-                Ok(Some(first)) => sse(surface, Some(first), messages),
+                Ok(Some(first)) => sse(server, session, Some(first), messages),
                 // Nothing to say (a cancelled call, a stopping server): an empty stream.
-                Ok(None) => sse(surface, None, messages),
-                Err(_) => sse(surface, None, messages),
+                Ok(None) => sse(server, session, None, messages),
+                Err(_) => sse(server, session, None, messages),
             }
         }
         // A client that takes only JSON gets the final response alone.
@@ -470,28 +471,90 @@ async fn answer(
         }
     };
     if let Some(session) = session
-        && let Ok(value) = HeaderValue::from_str(session)
+        && let Ok(value) = HeaderValue::from_str(&session.id)
     {
         response.headers_mut().insert(SESSION_HEADER, value);
     }
     response
 }
 
-/// Messages as an SSE body, one `data:` event each, `first` first.
-fn sse(surface: &Surface, first: Option<Value>, messages: mpsc::Receiver<Value>) -> Response {
-    let events = futures_util::stream::iter(first)
-        .chain(futures_util::stream::unfold(
-            messages,
-            |mut messages| async move {
-                let message = messages.recv().await?;
-                Some((message, messages))
-            },
-        ))
-        .map(|message| Ok(Event::default().data(message.to_string())));
-    surface.sse(events)
+/// Messages as an SSE body, `first` first, each event with an id (see [`crate::resume`]).
+/// A session's stream can be resumed with `Last-Event-ID`; a 2026-07-28 stream cannot (that
+/// generation has no resumption: its client asks again), so it ends with its connection.
+fn sse(
+    server: &Server,
+    session: Option<&Arc<Session>>,
+    first: Option<Value>,
+    messages: mpsc::Receiver<Value>,
+) -> Response {
+    let shutdown = server.shutdown.clone();
+    // Only a session's streams can be resumed, so only they are primed with an id to resume
+    // from.
+    let prime = session.is_some();
+    let (replay, close_after) = match session {
+        Some(session) => (
+            session.replays.start(
+                first,
+                messages,
+                server.config.resume_window(),
+                shutdown.clone(),
+            ),
+            server.config.stream_close(),
+        ),
+        None => (
+            Arc::new(crate::resume::Replays::default()).start(
+                first,
+                messages,
+                Duration::ZERO,
+                shutdown.clone(),
+            ),
+            None,
+        ),
+    };
+    crate::resume::response(
+        replay.events(0, close_after, prime),
+        server.surface.limits().keep_alive,
+    )
 }
 
-/// GET: a 2025-11-25 session's stream of task status notifications.
+/// GET with `Last-Event-ID`: the rest of a session's stream, from after that event.
+fn resume(
+    session: &Session,
+    last_event_id: &str,
+    keep_alive: Duration,
+    permit: StreamPermit,
+) -> Response {
+    match session.replays.find(last_event_id) {
+        Some((replay, after)) => crate::resume::response(
+            // The resumed stream stays open to the end: a client resumes once, and gets the
+            // rest.
+            with_permit(replay.events(after, None, true), permit),
+            keep_alive,
+        ),
+        None => {
+            let error = Error::InvalidRequest(format!(
+                "no stream of this session has the event `{}`: it ended too long ago, or was \
+                 never sent",
+                last_event_id.chars().take(80).collect::<String>()
+            ));
+            error_response(StatusCode::NOT_FOUND, &Value::Null, &error)
+        }
+    }
+}
+
+/// `events`, holding `permit` for as long as the stream lives.
+fn with_permit<S: futures_util::Stream + Send + 'static>(
+    events: S,
+    permit: StreamPermit,
+) -> impl futures_util::Stream<Item = S::Item> + Send + 'static {
+    events.map(move |event| {
+        let _held = &permit;
+        event
+    })
+}
+
+/// GET: a 2025-11-25 session's stream of notifications, or with `Last-Event-ID` the rest of
+/// one of its streams.
 async fn get_stream(State(http): State<Http>, headers: HeaderMap) -> Response {
     let principal = match admit(&http, &headers).await {
         Ok(principal) => principal,
@@ -504,22 +567,24 @@ async fn get_stream(State(http): State<Http>, headers: HeaderMap) -> Response {
         Ok(session) => session,
         Err(response) => return *response,
     };
-    // A listening stream counts against the principal's streams on every door.
+    // A listening stream counts against the principal's streams on every door, resumed or
+    // not; the permit lives as long as the stream's body.
     let permit = match http.surface.stream_permit(&principal) {
         Ok(permit) => permit,
         Err(refusal) => return refusal_response(refusal),
     };
+    let keep_alive = http.surface.limits().keep_alive;
+    if let Some(last) = header_text(&headers, LAST_EVENT_HEADER) {
+        return resume(&session, last, keep_alive, permit);
+    }
     let messages = legacy::listen(&session);
-    let events =
-        futures_util::stream::unfold((messages, permit), |(mut messages, permit)| async move {
-            let message = messages.recv().await?;
-            Some((
-                Ok::<_, Infallible>(Event::default().data(message.to_string())),
-                (messages, permit),
-            ))
-        })
-        .take_until(http.surface.stopping());
-    http.surface.sse(events)
+    let replay = session.replays.start(
+        None,
+        messages,
+        http.server.config.resume_window(),
+        http.server.shutdown.clone(),
+    );
+    crate::resume::response(with_permit(replay.events(0, None, true), permit), keep_alive)
 }
 
 /// DELETE: ends a 2025-11-25 session.

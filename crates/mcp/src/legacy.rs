@@ -26,6 +26,8 @@ use crate::{
     call::{Followed, Relay, Reporter},
     error::Error,
     jsonrpc::Request,
+    notify::Sink,
+    prompts, resources,
     server::{Reply, STREAM_BUFFER, Server, finish, string_param},
     session::{LEVELS, Session},
     tools,
@@ -38,6 +40,7 @@ const PAGE: usize = 100;
 
 /// Answers `initialize`: a new session, and its result.
 pub(crate) fn initialize(
+    server: &Server,
     principal: &Principal,
     request: &Request,
 ) -> Result<(Arc<Session>, Value), Error> {
@@ -61,7 +64,18 @@ pub(crate) fn initialize(
         version.to_owned(),
         capabilities,
     ));
-    let mut offered = json!({"tools": {"listChanged": false}, "logging": {}});
+    let mut offered = json!({
+        "tools": {"listChanged": false},
+        "logging": {},
+        "resources": {"subscribe": true, "listChanged": false},
+    });
+    // Prompts and completions only when something is configured.
+    if server.config.has_prompts() {
+        offered["prompts"] = json!({"listChanged": false});
+    }
+    if server.config.has_completions() {
+        offered["completions"] = json!({});
+    }
     if session.has_tasks() {
         offered["tasks"] = json!({"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}});
     }
@@ -113,9 +127,37 @@ pub(crate) async fn handle(
             Ok(Reply::Result(json!({"tools": tools})))
         }
         "tools/call" => call(server, session, request).await,
-        "resources/read" => Err(Error::ResourceNotFound(
-            string_param(params, "uri")?.to_owned(),
+        "prompts/list" if server.config.has_prompts() => {
+            Ok(Reply::Result(json!({"prompts": prompts::list(server)})))
+        }
+        "prompts/get" if server.config.has_prompts() => match prompts::get(server, params, None)? {
+            prompts::Got::Messages(result) => Ok(Reply::Result(Value::Object(result))),
+            prompts::Got::Questions(_) => Err(Error::Internal("a prompt's questions".into())),
+        },
+        "completion/complete" if server.config.has_completions() => Ok(Reply::Result(
+            prompts::complete(server, principal, params).await?,
         )),
+        "resources/list" => Ok(Reply::Result(json!({"resources": resources::list(server)}))),
+        "resources/templates/list" => Ok(Reply::Result(
+            json!({"resourceTemplates": resources::templates(server)}),
+        )),
+        "resources/read" => {
+            let uri = string_param(params, "uri")?;
+            let contents = resources::read(server, principal, uri).await?;
+            Ok(Reply::Result(json!({"contents": contents})))
+        }
+        "resources/subscribe" => {
+            let uri = string_param(params, "uri")?;
+            subscribe(server, session, uri).await;
+            Ok(Reply::Result(json!({})))
+        }
+        "resources/unsubscribe" => {
+            let uri = string_param(params, "uri")?;
+            if let Some(stop) = session.watches.lock().remove(uri) {
+                stop.cancel();
+            }
+            Ok(Reply::Result(json!({})))
+        }
         method if method.starts_with("tasks/") && session.has_tasks() => {
             let id = string_param(params, "taskId");
             match method {
@@ -160,6 +202,21 @@ pub(crate) async fn handle(
             }
         ))),
     }
+}
+
+/// `resources/subscribe`: a task's artifact is followed, and each chunk of it sends
+/// `notifications/resources/updated` on the session's GET stream; any other resource is
+/// accepted (configured resources never change).
+async fn subscribe(server: &Arc<Server>, session: &Arc<Session>, uri: &str) {
+    let Some(watch) = resources::watch(server, &session.principal, uri).await else {
+        return;
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    if let Some(previous) = session.watches.lock().insert(uri.to_owned(), stop.clone()) {
+        previous.cancel();
+    }
+    let sink = Sink::Session(Arc::downgrade(session));
+    tokio::spawn(resources::follow(server.clone(), watch, sink, stop));
 }
 
 /// `tools/call`: a task-augmented call answers with the task; a plain one runs it to the end.

@@ -30,6 +30,7 @@ use crate::{
     call::{Gather, Gathered, Reporter},
     error::Error,
     jsonrpc::Request,
+    notify, prompts, resources,
     server::{Reply, STREAM_BUFFER, Server, finish, modern_result, string_param},
     session::LEVELS,
     tools,
@@ -128,11 +129,7 @@ pub(crate) async fn handle(
     match request.method.as_str() {
         "server/discover" => complete(json!({
             "supportedVersions": [MODERN],
-            "capabilities": {
-                "tools": {"listChanged": false},
-                "logging": {},
-                "extensions": {TASKS_EXTENSION: {}},
-            },
+            "capabilities": capabilities(server),
             "instructions": "Every tool runs as a longrun task. With the tasks extension \
                              declared, tools that allow it answer with a task handle: follow it \
                              with tasks/get, answer its inputRequests with tasks/update.",
@@ -154,10 +151,47 @@ pub(crate) async fn handle(
             complete(json!({"tools": tools, "ttlMs": CACHE_TTL_MS, "cacheScope": "public"}))
         }
         "tools/call" => call(server, principal, envelope, request).await,
-        // SEP-2164: an unknown resource is invalid params naming its URI; this server has none.
-        "resources/read" => Err(Error::ResourceNotFound(
-            string_param(params, "uri")?.to_owned(),
-        )),
+        "prompts/list" if server.config.has_prompts() => complete(json!({
+            "prompts": prompts::list(server),
+            "ttlMs": CACHE_TTL_MS,
+            "cacheScope": "public",
+        })),
+        "prompts/get" if server.config.has_prompts() => {
+            let can_elicit = envelope.capabilities.get("elicitation").is_some();
+            match prompts::get(server, params, Some(can_elicit))? {
+                prompts::Got::Messages(result) => complete(Value::Object(result)),
+                prompts::Got::Questions(requests) => Ok(Reply::Result(modern_result(
+                    Map::from_iter([("inputRequests".to_owned(), Value::Object(requests))]),
+                    "input_required",
+                ))),
+            }
+        }
+        "completion/complete" if server.config.has_completions() => {
+            complete(prompts::complete(server, principal, params).await?)
+        }
+        "resources/list" => complete(json!({
+            "resources": resources::list(server),
+            "ttlMs": CACHE_TTL_MS,
+            "cacheScope": "public",
+        })),
+        "resources/templates/list" => complete(json!({
+            "resourceTemplates": resources::templates(server),
+            "ttlMs": CACHE_TTL_MS,
+            "cacheScope": "public",
+        })),
+        // SEP-2164: an unknown resource is invalid params naming its URI.
+        "resources/read" => {
+            let uri = string_param(params, "uri")?;
+            let contents = resources::read(server, principal, uri).await?;
+            // A task's artifact is its owner's and changes while the task runs.
+            let (ttl, scope) = if resources::is_private(uri) {
+                (0, "private")
+            } else {
+                (CACHE_TTL_MS, "public")
+            };
+            complete(json!({"contents": contents, "ttlMs": ttl, "cacheScope": scope}))
+        }
+        "subscriptions/listen" => notify::listen(server, principal, envelope, request).await,
         method @ ("tasks/get" | "tasks/update" | "tasks/cancel") => {
             if !envelope.tasks() {
                 return Err(Error::tasks_required());
@@ -199,6 +233,23 @@ pub(crate) async fn handle(
             }
         ))),
     }
+}
+
+/// What this server offers over 2026-07-28: prompts and completions only when configured.
+fn capabilities(server: &Server) -> Value {
+    let mut capabilities = json!({
+        "tools": {"listChanged": false},
+        "logging": {},
+        "resources": {"subscribe": true, "listChanged": false},
+        "extensions": {TASKS_EXTENSION: {}},
+    });
+    if server.config.has_prompts() {
+        capabilities["prompts"] = json!({"listChanged": false});
+    }
+    if server.config.has_completions() {
+        capabilities["completions"] = json!({});
+    }
+    capabilities
 }
 
 /// `tools/call`.

@@ -101,7 +101,7 @@ impl Server {
             ttl,
             ..StartRequest::default()
         };
-        Ok(self.surface.start(principal, "mcp", request).await?)
+        Ok(self.surface.start(principal, "mcp", request).await?.task)
     }
 
     /// The task `id` names, if `principal` owns it; anything else — not an id, unknown,

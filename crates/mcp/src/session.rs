@@ -60,6 +60,10 @@ pub(crate) struct Session {
     pub(crate) version: String,
     /// The client's capabilities, from `initialize`.
     pub(crate) capabilities: Value,
+    /// The session's SSE streams, for clients resuming with `Last-Event-ID`.
+    pub(crate) replays: Arc<crate::resume::Replays>,
+    /// `resources/subscribe` by URI: cancelled by `resources/unsubscribe`.
+    pub(crate) watches: Mutex<HashMap<String, tokio_util::sync::CancellationToken>>,
     next_id: AtomicU64,
     next_stream: AtomicU64,
     state: Mutex<State>,
@@ -90,6 +94,8 @@ impl Session {
             principal,
             version,
             capabilities,
+            replays: Arc::default(),
+            watches: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             next_stream: AtomicU64::new(0),
             released: Notify::new(),

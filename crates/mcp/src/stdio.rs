@@ -82,7 +82,7 @@ where
                         .meta()
                         .is_some_and(|meta| meta.contains_key(META_PROTOCOL_VERSION));
                     if !modern && request.method == "initialize" {
-                        let answer = match legacy::initialize(&principal, &request) {
+                        let answer = match legacy::initialize(&server, &principal, &request) {
                             Ok((opened, result)) => {
                                 session = Some(opened);
                                 jsonrpc::response(&request.id, result)

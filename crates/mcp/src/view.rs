@@ -175,6 +175,8 @@ mod tests {
             ttl: Duration::from_secs(60),
             deadline: None,
             created_at: Timestamp::from_millis(1_000),
+            idempotency_key: None,
+            start_at: None,
         })
         .0
     }

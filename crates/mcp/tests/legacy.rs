@@ -257,7 +257,13 @@ async fn questions_arrive_as_requests_on_the_tasks_result_stream() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_question_is_asked_again_on_a_new_stream_when_the_first_closed() {
-    let session = session(json!({"elicitation": {}})).await;
+    // No resume window: a stream whose connection dropped is given up at once.
+    let config = longrun_mcp::Config {
+        resume_window_ms: 0,
+        ..config()
+    };
+    let url = serve(runtime(), config).await;
+    let session = Session::open(&Client::new(&url, Some(ALICE)), json!({"elicitation": {}})).await;
     let created = session
         .ok("tools/call", json!({"name": "ask", "task": {}}))
         .await;

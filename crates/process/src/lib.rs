@@ -26,8 +26,11 @@ use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 use longrun::{Context, Error, KindSpec, Runtime};
 use serde_json::Value;
 
-/// The version of the protocol this crate speaks, sent as `"protocol"` in the start line.
-pub const PROTOCOL: u32 = 1;
+/// The latest version of the protocol this crate speaks. A kind speaks the version its
+/// [`ProcessSpec::protocol`] names (1 by default, so a version-1 handler runs unchanged); it is
+/// sent as `"protocol"` in the start line. Version 2 adds durable steps, durable sleeps and
+/// retry hints on `fail`.
+pub const PROTOCOL: u32 = 2;
 
 /// The longest line accepted from a child's stdout (1 MiB, newline excluded). A longer line
 /// fails the task with [`PROTOCOL_ERROR`], so a runaway child cannot exhaust the server's
@@ -66,6 +69,8 @@ pub struct ProcessSpec {
     /// How long the process has between SIGTERM and SIGKILL, when it is cancelled or when it
     /// does not exit after reporting its outcome.
     pub term_grace: Duration,
+    /// The protocol version the handler speaks: 1 (the default) or 2.
+    pub protocol: u32,
 }
 
 impl ProcessSpec {
@@ -80,6 +85,7 @@ impl ProcessSpec {
             env: BTreeMap::new(),
             cwd: None,
             term_grace: Self::DEFAULT_TERM_GRACE,
+            protocol: 1,
         }
     }
 
@@ -98,6 +104,12 @@ impl ProcessSpec {
     /// Sets the working directory.
     pub fn cwd(mut self, cwd: impl Into<PathBuf>) -> Self {
         self.cwd = Some(cwd.into());
+        self
+    }
+
+    /// Sets the protocol version the handler speaks (1 or 2; others are clamped).
+    pub fn protocol(mut self, version: u32) -> Self {
+        self.protocol = version.clamp(1, PROTOCOL);
         self
     }
 

@@ -22,7 +22,7 @@ use std::{
 };
 
 use futures_util::{StreamExt, stream::FuturesUnordered};
-use longrun::{AskError, Context, Error, Signal, TaskError, TaskId};
+use longrun::{AskError, Context, Error, Signal, StepError, TaskError, TaskId};
 use nix::sys::signal::Signal::{SIGKILL, SIGTERM};
 use serde_json::Value;
 use tokio::{
@@ -33,7 +33,7 @@ use tokio::{
 };
 
 use crate::{
-    MAX_LINE_BYTES, MAX_STDERR_LINE_BYTES, PROTOCOL, ProcessSpec,
+    MAX_LINE_BYTES, MAX_STDERR_LINE_BYTES, ProcessSpec,
     child::{self, Group},
     failure::{Exit, Failure, Tail},
     lines::{Line, Lines},
@@ -67,11 +67,14 @@ pub(crate) async fn run(ctx: Context, spec: Arc<ProcessSpec>, input: Value) -> S
     };
 
     let (to_child, queued) = mpsc::unbounded_channel();
+    // Protocol 2 hands the journal over, so the handler skips the steps it already did.
+    let steps = (spec.protocol >= 2).then(|| ctx.saved_steps());
     let start = ToChild::Start {
-        protocol: PROTOCOL,
+        protocol: spec.protocol,
         task: ctx.id().to_string(),
         kind: ctx.kind(),
         attempt: ctx.attempt(),
+        steps: steps.as_ref(),
         input: &input,
     };
     // Cannot fail: the receiver is alive until the writer below ends.
@@ -87,6 +90,7 @@ pub(crate) async fn run(ctx: Context, spec: Arc<ProcessSpec>, input: Value) -> S
         signalled: false,
         line_no: 0,
         asks: FuturesUnordered::new(),
+        sleeps: FuturesUnordered::new(),
         cancel_seen: false,
         exit: None,
         timer: None,
@@ -123,6 +127,7 @@ enum Input {
     Stdout(std::io::Result<Option<Line>>),
     Stderr(std::io::Result<Option<Line>>),
     Answered(String, Result<Value, AskError>),
+    Slept(String, Result<(), StepError>),
     Cancelled,
     Exited(std::io::Result<std::process::ExitStatus>),
     Timer,
@@ -150,6 +155,7 @@ enum Verdict {
 }
 
 type Question = Pin<Box<dyn Future<Output = (String, Result<Value, AskError>)> + Send>>;
+type Nap = Pin<Box<dyn Future<Output = (String, Result<(), StepError>)> + Send>>;
 
 struct Session<'a> {
     ctx: &'a Context,
@@ -163,6 +169,8 @@ struct Session<'a> {
     /// Stdout lines read so far, for error messages.
     line_no: u64,
     asks: FuturesUnordered<Question>,
+    /// Durable sleeps under way (protocol 2).
+    sleeps: FuturesUnordered<Nap>,
     cancel_seen: bool,
     exit: Option<Exit>,
     timer: Option<(Instant, Step)>,
@@ -183,6 +191,7 @@ impl Session<'_> {
                 line = stdout.next(), if stdout_open => Input::Stdout(line),
                 line = stderr.next(), if stderr_open => Input::Stderr(line),
                 Some((key, answer)) = self.asks.next(), if !self.asks.is_empty() => Input::Answered(key, answer),
+                Some((key, slept)) = self.sleeps.next(), if !self.sleeps.is_empty() => Input::Slept(key, slept),
                 () = self.ctx.cancelled(), if !self.cancel_seen => Input::Cancelled,
                 status = child.wait(), if self.exit.is_none() => Input::Exited(status),
                 () = tokio::time::sleep_until(wake), if self.timer.is_some() => Input::Timer,
@@ -197,6 +206,7 @@ impl Session<'_> {
                 Input::Stderr(Ok(Some(line))) => self.stderr_line(line),
                 Input::Stderr(Ok(None) | Err(_)) => stderr_open = false,
                 Input::Answered(key, answer) => self.answered(key, answer),
+                Input::Slept(key, slept) => self.step_done(&key, slept),
                 Input::Cancelled => self.cancel(),
                 Input::Exited(status) => {
                     let status = match status {
@@ -287,6 +297,18 @@ impl Session<'_> {
                 self.ask(key, request, timeout_ms).await;
                 Ok(())
             }
+            FromChild::Step { key, value } => {
+                let saved = self
+                    .ctx
+                    .step(key.clone(), async { Ok::<_, TaskError>(value) })
+                    .await;
+                self.step_done(&key, saved.map(drop));
+                Ok(())
+            }
+            FromChild::Sleep { key, ms } => {
+                self.sleep(key, ms);
+                Ok(())
+            }
             FromChild::Complete { output } => {
                 self.reported(Reported::Complete(output));
                 Ok(())
@@ -295,8 +317,10 @@ impl Session<'_> {
                 code,
                 message,
                 details,
+                retryable,
+                retry_after_ms,
             } => {
-                let error = wire::task_error(code, message, details);
+                let error = wire::task_error(code, message, details, retryable, retry_after_ms);
                 self.reported(Reported::Fail(error));
                 Ok(())
             }
@@ -334,6 +358,32 @@ impl Session<'_> {
         match first.await {
             std::task::Poll::Ready((key, answer)) => self.answered(key, answer),
             std::task::Poll::Pending => self.asks.push(question),
+        }
+    }
+
+    /// Starts a durable sleep beside the loop; `step_saved` tells the child when it is over.
+    fn sleep(&mut self, key: String, ms: u64) {
+        let ctx = self.ctx.clone();
+        self.sleeps.push(Box::pin(async move {
+            let slept = ctx.sleep(key.clone(), Duration::from_millis(ms)).await;
+            (key, slept)
+        }));
+    }
+
+    /// Tells the child a step is durable (or a sleep over), or handles why it is not.
+    fn step_done(&mut self, key: &str, done: Result<(), StepError>) {
+        match done {
+            Ok(()) => self.send(&ToChild::StepSaved { key }),
+            // The cancel branch tells the child.
+            Err(StepError::Cancelled) => {}
+            Err(StepError::KeyReused(key)) => self.protocol_error(format!(
+                "the handler used step key `{key}` twice in one attempt; each step needs a key \
+                 of its own"
+            )),
+            Err(StepError::Runtime(error)) => self.refused(error),
+            Err(error @ (StepError::Failed(_) | StepError::Decode { .. })) => {
+                self.protocol_error(format!("stdout line {}: {error}", self.line_no));
+            }
         }
     }
 
@@ -381,6 +431,7 @@ impl Session<'_> {
         // End of file on stdin tells the child that nothing more will come.
         self.to_child = None;
         self.asks.clear();
+        self.sleeps.clear();
         if self.timer.is_none() && self.exit.is_none() {
             self.timer = Some((Instant::now() + self.term_grace, Step::Term));
         }
@@ -409,6 +460,7 @@ impl Session<'_> {
         // Lines already queued (a cancel) are still written before stdin closes.
         self.to_child = None;
         self.asks.clear();
+        self.sleeps.clear();
         if self.exit.is_some() || matches!(self.timer, Some((_, Step::Kill))) {
             return;
         }
@@ -432,6 +484,7 @@ impl Session<'_> {
         self.exit = Some(exit);
         self.to_child = None;
         self.asks.clear();
+        self.sleeps.clear();
         // Whatever the leader left behind goes with it; that also closes the pipes they held.
         self.group.signal(SIGKILL);
         self.timer = Some((Instant::now() + self.term_grace, Step::GiveUp));

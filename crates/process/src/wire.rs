@@ -2,6 +2,8 @@
 //! from its stdout. Only this module knows them; the session converts to and from the task
 //! model explicitly.
 
+use std::{collections::BTreeMap, time::Duration};
+
 use longrun::{ArtifactChunk, TaskError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -20,12 +22,17 @@ pub(crate) enum ToChild<'a> {
         task: String,
         kind: &'a str,
         attempt: u32,
+        /// Protocol 2: the values earlier attempts saved, by step key.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        steps: Option<&'a BTreeMap<String, Value>>,
         input: &'a Value,
     },
     /// The answer to a question the child asked.
     Answer { key: &'a str, value: &'a Value },
     /// Nobody answered the question in time.
     AnswerTimeout { key: &'a str },
+    /// Protocol 2: the step `key` is durable (or the sleep `key` is over).
+    StepSaved { key: &'a str },
     /// The task is being cancelled; SIGTERM follows (or precedes: they race).
     Cancel,
 }
@@ -71,6 +78,10 @@ pub(crate) enum FromChild {
         #[serde(default)]
         timeout_ms: Option<u64>,
     },
+    /// Protocol 2: a step's value, to be saved durably; `step_saved` answers.
+    Step { key: String, value: Value },
+    /// Protocol 2: a durable sleep; `step_saved` answers when it is over.
+    Sleep { key: String, ms: u64 },
     /// A message for the agent.
     Message {
         text: String,
@@ -89,12 +100,22 @@ pub(crate) enum FromChild {
         message: String,
         #[serde(default)]
         details: Option<Value>,
+        /// Protocol 2: `false` fails the task whatever its retry policy says.
+        #[serde(default = "yes")]
+        retryable: bool,
+        /// Protocol 2: wait this long before the next attempt, instead of the kind's backoff.
+        #[serde(default)]
+        retry_after_ms: Option<u64>,
     },
     /// Outcome: the child stopped on its own account or after a cancel.
     Cancelled {
         #[serde(default)]
         message: String,
     },
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// How the child said its task ended.
@@ -123,12 +144,18 @@ pub(crate) fn chunk(
 }
 
 /// A child's `fail` line as the task model's error.
-pub(crate) fn task_error(code: String, message: String, details: Option<Value>) -> TaskError {
-    let error = TaskError::new(code, message);
-    match details {
-        Some(details) => error.with_details(details),
-        None => error,
-    }
+pub(crate) fn task_error(
+    code: String,
+    message: String,
+    details: Option<Value>,
+    retryable: bool,
+    retry_after_ms: Option<u64>,
+) -> TaskError {
+    let mut error = TaskError::new(code, message);
+    error.details = details;
+    error.fatal = !retryable;
+    error.retry_after = retry_after_ms.map(Duration::from_millis);
+    error
 }
 
 #[cfg(test)]
@@ -145,6 +172,7 @@ mod tests {
             task: "task_0123".into(),
             kind: "countdown",
             attempt: 2,
+            steps: None,
             input: &input,
         }
         .line();
@@ -154,6 +182,46 @@ mod tests {
             "{\"type\":\"start\",\"protocol\":1,\"task\":\"task_0123\",\"kind\":\"countdown\",\
              \"attempt\":2,\"input\":{\"nested\":{\"input\":\"x\"},\"seconds\":3}}\n"
         );
+    }
+
+    #[test]
+    fn protocol_2_puts_the_steps_before_the_input() {
+        let input = json!("last");
+        let steps = BTreeMap::from([("call-1".to_owned(), json!({"reply": "hi"}))]);
+        let line = ToChild::Start {
+            protocol: 2,
+            task: "task_0123".into(),
+            kind: "agent",
+            attempt: 3,
+            steps: Some(&steps),
+            input: &input,
+        }
+        .line();
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "{\"type\":\"start\",\"protocol\":2,\"task\":\"task_0123\",\"kind\":\"agent\",\
+             \"attempt\":3,\"steps\":{\"call-1\":{\"reply\":\"hi\"}},\"input\":\"last\"}\n"
+        );
+    }
+
+    #[test]
+    fn a_fail_line_says_whether_to_retry() {
+        let parse = |line: &str| match serde_json::from_str::<FromChild>(line).unwrap() {
+            FromChild::Fail {
+                code,
+                message,
+                details,
+                retryable,
+                retry_after_ms,
+            } => task_error(code, message, details, retryable, retry_after_ms),
+            other => panic!("{other:?}"),
+        };
+        let plain = parse(r#"{"type":"fail","code":"x"}"#);
+        assert!(plain.is_retryable() && plain.retry_after.is_none());
+        let fatal = parse(r#"{"type":"fail","code":"x","retryable":false}"#);
+        assert!(!fatal.is_retryable());
+        let later = parse(r#"{"type":"fail","code":"x","retry_after_ms":1500}"#);
+        assert_eq!(later.retry_after, Some(Duration::from_millis(1500)));
     }
 
     #[test]
@@ -172,6 +240,10 @@ mod tests {
                 r#"{"type":"answer_timeout","key":"ok"}"#,
             ),
             (ToChild::Cancel, r#"{"type":"cancel"}"#),
+            (
+                ToChild::StepSaved { key: "s1" },
+                r#"{"type":"step_saved","key":"s1"}"#,
+            ),
         ];
         for (message, expected) in cases {
             assert_eq!(message.line(), format!("{expected}\n").into_bytes());

@@ -577,3 +577,60 @@ async fn countdown_honours_cancel() {
         .unwrap_or_else(|| panic!("no exit logged:\n{logs}"));
     assert!(exit.contains("exit=status 0"), "{exit}");
 }
+
+/// Protocol 2: `agent.py` fails its first attempt before its third call; the retry gets the
+/// saved calls in its start line and makes only the calls it had not made.
+#[tokio::test]
+async fn a_protocol_2_handler_resumes_after_its_last_saved_step_on_retry() {
+    let dir = std::env::temp_dir().join(format!("longrun-agent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("calls.log");
+    let _ = std::fs::remove_file(&log);
+    let kind = KindSpec::new("agent").retry(longrun::RetryPolicy::attempts(2));
+    let runtime = runtime(kind, example("agent.py").protocol(2));
+    let input = json!({"calls": 4, "fail_at": 3, "log": log, "pause_ms": 5});
+    let handle = start(&runtime, "agent", input).await;
+    let task = handle.wait().await.unwrap();
+    assert_eq!(
+        task.outcome(),
+        Some(&Outcome::Completed {
+            output: json!({
+                "replies": ["answer 1", "answer 2", "answer 3", "answer 4"],
+                "attempt": 2,
+            })
+        }),
+        "{task:?}"
+    );
+    let made = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        made, "call-1\ncall-2\ncall-3\ncall-4\n",
+        "no call was made twice"
+    );
+    let events = all_events(&handle).await;
+    let saved = events
+        .iter()
+        .filter(|e| matches!(e.change, Change::StepSaved { .. }))
+        .count();
+    let retried = events
+        .iter()
+        .any(|e| matches!(&e.change, Change::RetryScheduled { error, .. } if error.code == "rate_limited"));
+    assert_eq!(saved, 4);
+    assert!(retried, "{events:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A protocol-1 handler is started as before: no `steps` in its start line.
+#[tokio::test]
+async fn a_protocol_1_start_line_has_no_steps() {
+    let task = run_to_end(
+        shell(r#"read -r start; printf '{"type":"complete","output":%s}\n' "$start""#),
+        json!(7),
+    )
+    .await;
+    let Some(Outcome::Completed { output }) = task.outcome() else {
+        panic!("{task:?}")
+    };
+    assert_eq!(output["protocol"], json!(1));
+    assert!(output.get("steps").is_none(), "{output}");
+    assert_eq!(output["input"], json!(7));
+}

@@ -18,9 +18,11 @@ use crate::{
 /// been published to subscribers.
 #[derive(Clone)]
 pub struct Context {
-    inner: Arc<Inner>,
-    live: Arc<Live>,
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) live: Arc<Live>,
     attempt: u32,
+    /// The step and timer keys this attempt used: each names one use per attempt.
+    pub(crate) keys: Arc<crate::step::AttemptKeys>,
 }
 
 impl Context {
@@ -29,6 +31,7 @@ impl Context {
             inner,
             live,
             attempt,
+            keys: Arc::default(),
         }
     }
 
@@ -52,7 +55,7 @@ impl Context {
         self.live.info.session.as_ref()
     }
 
-    /// Which run this is: 1, or more after a crash re-run.
+    /// Which run this is: 1, or more after a crash re-run or a retry.
     pub fn attempt(&self) -> u32 {
         self.attempt
     }

@@ -62,6 +62,17 @@ pub enum Error {
         /// The question's key.
         key: String,
     },
+    /// The idempotency key already started a task of another kind or with another input.
+    #[error(
+        "idempotency key `{key}` already started task {existing} with another kind or input; \
+         use a new key for a different start"
+    )]
+    KeyReused {
+        /// The key.
+        key: String,
+        /// The task it started.
+        existing: TaskId,
+    },
     /// The state machine refused the change.
     #[error(transparent)]
     Refused(#[from] Refusal),

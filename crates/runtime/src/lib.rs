@@ -14,13 +14,16 @@ mod context;
 mod error;
 mod handler;
 mod inbox;
+mod journal;
 mod live;
 mod node;
 mod options;
 mod recover;
 mod registry;
+mod retry;
 mod runtime;
 mod start;
+mod step;
 mod subscribe;
 mod supervise;
 
@@ -33,12 +36,13 @@ pub use inbox::{Drained, Inbox};
 pub use live::TaskInfo;
 pub use longrun_core::{
     Artifact, ArtifactChunk, CancelReason, Change, Event, InboxEntry, InboxItem, KindSpec, Labels,
-    Outcome, OverLimit, Owner, Progress, RestartPolicy, Routing, Seq, Session, State, Status, Task,
-    TaskError, TaskId, TaskSupport, Timestamp,
+    Outcome, OverLimit, Owner, Progress, RestartPolicy, RetryPolicy, Routing, Seq, Session, State,
+    Status, Task, TaskError, TaskId, TaskSupport, Timestamp,
     store::{Cursor, Filter, Page},
 };
 pub use options::{Bounds, Options};
 pub use recover::Recovery;
 pub use runtime::Runtime;
 pub use start::{StartOptions, Started, TaskHandle};
+pub use step::StepError;
 pub use subscribe::{AllNotice, AllSubscription, Notice, Published, Subscription};

@@ -75,6 +75,8 @@ pub(crate) struct LiveState {
     pub(crate) attempt: u32,
     /// Whether the task holds admission slots that must be released at its end.
     pub(crate) holds_slot: bool,
+    /// What earlier attempts saved (steps, timers), as read when this attempt began.
+    pub(crate) journal: crate::journal::Journal,
 }
 
 /// Where one question key stands. Keys name one question for the task's whole life.
@@ -112,6 +114,7 @@ impl Live {
             detached: false,
             attempt: 0,
             holds_slot,
+            journal: Default::default(),
         };
         Self::build(id, kind, info, routing, on_terminal, state)
     }
@@ -140,6 +143,7 @@ impl Live {
             detached: task.is_detached(),
             attempt: task.attempt(),
             holds_slot: false,
+            journal: Default::default(),
         };
         // Whoever waited in the foreground is gone: the outcome goes to the inbox.
         Self::build(task.id, kind, info, Routing::Background, None, state)

@@ -4,29 +4,26 @@
 //! A task still `submitted` is queued again, as if just started. A task that was `working` or
 //! `input_required` was interrupted mid-run, and its kind's [`RestartPolicy`] decides:
 //! [`RestartPolicy::Rerun`] starts the handler again (`attempt` + 1) with every answer already
-//! given to `ask` replayed, so it does not ask twice; [`RestartPolicy::Fail`] ends it `failed`
-//! with [`TaskError::INTERRUPTED`]. Either way, the events already written are kept.
+//! given to `ask` replayed, so it does not ask twice, and every step saved and timer started
+//! replayed from the journal, so it resumes after its last step; [`RestartPolicy::Fail`] ends it
+//! `failed` with [`TaskError::INTERRUPTED`]. A re-run counts as an attempt against the kind's
+//! retry policy. A task waiting for its next attempt waits for the rest of its backoff. Either
+//! way, the events already written are kept.
 
 use std::sync::Arc;
 
-use longrun_core::{
-    Change, RestartPolicy, Seq, Status, Task, TaskError, TaskId,
-    store::{Error as StoreError, EventLog},
-};
-use serde_json::Value;
+use longrun_core::{RestartPolicy, Seq, Status, Task, TaskError};
 
 use crate::{
     Runtime,
-    admission::{Decision, Slot},
     error::Error,
+    journal::Replay,
     live::{Live, TaskInfo},
     runtime::Inner,
     supervise::{self, Admitted},
 };
 
 /// How many events are read from the log at a time when collecting answers to replay.
-const PAGE: usize = 512;
-
 /// What a recovery did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Recovery {
@@ -102,25 +99,41 @@ impl Inner {
         let status = task.status();
         let interrupted = matches!(status, Status::Working | Status::InputRequired);
         // A submitted task with only its first event has nothing to replay: skip the read.
-        let answers = if interrupted || task.last_seq() > Seq::FIRST {
-            answers_of(self.store.as_ref(), task.id).await?
+        let replay = if interrupted || task.last_seq() > Seq::FIRST {
+            Replay::read(self.store.as_ref(), task.id).await?
         } else {
-            Vec::new()
+            Replay::default()
         };
         let info = TaskInfo {
             kind: entry.name.clone(),
             owner: task.owner.clone(),
             session: task.session.clone(),
         };
-        let live = Arc::new(Live::resume(&task, entry.clone(), info, answers));
+        let live = Arc::new(Live::resume(&task, entry.clone(), info, []));
+        replay.install(&live);
         self.live.insert(task.id, live.clone());
 
-        if interrupted && entry.spec.restart == RestartPolicy::Fail {
+        // A re-run after a crash counts as an attempt against the kind's retry policy.
+        let retry = &entry.spec.retry;
+        let exhausted = retry.max_attempts > 1 && !retry.allows(task.attempt() + 1);
+        if interrupted && (entry.spec.restart == RestartPolicy::Fail || exhausted) {
             recovery.failed += 1;
-            let error = TaskError::new(
-                TaskError::INTERRUPTED,
-                "the task was interrupted by a crash or restart, and its kind does not re-run",
-            );
+            let error = if exhausted {
+                TaskError::new(
+                    TaskError::INTERRUPTED,
+                    format!(
+                        "the task was interrupted by a crash or restart after its last attempt \
+                         ({} of {})",
+                        task.attempt(),
+                        retry.max_attempts
+                    ),
+                )
+            } else {
+                TaskError::new(
+                    TaskError::INTERRUPTED,
+                    "the task was interrupted by a crash or restart, and its kind does not re-run",
+                )
+            };
             let this = self.clone();
             self.tracker.spawn(async move {
                 this.finish(&live, longrun_core::Outcome::Failed { error })
@@ -133,26 +146,23 @@ impl Inner {
         } else {
             recovery.resubmitted += 1;
         }
+        // It was waiting for its next attempt: it waits for the rest of its backoff, without a
+        // slot, then is admitted like a retry.
+        if let Some(at) = task.retry_at() {
+            self.tracker.spawn(crate::retry::resume(
+                self.clone(),
+                live,
+                task.input,
+                task.deadline,
+                at,
+            ));
+            return Ok(());
+        }
 
-        let spec = &entry.spec;
-        let admitted = if self.admission.applies(spec.concurrency) {
-            let slot = Slot {
-                kind: spec.name.clone(),
-                kind_limit: spec.concurrency,
-                owner: task.owner.clone(),
-            };
-            // Accepted once already: a taken-up task waits for room rather than being
-            // rejected, whatever its kind does with new tasks over the limit.
-            match self.admission.admit(task.id, &slot, true) {
-                Decision::Run => {
-                    live.state.lock().holds_slot = true;
-                    Admitted::Run
-                }
-                Decision::Queued(admitted) => Admitted::Queued(Box::new((admitted, slot))),
-                Decision::Full(why) => Admitted::Rejected(why.into_boxed_str()),
-            }
-        } else {
-            Admitted::Run
+        // A delayed start not yet due waits for what remains of its delay, holding no slot.
+        let admitted = match task.start_at {
+            Some(at) if !interrupted && at > self.clock.now() => Admitted::Delayed(at),
+            _ => supervise::admit_again(self, &live),
         };
         self.tracker.spawn(supervise::run(
             self.clone(),
@@ -163,23 +173,5 @@ impl Inner {
             None,
         ));
         Ok(())
-    }
-}
-
-/// The answers given to a task's questions, from its log, for the replay.
-async fn answers_of(log: &dyn EventLog, id: TaskId) -> Result<Vec<(String, Value)>, StoreError> {
-    let mut answers = Vec::new();
-    let mut after = Seq::ZERO;
-    loop {
-        let events = log.read(id, after, PAGE).await?;
-        let Some(last) = events.last() else {
-            return Ok(answers);
-        };
-        after = last.seq;
-        for event in &events {
-            if let Change::InputAnswered { key, value } = &event.change {
-                answers.push((key.clone(), value.clone()));
-            }
-        }
     }
 }

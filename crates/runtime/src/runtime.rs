@@ -9,7 +9,7 @@ use longrun_core::{
     Task, TaskError, TaskId,
     cluster::Cluster,
     inbox::InboxEntry,
-    store::{Ack, Filter, NewInboxItem, Page, Purge, Query, Store},
+    store::{Ack, Error as StoreError, Filter, NewInboxItem, Page, Purge, Query, Store},
 };
 use longrun_store_memory::MemoryStore;
 use schemars::JsonSchema;
@@ -28,7 +28,7 @@ use crate::{
     live::{AskSlot, Live, LiveState, TaskInfo, TerminalCallback},
     options::Options,
     registry::Registry,
-    start::{StartOptions, Started, TaskHandle},
+    start::{StartOptions, StartTime, Started, TaskHandle},
     subscribe::{AllSubscription, Published, Subscription},
     supervise::{self, Admitted, Launched, Pending},
 };
@@ -346,6 +346,39 @@ impl Inner {
         input: Value,
         options: StartOptions,
     ) -> Result<Started, Error> {
+        // Kept only to compare with the task a repeated key names.
+        let requested = options.idempotency_key.is_some().then(|| input.clone());
+        match self.start_new(kind, input, options).await {
+            Err(Error::Store(StoreError::KeyTaken { key, existing, .. })) => {
+                self.existing(kind, requested.unwrap_or_default(), key, existing)
+                    .await
+            }
+            started => started,
+        }
+    }
+
+    /// The answer to a start whose idempotency key names `existing`: that task, if the start
+    /// asked for the same thing.
+    async fn existing(
+        &self,
+        kind: &str,
+        input: Value,
+        key: String,
+        existing: TaskId,
+    ) -> Result<Started, Error> {
+        let task = self.get(existing).await?;
+        if task.kind != kind || task.input != input {
+            return Err(Error::KeyReused { key, existing });
+        }
+        Ok(Started::Existing(Box::new(task)))
+    }
+
+    async fn start_new(
+        self: &Arc<Self>,
+        kind: &str,
+        input: Value,
+        options: StartOptions,
+    ) -> Result<Started, Error> {
         if self.shutdown.is_cancelled() {
             return Err(Error::ShuttingDown);
         }
@@ -374,8 +407,16 @@ impl Inner {
             deadline,
             routing,
             on_terminal,
+            idempotency_key,
+            start,
         } = options;
         let now = self.clock.now();
+        let start_at = match start {
+            Some(StartTime::At(at)) => Some(at),
+            Some(StartTime::After(delay)) => Some(now.saturating_add(delay)),
+            None => None,
+        }
+        .filter(|at| *at > now);
         let spec = &entry.spec;
         let routing = routing.unwrap_or(spec.routing);
         let owner = owner.unwrap_or_default();
@@ -389,11 +430,14 @@ impl Inner {
             ttl: ttl.unwrap_or(spec.ttl),
             deadline: deadline.or(spec.deadline).map(|d| now.saturating_add(d)),
             created_at: now,
+            idempotency_key,
+            start_at,
         });
         let id = task.id;
         let first = Arc::new(first);
 
-        let counted = self.admission.applies(spec.concurrency);
+        // A delayed task is admitted when it is due: it holds no slot while it waits.
+        let counted = start_at.is_none() && self.admission.applies(spec.concurrency);
         let slot = counted.then(|| Slot {
             kind: spec.name.clone(),
             kind_limit: spec.concurrency,
@@ -407,13 +451,14 @@ impl Inner {
             None => Decision::Run,
         };
         let holds_slot = counted && matches!(decision, Decision::Run);
-        let admitted = match decision {
-            Decision::Run => Admitted::Run,
-            Decision::Queued(admitted) => Admitted::Queued(Box::new((
+        let admitted = match (start_at, decision) {
+            (Some(at), _) => Admitted::Delayed(at),
+            (None, Decision::Run) => Admitted::Run,
+            (None, Decision::Queued(admitted)) => Admitted::Queued(Box::new((
                 admitted,
                 slot.expect("queued tasks are counted"),
             ))),
-            Decision::Full(why) => Admitted::Rejected(why.into_boxed_str()),
+            (None, Decision::Full(why)) => Admitted::Rejected(why.into_boxed_str()),
         };
 
         let info = TaskInfo {
@@ -522,7 +567,7 @@ impl Inner {
     }
 
     /// The admission slot a task counts against.
-    fn slot_of(&self, live: &Live) -> Slot {
+    pub(crate) fn slot_of(&self, live: &Live) -> Slot {
         Slot {
             kind: live.info.kind.to_string(),
             kind_limit: live.kind.spec.concurrency,

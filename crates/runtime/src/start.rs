@@ -2,7 +2,7 @@
 
 use std::{fmt, future::Future, time::Duration};
 
-use longrun_core::{Labels, Owner, Routing, Seq, Session, Task, TaskId};
+use longrun_core::{Labels, Owner, Routing, Seq, Session, Task, TaskId, Timestamp};
 use serde_json::Value;
 
 use crate::{error::Error, live::TerminalCallback, runtime::Runtime, subscribe::Subscription};
@@ -17,6 +17,15 @@ pub struct StartOptions {
     pub(crate) deadline: Option<Duration>,
     pub(crate) routing: Option<Routing>,
     pub(crate) on_terminal: Option<TerminalCallback>,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) start: Option<StartTime>,
+}
+
+/// When a delayed task may start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartTime {
+    At(Timestamp),
+    After(Duration),
 }
 
 impl StartOptions {
@@ -76,6 +85,33 @@ impl StartOptions {
         self
     }
 
+    /// Names this start for its owner. While a task started under the same key by the same
+    /// owner is stored (not yet purged), a start with the key creates nothing and returns
+    /// [`Started::Existing`] with that task, whatever its state; the same key with another kind
+    /// or another input is refused with [`Error::KeyReused`]. The store keeps keys unique, so
+    /// this holds across restarts, and across nodes sharing one PostgreSQL store.
+    ///
+    /// A repeated start's other options (routing, callback, …) are ignored: nothing is started.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// Starts the handler at `at`, not before: the task stays `submitted` until then, holding
+    /// no concurrency slot, and is taken up for the time that remains after a restart. A time
+    /// already past starts at once. Replaces an earlier [`delay`](Self::delay).
+    pub fn start_at(mut self, at: Timestamp) -> Self {
+        self.start = Some(StartTime::At(at));
+        self
+    }
+
+    /// Starts the handler `delay` from now; see [`start_at`](Self::start_at). Replaces an
+    /// earlier `start_at`.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.start = Some(StartTime::After(delay));
+        self
+    }
+
     /// Runs `callback` exactly once with the ended task, whatever ended it, after the end is
     /// written (so a read inside the callback agrees). A panic in it is logged, not spread.
     pub fn on_terminal<F, Fut>(mut self, callback: F) -> Self
@@ -98,6 +134,8 @@ impl fmt::Debug for StartOptions {
             .field("deadline", &self.deadline)
             .field("routing", &self.routing)
             .field("on_terminal", &self.on_terminal.is_some())
+            .field("idempotency_key", &self.idempotency_key)
+            .field("start", &self.start)
             .finish()
     }
 }
@@ -113,29 +151,38 @@ pub enum Started {
     /// A foreground task that detached (after its timeout, or on request) and keeps running;
     /// its outcome goes to the session's inbox.
     Detached(TaskHandle),
+    /// Nothing was started: the owner's earlier start with the same idempotency key made this
+    /// task, shown as stored now (it may be running, or ended).
+    Existing(Box<Task>),
 }
 
 impl Started {
     /// The task's id.
     pub fn id(&self) -> TaskId {
         match self {
-            Self::Finished(task) => task.id,
+            Self::Finished(task) | Self::Existing(task) => task.id,
             Self::Running(handle) | Self::Detached(handle) => handle.id(),
         }
+    }
+
+    /// Whether this start created the task (false: an earlier start with the same
+    /// idempotency key did).
+    pub fn is_new(&self) -> bool {
+        !matches!(self, Self::Existing(_))
     }
 
     /// The ended task, if it ended.
     pub fn finished(self) -> Option<Task> {
         match self {
             Self::Finished(task) => Some(*task),
-            Self::Running(_) | Self::Detached(_) => None,
+            Self::Running(_) | Self::Detached(_) | Self::Existing(_) => None,
         }
     }
 
     /// The handle, if the task still runs.
     pub fn handle(self) -> Option<TaskHandle> {
         match self {
-            Self::Finished(_) => None,
+            Self::Finished(_) | Self::Existing(_) => None,
             Self::Running(handle) | Self::Detached(handle) => Some(handle),
         }
     }

@@ -15,7 +15,13 @@ use serde_json::Value;
 use tokio::{sync::oneshot, time::Sleep};
 
 use crate::{
-    admission::Slot, context::Context, error::Error, handler::Exit, live::Live, runtime::Inner,
+    admission::{Decision, Slot},
+    context::Context,
+    error::Error,
+    handler::Exit,
+    live::Live,
+    retry,
+    runtime::Inner,
 };
 
 /// A new task whose creation is not durable yet: the supervisor waits for it, then tells the
@@ -44,6 +50,8 @@ pub(crate) enum Admitted {
     Started,
     Queued(Box<(oneshot::Receiver<()>, Slot)>),
     Rejected(Box<str>),
+    /// A delayed start: admitted when it is due, so it holds no slot while it waits.
+    Delayed(Timestamp),
 }
 
 pub(crate) async fn run(
@@ -61,15 +69,25 @@ pub(crate) async fn run(
         },
         None => None,
     };
-    let tell = |result: Result<Launched, Error>| {
-        if let Some(launched) = launched {
+    let mut launched = launched;
+    let mut tell = |result: Result<Launched, Error>| {
+        if let Some(launched) = launched.take() {
             // The starter may have stopped waiting; the task goes on regardless.
             let _ = launched.send(result);
         }
     };
 
-    let mut deadline =
-        deadline.map(|at| Box::pin(tokio::time::sleep(at.saturating_since(inner.clock.now()))));
+    let mut deadline = deadline_sleep(&inner, deadline);
+    let admitted = match admitted {
+        Admitted::Delayed(at) => {
+            tell(Ok(Launched::Going));
+            match Box::pin(wait_until_due(&inner, &live, at, &mut deadline)).await {
+                Some(admitted) => admitted,
+                None => return,
+            }
+        }
+        admitted => admitted,
+    };
     match admitted {
         Admitted::Started => {}
         // The other cases are rarer, and boxed, so that their futures (the whole end of a task
@@ -93,13 +111,44 @@ pub(crate) async fn run(
             tell(Ok(Launched::Ended));
             return;
         }
+        Admitted::Delayed(_) => unreachable!("a delayed start was waited for above"),
     }
 
-    let attempt = live.state.lock().attempt;
-    let ctx = Context::new(inner.clone(), live.clone(), attempt);
-    let outcome = drive(&inner, &live, ctx, input, &mut deadline).await;
-    // Boxed: writing the end is the largest future here, and needs its room only briefly.
-    Box::pin(inner.finish(&live, outcome)).await;
+    // Only a kind that retries needs the input again for a later attempt.
+    let mut input = Some(input);
+    loop {
+        let attempt = live.state.lock().attempt;
+        let ctx = Context::new(inner.clone(), live.clone(), attempt);
+        let this_input = match &input {
+            Some(kept) if live.kind.spec.retry.max_attempts > 1 => kept.clone(),
+            _ => input.take().unwrap_or_default(),
+        };
+        let outcome = drive(&inner, &live, ctx, this_input, &mut deadline).await;
+        let (error, delay) = match retry::after(&live, outcome) {
+            // Boxed: writing the end is the largest future here, and needs its room only briefly.
+            retry::After::End(outcome) => return Box::pin(inner.finish(&live, outcome)).await,
+            retry::After::Retry(error, delay) => (error, delay),
+        };
+        let next = Box::pin(retry::back_off(&inner, &live, error, delay, &mut deadline)).await;
+        let started = match next {
+            None => false,
+            Some(Admitted::Queued(queued)) => {
+                Box::pin(wait_for_admission(&inner, &live, *queued, &mut deadline)).await
+            }
+            Some(_) => Box::pin(start_recorded(&inner, &live)).await,
+        };
+        if !started {
+            return;
+        }
+    }
+}
+
+/// The deadline as a timer; none without one.
+pub(crate) fn deadline_sleep(
+    inner: &Inner,
+    deadline: Option<Timestamp>,
+) -> Option<Pin<Box<Sleep>>> {
+    deadline.map(|at| Box::pin(tokio::time::sleep(at.saturating_since(inner.clock.now()))))
 }
 
 /// Waits for a new task's creation to be durable. Returns the starter's channel, or `None` if
@@ -117,6 +166,55 @@ async fn created(
     }
     inner.publish(live, Seq::FIRST);
     Some(pending.launched)
+}
+
+/// Waits until a delayed task is due, then asks for admission as a taken-up task does.
+/// Returns `None` if the task ended while it waited (cancelled, its deadline, or given up).
+async fn wait_until_due(
+    inner: &Arc<Inner>,
+    live: &Arc<Live>,
+    at: Timestamp,
+    deadline: &mut Option<Pin<Box<Sleep>>>,
+) -> Option<Admitted> {
+    let due = tokio::time::sleep(at.saturating_since(inner.clock.now()));
+    let due = tokio::select! {
+        biased;
+        () = live.cancelled() => false,
+        () = passes(deadline) => {
+            let _ = inner.request_cancel(live, CancelReason::DeadlineExceeded).await;
+            false
+        }
+        () = due => true,
+    };
+    if !due {
+        let reason = cancel_reason(live);
+        inner.finish(live, Outcome::Cancelled { reason }).await;
+        return None;
+    }
+    Some(admit_again(inner, live))
+}
+
+/// Admission for a task accepted earlier (taken up after a restart, or due after a delay): it
+/// waits for room rather than being rejected, whatever its kind does with new tasks over the
+/// limit.
+pub(crate) fn admit_again(inner: &Inner, live: &Live) -> Admitted {
+    let spec = &live.kind.spec;
+    if !inner.admission.applies(spec.concurrency) {
+        return Admitted::Run;
+    }
+    let slot = Slot {
+        kind: spec.name.clone(),
+        kind_limit: spec.concurrency,
+        owner: live.info.owner.clone(),
+    };
+    match inner.admission.admit(live.id, &slot, true) {
+        Decision::Run => {
+            live.state.lock().holds_slot = true;
+            Admitted::Run
+        }
+        Decision::Queued(admitted) => Admitted::Queued(Box::new((admitted, slot))),
+        Decision::Full(why) => Admitted::Rejected(why.into_boxed_str()),
+    }
 }
 
 /// Records the start; returns false if it could not be recorded (the task then ended failed).
@@ -217,7 +315,7 @@ async fn wind_down(
 }
 
 /// Resolves when the deadline passes; never, without one.
-async fn passes(deadline: &mut Option<Pin<Box<Sleep>>>) {
+pub(crate) async fn passes(deadline: &mut Option<Pin<Box<Sleep>>>) {
     match deadline {
         Some(sleep) => sleep.as_mut().await,
         None => std::future::pending().await,
@@ -230,7 +328,7 @@ pub(crate) async fn fail_to_start(inner: &Arc<Inner>, live: &Arc<Live>, error: E
     inner.finish(live, Outcome::Failed { error }).await;
 }
 
-fn cancel_reason(live: &Live) -> CancelReason {
+pub(crate) fn cancel_reason(live: &Live) -> CancelReason {
     live.state
         .lock()
         .cancel_reason

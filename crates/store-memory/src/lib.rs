@@ -18,6 +18,9 @@
 //! - Whenever more than one shard is locked, they are locked in ascending shard order, so two
 //!   calls can never wait on each other in a cycle.
 //! - The inbox lock is never held together with a shard lock.
+//! - The idempotency-key lock is taken before a shard lock (a create holds it while it files
+//!   the task, so two creates with one key cannot both pass the check), never after one: a
+//!   purge frees the keys of what it removed once it has released every shard.
 //! - No lock is held across an `.await`: every method does its work synchronously and returns a
 //!   future that is already complete. That also makes the ordering contract of
 //!   [`longrun_core::store`] hold trivially: a write is applied, and durable as far as this store
@@ -34,7 +37,7 @@ use std::{
 };
 
 use longrun_core::{
-    Event, InboxItem, Seq, Session, Task, TaskId,
+    Event, InboxItem, Owner, Seq, Session, Task, TaskId,
     store::{
         Ack, BoxFuture, Cursor, Error, EventLog, InboxStore, NewInboxItem, Page, Purge, Query,
         Retention, TaskStore,
@@ -75,6 +78,8 @@ use crate::{
 ///     ttl: Duration::from_secs(3600),
 ///     deadline: None,
 ///     created_at: Timestamp::from_millis(1_000),
+///     idempotency_key: None,
+///     start_at: None,
 /// });
 /// store.create(&task, &Arc::new(first)).await?;
 ///
@@ -87,6 +92,8 @@ use crate::{
 pub struct MemoryStore {
     shards: Box<[Mutex<Shard>]>,
     inboxes: Mutex<Inboxes>,
+    /// The idempotency key of every stored task that has one, per owner.
+    keys: Mutex<HashMap<(Owner, String), TaskId>>,
 }
 
 impl MemoryStore {
@@ -99,6 +106,7 @@ impl MemoryStore {
         Self {
             shards: (0..count).map(|_| Mutex::default()).collect(),
             inboxes: Mutex::default(),
+            keys: Mutex::default(),
         }
     }
 
@@ -187,6 +195,25 @@ impl MemoryStore {
         Page { tasks, next }
     }
 
+    /// Frees the idempotency keys of purged tasks, once no shard is locked (see the lock
+    /// order). A key taken again meanwhile names another task and is kept.
+    fn free_keys(&self, removed: &Removed) {
+        let mut keyed = removed
+            .tasks()
+            .filter_map(|task| Some((task, task.idempotency_key.as_ref()?)))
+            .peekable();
+        if keyed.peek().is_none() {
+            return;
+        }
+        let mut keys = self.keys.lock();
+        for (task, key) in keyed {
+            let slot = (task.owner.clone(), key.clone());
+            if keys.get(&slot) == Some(&task.id) {
+                keys.remove(&slot);
+            }
+        }
+    }
+
     /// Removes finished tasks beyond `max`, earliest-finished first, across all shards.
     fn cap_finished(&self, max: usize, removed: &mut Removed) -> usize {
         let mut guards = self.lock_all();
@@ -241,7 +268,25 @@ impl TaskStore for MemoryStore {
     fn create(&self, task: &Task, first: &Arc<Event>) -> Ack {
         // Copy the task outside the lock: the lock is held only to file it.
         let entry = Entry::new(task, first);
+        let Some(key) = &task.idempotency_key else {
+            return Ack::ready(self.shard(task.id).insert(entry));
+        };
+        let mut keys = self.keys.lock();
+        let slot = (task.owner.clone(), key.clone());
+        // A key whose task is gone was freed by a purge that has not reached the key map yet.
+        if let Some(&existing) = keys.get(&slot)
+            && self.shard(existing).get(existing).is_some()
+        {
+            return Ack::ready(Err(Error::KeyTaken {
+                owner: task.owner.clone(),
+                key: key.clone(),
+                existing,
+            }));
+        }
         let result = self.shard(task.id).insert(entry);
+        if result.is_ok() {
+            keys.insert(slot, task.id);
+        }
         Ack::ready(result)
     }
 
@@ -333,6 +378,7 @@ impl Retention for MemoryStore {
         if finished > purge.max_finished {
             count += self.cap_finished(purge.max_finished, &mut removed);
         }
+        self.free_keys(&removed);
         drop(removed);
         ready(Ok(count))
     }

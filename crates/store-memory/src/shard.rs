@@ -61,6 +61,11 @@ impl Removed {
     fn push(&mut self, entry: Box<Entry>) {
         self.0.push(entry);
     }
+
+    /// The removed tasks.
+    pub(crate) fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.0.iter().map(|entry| &entry.task)
+    }
 }
 
 /// Tasks whose ids fall in this shard, with their indexes.

@@ -40,6 +40,8 @@ fn new_task(created: u64) -> NewTask {
         ttl: Duration::from_millis(100),
         deadline: None,
         created_at: ms(created),
+        idempotency_key: None,
+        start_at: None,
     }
 }
 

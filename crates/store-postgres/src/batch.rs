@@ -11,6 +11,8 @@
 //!   are locked (`FOR UPDATE`) before planning, so what was checked stays true until commit.
 //! - Later calls see what earlier ones staged: an append after a `create` of the same batch
 //!   folds into the new task, which is then inserted as it ends the batch.
+//! - An idempotency key is taken once per owner: a create is refused (`KeyTaken`) when a
+//!   stored task holds its key, or an earlier create of the batch took it.
 
 use std::{
     collections::{HashMap, HashSet, hash_map},
@@ -134,19 +136,27 @@ impl Slot {
 
 struct Planner<'a> {
     tokens: &'a HashMap<TaskId, i64>,
+    /// Stored key holders, and the creates of this batch that took a key.
+    holders: Holders,
     slots: HashMap<TaskId, Slot>,
     released: HashSet<TaskId>,
     plan: Plan,
 }
 
-/// Plans `requests` against the `loaded` rows, with `tokens` the leases this node holds.
+/// Who holds an idempotency key: (owner, key) → the task.
+pub(crate) type Holders = HashMap<(String, String), TaskId>;
+
+/// Plans `requests` against the `loaded` rows and the stored `holders` of the keys the creates
+/// ask for, with `tokens` the leases this node holds.
 pub(crate) fn plan(
     requests: &[&Request],
     loaded: HashMap<TaskId, Loaded>,
+    holders: Holders,
     tokens: &HashMap<TaskId, i64>,
 ) -> Plan {
     let mut planner = Planner {
         tokens,
+        holders,
         plan: Plan {
             locked: loaded.keys().copied().collect(),
             ..Plan::default()
@@ -207,6 +217,23 @@ impl Planner<'_> {
         let hash_map::Entry::Vacant(slot) = self.slots.entry(task.id) else {
             return Err(Error::Duplicate(task.id));
         };
+        if let Some(key) = &task.idempotency_key {
+            match self
+                .holders
+                .entry((task.owner.as_str().to_owned(), key.clone()))
+            {
+                hash_map::Entry::Occupied(holder) => {
+                    return Err(Error::KeyTaken {
+                        owner: task.owner.clone(),
+                        key: key.clone(),
+                        existing: *holder.get(),
+                    });
+                }
+                hash_map::Entry::Vacant(holder) => {
+                    holder.insert(task.id);
+                }
+            }
+        }
         slot.insert(Slot {
             task: task.clone(),
             row_token: None,
@@ -348,6 +375,8 @@ mod tests {
             ttl: Duration::from_secs(60),
             deadline: None,
             created_at: Timestamp::from_millis(1),
+            idempotency_key: None,
+            start_at: None,
         });
         (task, Arc::new(first))
     }
@@ -376,6 +405,51 @@ mod tests {
     }
 
     #[test]
+    fn a_key_is_taken_once_per_owner_in_the_store_and_in_the_batch() {
+        let keyed = |owner: &str, key: &str| {
+            let (mut task, first) = new_task();
+            task.owner = Owner::new(owner);
+            task.idempotency_key = Some(key.to_owned());
+            Request::Create {
+                task: Box::new(task),
+                first,
+                held: true,
+            }
+        };
+        let stored = TaskId::random();
+        let holders = Holders::from([(("alice".to_owned(), "old".to_owned()), stored)]);
+        let requests = [
+            keyed("alice", "old"),
+            keyed("alice", "new"),
+            keyed("alice", "new"),
+            keyed("bob", "new"),
+        ];
+        let Request::Create { task: winner, .. } = &requests[1] else {
+            unreachable!()
+        };
+        let winner = winner.id;
+        let plan = plan(
+            &requests.iter().collect::<Vec<_>>(),
+            HashMap::new(),
+            holders,
+            &HashMap::new(),
+        );
+        assert!(
+            matches!(plan.results[0], Err(Error::KeyTaken { existing, .. }) if existing == stored),
+            "{:?}",
+            plan.results[0]
+        );
+        assert!(plan.results[1].is_ok());
+        assert!(
+            matches!(plan.results[2], Err(Error::KeyTaken { existing, .. }) if existing == winner),
+            "{:?}",
+            plan.results[2]
+        );
+        assert!(plan.results[3].is_ok(), "another owner's key is its own");
+        assert_eq!(plan.inserts.len(), 2);
+    }
+
+    #[test]
     fn a_refused_call_fails_alone() {
         let (mut a, _) = new_task();
         let (mut b, _) = new_task();
@@ -390,7 +464,7 @@ mod tests {
                 ..(*next(&mut b.clone(), Change::Detached)).clone()
             }),
         ]);
-        let plan = plan(&[&good, &bad], rows, &HashMap::new());
+        let plan = plan(&[&good, &bad], rows, Holders::new(), &HashMap::new());
         assert!(plan.results[0].is_ok());
         assert!(matches!(
             &plan.results[1],
@@ -418,7 +492,12 @@ mod tests {
             Request::Append(vec![next(&mut theirs, Change::Started { attempt: 1 })]),
             Request::Append(vec![next(&mut free, Change::Started { attempt: 1 })]),
         ];
-        let plan = plan(&requests.iter().collect::<Vec<_>>(), rows, &tokens);
+        let plan = plan(
+            &requests.iter().collect::<Vec<_>>(),
+            rows,
+            Holders::new(),
+            &tokens,
+        );
         assert!(plan.results[0].is_ok());
         assert!(matches!(plan.results[1], Err(Error::Fenced(id)) if id == theirs.id));
         assert!(
@@ -454,13 +533,20 @@ mod tests {
                     ttl: Duration::ZERO,
                     deadline: None,
                     created_at: Timestamp::EPOCH,
+                    idempotency_key: None,
+                    start_at: None,
                 })
                 .1,
             ),
             held: false,
         };
         let rows = HashMap::from([loaded(&stored, None)]);
-        let plan = plan(&[&create, &start, &end, &again], rows, &HashMap::new());
+        let plan = plan(
+            &[&create, &start, &end, &again],
+            rows,
+            Holders::new(),
+            &HashMap::new(),
+        );
         assert!(plan.results[..3].iter().all(Result::is_ok));
         assert!(matches!(plan.results[3], Err(Error::Duplicate(id)) if id == stored.id));
         // Ended within the batch: inserted as ended, and not held.
@@ -484,7 +570,12 @@ mod tests {
             // Released, so nobody holds it: an append is no longer fenced.
             Request::Append(vec![next(&mut task, Change::Started { attempt: 1 })]),
         ];
-        let plan = plan(&requests.iter().collect::<Vec<_>>(), rows, &tokens);
+        let plan = plan(
+            &requests.iter().collect::<Vec<_>>(),
+            rows,
+            Holders::new(),
+            &tokens,
+        );
         assert!(plan.results.iter().all(Result::is_ok));
         assert_eq!(plan.releases, [(task.id, 3), (other.id, 4)]);
         assert!(plan.notices.claimable);
@@ -518,7 +609,12 @@ mod tests {
                 signal: answer.clone(),
             },
         ];
-        let plan = plan(&requests.iter().collect::<Vec<_>>(), rows, &HashMap::new());
+        let plan = plan(
+            &requests.iter().collect::<Vec<_>>(),
+            rows,
+            Holders::new(),
+            &HashMap::new(),
+        );
         assert!(matches!(plan.results[0], Err(Error::NotFound(id)) if id == ghost));
         assert!(plan.results[1].is_ok() && plan.results[2].is_ok());
         assert_eq!(plan.signals, [(running.id, answer)]);

@@ -178,6 +178,8 @@ mod tests {
                 ttl: Duration::from_secs(1),
                 deadline: None,
                 created_at: Timestamp::from_millis(1),
+                idempotency_key: None,
+                start_at: None,
             });
             let mut changes = Vec::new();
             if outcome.status() != Status::Rejected {

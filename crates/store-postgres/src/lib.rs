@@ -101,6 +101,8 @@ const NOTICE_BUFFER: usize = 4_096;
 ///     ttl: Duration::from_secs(3600),
 ///     deadline: None,
 ///     created_at: Timestamp::from_millis(1_000),
+///     idempotency_key: None,
+///     start_at: None,
 /// });
 /// // Stored unheld: any node (this one too) may claim it.
 /// store.create(&task, &Arc::new(first)).await?;

@@ -9,8 +9,10 @@
 use tokio_postgres::Client;
 
 /// The migrations, in order: (version, name, SQL).
-const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (2, "starts", include_str!("../migrations/0002_starts.sql")),
+];
 
 /// Creates `schema` if needed and applies every migration it lacks. `schema` has been validated
 /// as a plain identifier.

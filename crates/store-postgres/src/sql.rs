@@ -17,6 +17,8 @@ pub(crate) struct Sql {
     /// and reads each one's lease token and last sequence number, and its document when the
     /// writer's cached copy is missing (`NULL` seq) or stale.
     pub(crate) lock: String,
+    /// Finds the tasks holding the idempotency keys a batch's creates ask for.
+    pub(crate) key_holders: String,
     pub(crate) renew: String,
     pub(crate) take_signals: String,
     pub(crate) claim: String,
@@ -60,6 +62,11 @@ impl Sql {
                  ORDER BY t.id
                  FOR UPDATE OF t"
             ),
+            key_holders: format!(
+                "SELECT t.owner, t.idempotency_key, t.id
+                 FROM {s}.tasks t JOIN unnest($1::text[], $2::text[]) AS k(owner, key)
+                   ON t.owner = k.owner AND t.idempotency_key = k.key"
+            ),
             renew: format!(
                 "UPDATE {s}.tasks AS t SET lease_expires = {expiry}
                  FROM unnest($1::uuid[], $2::int8[]) AS h(id, token)
@@ -83,11 +90,14 @@ impl Sql {
             // not hold (an earlier incarnation's, or one whose claim's outcome it never
             // learned); or held by another node whose lease has run out, by the database's
             // clock. This node's own current leases are never claimed again, even expired.
-            // Rows this batch has locked to write are left to the batch.
+            // Rows this batch has locked to write are left to the batch. A delayed task is
+            // not claimable before its start time, by the database's clock as for leases.
             claim: format!(
                 "WITH picked AS (
                      SELECT id FROM {s}.tasks
                      WHERE finished_at IS NULL AND kind = ANY($1::text[]) AND id <> ALL($4::uuid[])
+                       AND (start_at IS NULL
+                            OR start_at <= (extract(epoch FROM now()) * 1000)::int8)
                        AND (lease_node IS NULL
                             OR (lease_node = $2::text AND lease_token <> ALL($3::int8[]))
                             OR (lease_node <> $2::text AND lease_expires < now()))
@@ -109,17 +119,19 @@ impl Sql {
             ),
             insert_tasks: format!(
                 "INSERT INTO {s}.tasks (id, kind, owner, session, labels, status, created_at,
-                     finished_at, expires_at, last_seq, doc, lease_node, lease_token, lease_expires)
+                     finished_at, expires_at, last_seq, doc, idempotency_key, start_at,
+                     lease_node, lease_token, lease_expires)
                  SELECT u.id, u.kind, u.owner, u.session, u.labels::jsonb, u.status, u.created_at,
-                     u.finished_at, u.expires_at, u.last_seq, u.doc::json,
+                     u.finished_at, u.expires_at, u.last_seq, u.doc::json, u.idempotency_key,
+                     u.start_at,
                      CASE WHEN u.held THEN $13::text END,
                      CASE WHEN u.held THEN {tokens} END,
                      CASE WHEN u.held THEN {expiry} END
                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                              $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::text[],
-                             $12::bool[])
+                             $12::bool[], $14::text[], $15::int8[])
                      AS u(id, kind, owner, session, labels, status, created_at, finished_at,
-                          expires_at, last_seq, doc, held)
+                          expires_at, last_seq, doc, held, idempotency_key, start_at)
                  RETURNING id, lease_token"
             ),
             // A task that ends gives its lease up in the same update.

@@ -63,6 +63,7 @@ struct Statements {
     begin: Statement,
     commit: Statement,
     lock: Statement,
+    key_holders: Statement,
     renew: Statement,
     take_signals: Statement,
     claim: Statement,
@@ -82,6 +83,7 @@ impl Statements {
             begin: client.prepare("BEGIN").await?,
             commit: client.prepare("COMMIT").await?,
             lock: client.prepare(&sql.lock).await?,
+            key_holders: client.prepare(&sql.key_holders).await?,
             renew: client.prepare(&sql.renew).await?,
             take_signals: client.prepare(&sql.take_signals).await?,
             claim: client.prepare(&sql.claim).await?,
@@ -331,14 +333,32 @@ impl Writer {
         let client = &connection.client;
         let statements = &connection.statements;
 
-        // Round trip 1: lock and read the rows the calls touch.
+        // The idempotency keys the batch's creates ask for.
+        let (key_owners, keys): (Vec<&str>, Vec<&str>) = requests
+            .iter()
+            .filter_map(|request| match request {
+                Request::Create { task, .. } => {
+                    Some((task.owner.as_str(), task.idempotency_key.as_deref()?))
+                }
+                _ => None,
+            })
+            .unzip();
+
+        // Round trip 1: lock and read the rows the calls touch, and find who holds the keys.
         let began = !touched.is_empty();
-        let rows = if began {
+        let (rows, holder_rows) = if began {
             let begin = client.query(&statements.begin, &[]);
             let args = args![&touched_uuids, &cached_seqs];
             let lock = client.query(&statements.lock, &args);
-            let (begin, lock) = futures_util::future::join(begin, lock).await;
-            match begin.and(lock) {
+            let holders = async {
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let args = args![&key_owners, &keys];
+                client.query(&statements.key_holders, &args).await
+            };
+            let (begin, lock, holders) = futures_util::future::join3(begin, lock, holders).await;
+            match begin.and(lock).and_then(|rows| Ok((rows, holders?))) {
                 Ok(rows) => rows,
                 Err(error) if error.is_closed() => {
                     // No COMMIT was sent, so nothing was applied: run it again, on a new
@@ -354,8 +374,12 @@ impl Writer {
                 }
             }
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
+        let holders = holder_rows
+            .iter()
+            .map(|row| ((row.get(0), row.get(1)), codec::task_id(row.get(2))))
+            .collect();
         let mut loaded = HashMap::with_capacity(rows.len());
         for row in rows {
             let id = codec::task_id(row.get(0));
@@ -379,7 +403,7 @@ impl Writer {
             }
         }
 
-        let plan = batch::plan(requests, loaded, &self.tokens);
+        let plan = batch::plan(requests, loaded, holders, &self.tokens);
         let writes = requests
             .iter()
             .zip(&plan.results)
@@ -618,6 +642,8 @@ struct Inserts {
     last_seq: Vec<i64>,
     doc: Vec<String>,
     held: Vec<bool>,
+    idempotency_key: Vec<Option<String>>,
+    start_at: Vec<Option<i64>>,
 }
 
 #[derive(Default)]
@@ -690,6 +716,8 @@ impl Params {
                     columns.last_seq.push(row.last_seq);
                     columns.doc.push(row.doc);
                     columns.held.push(*held);
+                    columns.idempotency_key.push(task.idempotency_key.clone());
+                    columns.start_at.push(task.start_at.map(codec::millis));
                 }
                 Ok::<_, Error>(columns)
             })
@@ -868,6 +896,8 @@ impl Params {
                         &columns.doc,
                         &columns.held,
                         &self.node,
+                        &columns.idempotency_key,
+                        &columns.start_at,
                     ],
                 ),
             );

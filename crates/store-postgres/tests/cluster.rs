@@ -33,6 +33,8 @@ fn new_task(kind: &str) -> (Task, Arc<Event>) {
         ttl: Duration::from_secs(3_600),
         deadline: None,
         created_at: Timestamp::from_millis(1_700_000_000_000),
+        idempotency_key: None,
+        start_at: None,
     });
     (task, Arc::new(first))
 }
@@ -433,4 +435,77 @@ async fn a_batch_of_many_writes_is_one_commit_and_one_notify() {
 fn the_store_is_a_clustered_store() {
     fn clustered<S: Store + Cluster>() {}
     clustered::<PostgresStore>();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_task_is_not_claimed_before_its_start_time() {
+    let Some(url) = common::url() else { return };
+    let schema = Schema::new(&url);
+    let a = schema.connect("node-a", LONG).await;
+    let b = schema.connect("node-b", LONG).await;
+    let now = longrun_core::Clock::now(&longrun_core::SystemClock);
+
+    let (mut later, first) = new_task("delayed");
+    later.start_at = Some(now.saturating_add(Duration::from_secs(3_600)));
+    let (mut due, due_first) = new_task("delayed");
+    due.start_at = Some(Timestamp::from_millis(1_700_000_000_500));
+    // Created by a node that does not run it (unheld), as a released task would be.
+    a.create(&later, &first).await.expect("create");
+    a.create(&due, &due_first).await.expect("create");
+
+    let claimed: Vec<TaskId> = b
+        .claim(&kinds("delayed"), 10)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|task| task.id)
+        .collect();
+    assert_eq!(
+        claimed,
+        [due.id],
+        "only the task whose start time has passed"
+    );
+    assert!(
+        a.claim(&kinds("delayed"), 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let stored = a.get(later.id).await.expect("get").expect("stored");
+    assert_eq!(stored.start_at, later.start_at);
+}
+
+/// Two nodes creating tasks under the same keys at the same moment: each key ends with one
+/// task, and the other node's create is refused naming it (a writer that loses the race on the
+/// unique index runs its batch again and finds the key taken).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_racing_one_key_store_one_task() {
+    let Some(url) = common::url() else { return };
+    let schema = Schema::new(&url);
+    let a = schema.connect("node-a", LONG).await;
+    let b = schema.connect("node-b", LONG).await;
+    for round in 0..20 {
+        let key = format!("key-{round}");
+        let racer = |store: Arc<PostgresStore>, key: String| {
+            tokio::spawn(async move {
+                let (mut task, first) = new_task("job");
+                task.idempotency_key = Some(key);
+                let result = store.create_held(&task, &first).await;
+                (task.id, result)
+            })
+        };
+        let (one, other) = tokio::join!(racer(a.clone(), key.clone()), racer(b.clone(), key));
+        let (one, other) = (one.expect("racer"), other.expect("racer"));
+        let (winner, loser) = match (&one.1, &other.1) {
+            (Ok(()), Err(_)) => (one, other),
+            (Err(_), Ok(())) => (other, one),
+            outcomes => panic!("round {round}: expected one winner, got {outcomes:?}"),
+        };
+        assert!(
+            matches!(loser.1, Err(Error::KeyTaken { existing, .. }) if existing == winner.0),
+            "round {round}: {:?}",
+            loser.1
+        );
+        assert_eq!(a.get(loser.0).await.expect("get"), None);
+    }
 }

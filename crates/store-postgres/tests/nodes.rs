@@ -230,6 +230,8 @@ async fn a_dead_nodes_tasks_are_rescued_and_a_submitted_task_is_claimed() {
         ttl: Duration::from_secs(60),
         deadline: None,
         created_at: Timestamp::from_millis(1),
+        idempotency_key: None,
+        start_at: None,
     });
     b_store.create(&task, &Arc::new(first)).await.unwrap();
     let claimed = wait_for(&b, task.id, Status::InputRequired).await;
@@ -309,5 +311,52 @@ async fn a_node_that_leaves_hands_its_tasks_over_at_once() {
         b.handle(steady).wait().await.unwrap().status(),
         Status::Completed
     );
+    b.shutdown().await;
+}
+
+/// A delayed task whose node leaves before it is due starts once, on the other node, at its
+/// start time and not before; a repeated start on the other node finds it by its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_task_starts_once_on_the_node_that_claims_it_when_due() {
+    let Some(url) = common::url() else { return };
+    let schema = common::Schema::new(&url);
+    let a = node(schema.connect("node-a", LEASE).await);
+    let b = node(schema.connect("node-b", LEASE).await);
+    kinds(&a, Arc::default());
+    kinds(&b, Arc::default());
+    let options = || {
+        StartOptions::background()
+            .delay(Duration::from_millis(800))
+            .idempotency_key("nightly")
+    };
+    let started = a.start("ask", json!(null), options()).await.unwrap();
+    assert!(started.is_new());
+    let id = started.id();
+    let due = a.get(id).await.unwrap().start_at.expect("a start time");
+    assert_eq!(a.leave().await, 1, "A leaves before the task is due");
+
+    let again = b.start("ask", json!(null), options()).await.unwrap();
+    assert!(!again.is_new(), "the key holds across nodes");
+    assert_eq!(again.id(), id);
+
+    let task = wait_for(&b, id, Status::InputRequired).await;
+    assert_eq!(task.attempt(), 1, "started once");
+    let started_at = task.started_at().expect("started");
+    assert!(started_at >= due, "started at {started_at:?}, due {due:?}");
+    b.answer(id, "q", json!("done")).await.unwrap();
+    assert_eq!(
+        b.handle(id).wait().await.unwrap().status(),
+        Status::Completed
+    );
+    let mut subscription = b.subscribe(id, Seq::ZERO).await.unwrap();
+    let mut starts = 0;
+    while let Some(notice) = subscription.next().await.unwrap() {
+        if let Notice::Event(event) = notice
+            && matches!(event.change, longrun_core::Change::Started { .. })
+        {
+            starts += 1;
+        }
+    }
+    assert_eq!(starts, 1);
     b.shutdown().await;
 }

@@ -25,6 +25,8 @@ fn new_task(kind: &str) -> (Task, Arc<Event>) {
         ttl: Duration::from_secs(60),
         deadline: None,
         created_at: Timestamp::from_millis(1_700_000_000_000),
+        idempotency_key: None,
+        start_at: None,
     });
     (task, Arc::new(first))
 }

@@ -70,6 +70,7 @@ pub(crate) struct TaskRow {
     pub(crate) created_at: i64,
     pub(crate) finished_at: Option<i64>,
     pub(crate) expires_at: Option<i64>,
+    pub(crate) idempotency_key: Option<String>,
     pub(crate) body: String,
 }
 
@@ -85,6 +86,7 @@ impl TaskRow {
             created_at: millis(task.created_at),
             finished_at: task.finished_at().map(millis),
             expires_at: task.expires_at().map(millis),
+            idempotency_key: task.idempotency_key.clone(),
             body: encode_task(task)?,
         })
     }
@@ -222,6 +224,8 @@ mod tests {
             ttl: Duration::from_secs(60),
             deadline: Some(Timestamp::from_millis(99)),
             created_at: Timestamp::from_millis(1),
+            idempotency_key: None,
+            start_at: None,
         });
         for (at, change) in (2..).zip(changes) {
             let status = task

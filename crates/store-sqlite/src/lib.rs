@@ -95,6 +95,8 @@ use crate::{
 ///     ttl: Duration::from_secs(3600),
 ///     deadline: None,
 ///     created_at: Timestamp::from_millis(1_000),
+///     idempotency_key: None,
+///     start_at: None,
 /// });
 /// // The write takes its place now; awaiting the ack waits until it is on disk.
 /// store.create(&task, &Arc::new(first)).await?;

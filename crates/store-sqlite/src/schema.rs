@@ -35,6 +35,16 @@
 //! - `inbox.position` is `AUTOINCREMENT`, which SQLite guarantees never to hand out twice, even
 //!   after the rows with the highest positions were deleted: the "never goes back" counter the
 //!   inbox contract asks for. `inbox_by_session` makes a peek a range walk.
+//!
+//! # Version 2
+//!
+//! - `tasks.idempotency_key` copies the key a task was started under, and the *partial* unique
+//!   index `tasks_by_idempotency_key (owner, idempotency_key)` keeps one task per owner and key
+//!   among the stored tasks: the writer looks the key up there before it inserts (so a taken
+//!   key refuses one create, not its batch), and a purged task's row takes its key with it.
+//!   Tasks without a key (most of them) have no entry. A delayed task's start time lives only in
+//!   `body`: nothing selects by it on a single node, where `unfinished()` reads every
+//!   unfinished task anyway.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -45,7 +55,7 @@ use crate::error::{Failure, backend};
 const APPLICATION_ID: i32 = 0x4c6e_5253;
 
 /// Every migration, in order: entry `n` takes the schema from version `n` to `n + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Version 1: tasks, their events, the inbox and the finished-task counter.
 const V1: &str = "
@@ -110,6 +120,13 @@ CREATE TABLE inbox (
     entry    TEXT    NOT NULL
 );
 CREATE INDEX inbox_by_session ON inbox (session, position);
+";
+
+/// Version 2: idempotency keys, unique per owner.
+const V2: &str = "
+ALTER TABLE tasks ADD COLUMN idempotency_key TEXT;
+CREATE UNIQUE INDEX tasks_by_idempotency_key ON tasks (owner, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 ";
 
 /// Brings the file's schema up to the newest version, or says why it cannot.
@@ -250,11 +267,40 @@ mod tests {
         );
         assert!(running.contains("tasks_unfinished"), "{running}");
 
+        let key = plan(&conn, crate::writer::KEY_HOLDER);
+        assert!(key.contains("tasks_by_idempotency_key"), "{key}");
+
         let expired = plan(&conn, crate::writer::EXPIRED);
         assert!(expired.contains("tasks_by_expiry"), "{expired}");
         let earliest = plan(&conn, crate::writer::EARLIEST_FINISHED);
         assert!(earliest.contains("tasks_by_finish"), "{earliest}");
         assert!(!earliest.contains("TEMP B-TREE"), "{earliest}");
+    }
+
+    /// A file written by version 1 opens, gains the key column, and keeps its tasks.
+    #[test]
+    fn version_1_files_migrate() {
+        let mut conn = Connection::open_in_memory().expect("an in-memory database");
+        conn.execute_batch(V1).expect("version 1");
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .expect("id");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute(
+            "INSERT INTO tasks (id, kind, owner, status, created_at, body) \
+             VALUES (x'01', 'k', 'o', 'submitted', 0, '{}')",
+            [],
+        )
+        .expect("a version-1 task");
+        migrate(&mut conn).expect("migrate");
+        let (tasks, keys): (i64, i64) = conn
+            .query_row(
+                "SELECT count(*), count(idempotency_key) FROM tasks",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .expect("count");
+        assert_eq!((tasks, keys), (1, 0));
     }
 
     #[test]

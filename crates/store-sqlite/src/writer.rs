@@ -49,7 +49,7 @@ use longrun_core::{
     Event, Task, TaskId,
     store::{Error, NewInboxItem, Purge},
 };
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 pub(crate) use self::handle::{Counters, Handle};
@@ -385,12 +385,28 @@ impl Writer {
         if self.cache.contains_key(&id) {
             return Err(Stop::Call(Error::Duplicate(id)));
         }
+        if let Some(key) = &row.idempotency_key {
+            // This connection is the only writer and sees the batch's own inserts, so the
+            // answer holds until the commit; the unique index is the backstop.
+            let existing: Option<Vec<u8>> = self
+                .conn
+                .prepare_cached(KEY_HOLDER)?
+                .query_row(params![row.owner, key], |found| found.get(0))
+                .optional()?;
+            if let Some(existing) = existing {
+                return Err(Stop::Call(Error::KeyTaken {
+                    owner: task.owner.clone(),
+                    key: key.clone(),
+                    existing: codec::id_from_key(&existing)?,
+                }));
+            }
+        }
         let inserted = self
             .conn
             .prepare_cached(
                 "INSERT INTO tasks (id, kind, owner, session, status, created_at, finished_at, \
-                 expires_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-                 ON CONFLICT (id) DO NOTHING",
+                 expires_at, idempotency_key, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+                 ?10) ON CONFLICT (id) DO NOTHING",
             )?
             .execute(params![
                 row.id,
@@ -401,6 +417,7 @@ impl Writer {
                 row.created_at,
                 row.finished_at,
                 row.expires_at,
+                row.idempotency_key,
                 row.body,
             ])?;
         if inserted == 0 {
@@ -573,6 +590,10 @@ impl Writer {
         &self.conn
     }
 }
+
+/// The task holding an idempotency key of an owner: a lookup in `tasks_by_idempotency_key`.
+pub(crate) const KEY_HOLDER: &str =
+    "SELECT id FROM tasks WHERE owner = ?1 AND idempotency_key = ?2";
 
 fn refused(event: &Event, refusal: longrun_core::Refusal) -> Stop {
     Stop::Call(Error::Refused {

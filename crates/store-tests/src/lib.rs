@@ -2,7 +2,8 @@
 //!
 //! Each behaviour the store traits promise is written once, as a public `async fn` taking the
 //! store under test (`Arc<dyn Store>`), grouped by job in [`tasks`], [`events`], [`list`],
-//! [`inbox`], [`retention`] and [`concurrency`]. The [`conformance!`] macro stamps out one
+//! [`inbox`], [`journal`], [`retention`], [`concurrency`] and [`starts`]. The [`conformance!`]
+//! macro stamps out one
 //! `#[test]` per check, so a backend runs the whole suite with one line in its `tests/`:
 //!
 //! ```ignore
@@ -23,8 +24,10 @@
 pub mod concurrency;
 pub mod events;
 pub mod inbox;
+pub mod journal;
 pub mod list;
 pub mod retention;
+pub mod starts;
 mod support;
 pub mod tasks;
 
@@ -116,6 +119,10 @@ macro_rules! conformance {
             events: [
                 read_after_seq_in_order_with_limit,
             ],
+            journal: [
+                journal_survives_a_retry,
+                step_outside_an_attempt_is_refused,
+            ],
             list: [
                 list_filters,
                 list_is_newest_first,
@@ -132,6 +139,12 @@ macro_rules! conformance {
             ],
             concurrency: [
                 concurrent_appends_lose_nothing,
+            ],
+            starts: [
+                idempotency_keys_are_unique_per_owner,
+                racing_creates_with_one_key_store_one_task,
+                purge_frees_idempotency_keys,
+                start_times_are_kept,
             ],
         }
     };
@@ -183,6 +196,7 @@ mod tests {
             ("inbox", include_str!("inbox.rs")),
             ("retention", include_str!("retention.rs")),
             ("concurrency", include_str!("concurrency.rs")),
+            ("starts", include_str!("starts.rs")),
         ];
         let mut checks = 0;
         for (module, source) in modules {

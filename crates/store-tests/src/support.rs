@@ -38,6 +38,8 @@ pub(crate) fn new_task(created: u64) -> NewTask {
         ttl: Duration::from_secs(60),
         deadline: None,
         created_at: at(created),
+        idempotency_key: None,
+        start_at: None,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use longrun::{Cursor, Filter, Page, StartOptions, Started, Task, TaskId};
+use longrun::{Cursor, Filter, Page, StartOptions, Started, Task, TaskId, Timestamp};
 use serde_json::Value;
 
 use crate::{Principal, Refusal, Surface};
@@ -28,6 +28,23 @@ pub struct StartRequest {
     /// How long to wait for the task to end before answering with it as it stands (cut to
     /// [`crate::Limits::max_wait`]); `None` answers at once.
     pub wait: Option<Duration>,
+    /// Names this start for the principal: a repeat while the first task is kept starts
+    /// nothing and answers with that task ([`Start::repeated`]).
+    pub idempotency_key: Option<String>,
+    /// When the handler may start, at the earliest (the task is `submitted` until then).
+    pub start_at: Option<Timestamp>,
+    /// How long after now the handler may start, at the earliest.
+    pub delay: Option<Duration>,
+}
+
+/// A task started for a principal.
+#[derive(Debug, Clone)]
+pub struct Start {
+    /// The task, as it stands once the store acknowledged it (or after the wait).
+    pub task: Task,
+    /// The idempotency key named an earlier start: nothing new was started, and `task` is that
+    /// start's task.
+    pub repeated: bool,
 }
 
 /// One page of a principal's tasks.
@@ -72,7 +89,7 @@ impl Surface {
         principal: &Principal,
         door: &'static str,
         request: StartRequest,
-    ) -> Result<Task, Refusal> {
+    ) -> Result<Start, Refusal> {
         let runtime = self.runtime();
         self.check_input(&request.kind, &request.input)?;
         let mut options = match request.wait {
@@ -93,10 +110,22 @@ impl Surface {
         for (key, value) in request.labels {
             options = options.label(key, value);
         }
-        match runtime.start(&request.kind, request.input, options).await? {
-            Started::Finished(task) => Ok(*task),
-            Started::Running(handle) | Started::Detached(handle) => Ok(handle.task().await?),
+        if let Some(key) = request.idempotency_key {
+            options = options.idempotency_key(key);
         }
+        if let Some(at) = request.start_at {
+            options = options.start_at(at);
+        }
+        if let Some(delay) = request.delay {
+            options = options.delay(delay);
+        }
+        let started = runtime.start(&request.kind, request.input, options).await?;
+        let repeated = !started.is_new();
+        let task = match started {
+            Started::Finished(task) | Started::Existing(task) => *task,
+            Started::Running(handle) | Started::Detached(handle) => handle.task().await?,
+        };
+        Ok(Start { task, repeated })
     }
 
     /// One page of `principal`'s tasks, newest first.

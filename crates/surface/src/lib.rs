@@ -30,7 +30,7 @@ mod sse;
 mod streams;
 
 pub use auth::{Auth, AuthError, Principal, scope, unscope};
-pub use caller::{DEFAULT_PAGE, ListRequest, StartRequest};
+pub use caller::{DEFAULT_PAGE, ListRequest, Start, StartRequest};
 pub use gate::Surface;
 pub use host::is_loopback;
 pub use input::{InputError, InputSchemas};

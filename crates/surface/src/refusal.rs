@@ -90,6 +90,9 @@ pub enum Refusal {
         /// One line per violation: where in the input (a JSON pointer) and what is wrong.
         violations: Vec<String>,
     },
+    /// The idempotency key already started a task of another kind or with another input.
+    #[error("{0}")]
+    KeyReused(String),
     /// A body, an input, an answer or another payload is above a size bound.
     #[error("{0}")]
     TooLarge(String),
@@ -172,6 +175,7 @@ impl From<longrun::Error> for Refusal {
             E::AlreadyAnswered { id, key } => Self::AlreadyAnswered { id, key },
             E::QuestionClosed { id, key } => Self::QuestionClosed { id, key },
             E::Refused(refusal) => Self::Conflict(refusal.to_string()),
+            E::KeyReused { .. } => Self::KeyReused(error.to_string()),
             E::Store(error) => Self::from(error),
             E::ShuttingDown => Self::ShuttingDown,
             // Neither comes from a call a door makes (registration, a handler's progress); if
@@ -188,7 +192,11 @@ impl From<longrun::store::Error> for Refusal {
             E::NotFound(id) => Self::NotFound(id.to_string()),
             E::Refused { refusal, .. } => Self::Conflict(refusal.to_string()),
             // The store's own words stay in the log: they may name files, hosts or queries.
-            E::Duplicate(_) | E::Fenced(_) | E::Backend(_) => Self::internal(&error),
+            // A key taken is settled by the runtime (it answers with the first task); one that
+            // reaches a door is the server's failure.
+            E::Duplicate(_) | E::KeyTaken { .. } | E::Fenced(_) | E::Backend(_) => {
+                Self::internal(&error)
+            }
         }
     }
 }

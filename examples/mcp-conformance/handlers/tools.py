@@ -356,6 +356,13 @@ def test_input_required_result_capabilities(args):
     return text(f"model: {sampled(answer('model_opinion'))}, user: {accepted(answer('user_opinion'), 'text')}")
 
 
+def test_reconnection(args):
+    # Outlasts [mcp] stream_close_ms, so the server closes the call's stream before the result
+    # and the client must resume it with Last-Event-ID (the server-sse-polling scenario).
+    wait(2.5)
+    return text("Reconnection test completed")
+
+
 def main():
     start = json.loads(sys.stdin.readline())
     signal.signal(signal.SIGTERM, on_sigterm)

@@ -52,7 +52,7 @@ impl Call {
 
     /// `SendMessage` / `message/send`.
     pub(crate) async fn send(&self, request: wire::SendRequest) -> Result<Sent, Error> {
-        let (id, config) = self.accept(request).await?;
+        let (id, config, _) = self.accept(request).await?;
         let history = history_limit(config.history_length)?;
         if !config.return_immediately {
             self.settle(id).await?;
@@ -84,15 +84,11 @@ impl Call {
     /// `SendStreamingMessage` / `message/stream`.
     ///
     /// A new task's stream starts from the task as it was created, so it shows every change;
-    /// a follow-up's starts from the task as it stands once answered.
+    /// a follow-up's, or a repeated message's, starts from the task as it stands.
     pub(crate) async fn stream(&self, request: wire::SendRequest) -> Result<Frames, Error> {
-        let new = request
-            .message
-            .as_ref()
-            .is_some_and(|message| message.task_id.is_empty());
         // Taken before the message is accepted: a stream refused at the limit starts nothing.
         let permit = self.door.surface().stream_permit(&self.principal)?;
-        let (id, config) = self.accept(request).await?;
+        let (id, config, new) = self.accept(request).await?;
         let history = history_limit(config.history_length)?;
         let task = self.reread(id).await?;
         let origin = if new {
@@ -108,11 +104,11 @@ impl Call {
     }
 
     /// A message: starts a task, or answers the question of the task it names. Returns the
-    /// task and the request's configuration.
+    /// task, the request's configuration, and whether this message created the task.
     async fn accept(
         &self,
         request: wire::SendRequest,
-    ) -> Result<(TaskId, wire::SendConfiguration), Error> {
+    ) -> Result<(TaskId, wire::SendConfiguration, bool), Error> {
         let message = request
             .message
             .ok_or_else(|| Error::invalid_params("the request has no `message`"))?;
@@ -125,23 +121,27 @@ impl Call {
             Some(push) => Some(self.check_push(push)?),
             None => None,
         };
-        let id = if message.task_id.is_empty() {
+        let (id, new) = if message.task_id.is_empty() {
             self.start(&message, request.metadata.as_ref()).await?
         } else {
-            self.follow_up(&message).await?
+            (self.follow_up(&message).await?, false)
         };
         if let Some(push) = push {
             let task = self.reread(id).await?;
             self.put_push(&task, push).await?;
         }
-        Ok((id, config))
+        Ok((id, config, new))
     }
 
+    /// Starts the task a message asks for; returns it and whether it is new. A message whose
+    /// `messageId` the principal already sent in the same context (a client's retry) starts
+    /// nothing and answers with the task the first one started: the pair is the start's
+    /// idempotency key, so this holds across restarts and nodes.
     async fn start(
         &self,
         message: &Message,
         metadata: Option<&wire::Object>,
-    ) -> Result<TaskId, Error> {
+    ) -> Result<(TaskId, bool), Error> {
         let runtime = self.door.runtime();
         let mut kinds: Vec<String> = runtime.kinds().into_iter().map(|kind| kind.name).collect();
         kinds.sort();
@@ -157,22 +157,27 @@ impl Call {
         };
         let whole = config.message_input.contains(&kind);
         let (task_input, mode) = input::input(message, &context, whole)?;
+        // Without a context the server made up a new one above: the message cannot be a
+        // repeat of one sent in the same context.
+        let idempotency_key = (!message.context_id.is_empty() && !message.message_id.is_empty())
+            .then(|| message_key(&context, &message.message_id));
         let request = StartRequest {
-            kind: kind.clone(),
+            kind,
             input: task_input,
             session: Some(context),
             labels: input::labels(message, mode)
                 .into_iter()
                 .map(|(key, value)| (key.to_owned(), value))
                 .collect(),
+            idempotency_key,
             ..StartRequest::default()
         };
-        let task = self
+        let start = self
             .door
             .surface()
             .start(&self.principal, "a2a", request)
             .await?;
-        Ok(task.id)
+        Ok((start.task.id, !start.repeated))
     }
 
     async fn follow_up(&self, message: &Message) -> Result<TaskId, Error> {
@@ -447,4 +452,14 @@ async fn log(door: &Door, task: &Task) -> Result<Vec<std::sync::Arc<longrun::Eve
     }
     events.retain(|event| event.seq <= task.last_seq());
     Ok(events)
+}
+
+/// The idempotency key of a message: its context and its id, each length-prefixed so that no
+/// two pairs give one key.
+fn message_key(context: &str, message_id: &str) -> String {
+    format!(
+        "a2a/{}:{context}/{}:{message_id}",
+        context.len(),
+        message_id.len()
+    )
 }

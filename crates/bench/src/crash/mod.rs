@@ -183,6 +183,9 @@ pub(crate) fn tag(event: &Event) -> String {
         Change::AgentMessage { .. } => "message".to_owned(),
         Change::Detached => "detached".to_owned(),
         Change::CancelRequested { .. } => "cancel_requested".to_owned(),
+        Change::StepSaved { key, .. } => format!("step.{key}"),
+        Change::TimerStarted { key, .. } => format!("timer.{key}"),
+        Change::RetryScheduled { attempt, .. } => format!("retry.{attempt}"),
         Change::Ended(_) => format!("ended.{}", event.status),
     }
 }

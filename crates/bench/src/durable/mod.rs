@@ -5,6 +5,9 @@
 //!   the last completion observed. On PostgreSQL two nodes (two runtimes with their own
 //!   connections and node names, one process) share the work. Baseline: raw batched SQL doing
 //!   the same inserts and updates with the same durability ([`raw`]); `ratio_vs_raw_sql`.
+//! - **steps** (`steps_per_s`): tasks of 100 trivial durable steps (`ctx.step`), in the same
+//!   run. Baseline: the event writes per second of the trivial tasks above (three per task:
+//!   submitted, started, ended), since a step costs one event write.
 //! - **PostgreSQL, across nodes**: `notify_p99_ms` (a handler returns on node A → a
 //!   subscriber on node B receives the end, so writing the end is included), `cancel_p99_ms` (a cancel called on node B → the handler's
 //!   `cancelled()` fires on node A), `renewal_commits_per_s` (write transactions per second of
@@ -52,6 +55,8 @@ pub(crate) struct Args {
 
 const TARGET_SQLITE_TASKS_PER_S: f64 = 15_000.0;
 const TARGET_POSTGRES_TASKS_PER_S: f64 = 8_000.0;
+const TARGET_SQLITE_STEPS_PER_S: f64 = 20_000.0;
+const TARGET_POSTGRES_STEPS_PER_S: f64 = 10_000.0;
 const TARGET_NOTIFY_P99_MS: f64 = 20.0;
 const TARGET_CANCEL_P99_MS: f64 = 50.0;
 const TARGET_RENEWAL_COMMITS_PER_S: f64 = 1.0;
@@ -72,10 +77,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let mut summary = Map::new();
     summary.insert("store".into(), json!(args.store.name()));
 
-    let (longrun, raw) = match args.store {
+    let rates = match args.store {
         StoreKind::Sqlite => throughput::sqlite(&tokio, tasks)?,
         StoreKind::Postgres => tokio.block_on(throughput::postgres(&url, tasks))?,
     };
+    let (longrun, raw) = (rates.tasks_per_s, rates.raw_tasks_per_s);
     let target = match args.store {
         StoreKind::Sqlite => TARGET_SQLITE_TASKS_PER_S,
         StoreKind::Postgres => TARGET_POSTGRES_TASKS_PER_S,
@@ -91,6 +97,23 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     summary.insert("tasks_per_s".into(), json!(longrun.round()));
     summary.insert("raw_sql_tasks_per_s".into(), json!(raw.round()));
     summary.insert("ratio_vs_raw_sql".into(), json!(round2(longrun / raw)));
+    let event_writes_per_s = 3.0 * longrun;
+    rows.push(row(
+        "steps_per_s",
+        rates.steps_per_s,
+        event_writes_per_s,
+        "event writes/s of the tasks",
+        match args.store {
+            StoreKind::Sqlite => TARGET_SQLITE_STEPS_PER_S,
+            StoreKind::Postgres => TARGET_POSTGRES_STEPS_PER_S,
+        },
+        true,
+    ));
+    summary.insert("steps_per_s".into(), json!(rates.steps_per_s.round()));
+    summary.insert(
+        "task_event_writes_per_s".into(),
+        json!(event_writes_per_s.round()),
+    );
 
     match args.store {
         StoreKind::Postgres => {

@@ -82,6 +82,8 @@ async fn seed(path: &std::path::Path, count: usize) -> anyhow::Result<()> {
             ttl: Duration::from_secs(30 * 24 * 3600),
             deadline: None,
             created_at: Timestamp::from_millis(n as u64 + 1),
+            idempotency_key: None,
+            start_at: None,
         });
         acks.push(store.create(&task, &Arc::new(first)));
         if n >= UNFINISHED {

@@ -1,4 +1,5 @@
-//! End-to-end throughput of trivial durable tasks, and its raw-SQL baseline.
+//! End-to-end throughput of trivial durable tasks, and its raw-SQL baseline; and durable steps
+//! per second, from tasks of [`STEPS_PER_TASK`] trivial steps, in the same run.
 
 use std::{
     sync::{
@@ -19,8 +20,26 @@ use crate::stores::{self, Location, StoreKind};
 /// server's many clients would.
 const SUBMITTERS: usize = 256;
 
+/// Steps in each task of the steps scenario.
+pub(crate) const STEPS_PER_TASK: usize = 100;
+
+/// What one store's run measured.
+pub(crate) struct Rates {
+    /// Trivial tasks per second.
+    pub(crate) tasks_per_s: f64,
+    /// The raw-SQL baseline's tasks per second.
+    pub(crate) raw_tasks_per_s: f64,
+    /// Durable steps per second, in tasks of [`STEPS_PER_TASK`] steps.
+    pub(crate) steps_per_s: f64,
+}
+
+/// Tasks of the steps scenario: a fiftieth of the trivial tasks, at least one.
+fn step_tasks(tasks: usize) -> usize {
+    (tasks / 50).max(1)
+}
+
 /// SQLite: longrun's tasks per second, and the raw baseline's, each on a fresh file.
-pub(crate) fn sqlite(tokio: &tokio::runtime::Runtime, tasks: usize) -> anyhow::Result<(f64, f64)> {
+pub(crate) fn sqlite(tokio: &tokio::runtime::Runtime, tasks: usize) -> anyhow::Result<Rates> {
     let dir = std::env::temp_dir().join(format!("longrun-durable-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let location = Location {
@@ -28,10 +47,13 @@ pub(crate) fn sqlite(tokio: &tokio::runtime::Runtime, tasks: usize) -> anyhow::R
         postgres: None,
         schema: None,
     };
-    let longrun = tokio.block_on(async {
+    let (longrun, steps_per_s) = tokio.block_on(async {
         let opened = stores::open(StoreKind::Sqlite, &location, "bench", Duration::ZERO).await?;
         let runtime = runtime(opened.store, None)?;
-        let rate = drive(std::slice::from_ref(&runtime), tasks).await?;
+        let rate = drive(std::slice::from_ref(&runtime), "noop", tasks).await?;
+        let with_steps = step_tasks(tasks);
+        let steps = drive(std::slice::from_ref(&runtime), "steps", with_steps).await?
+            * STEPS_PER_TASK as f64;
         if let Some(store) = &opened.sqlite {
             let stats = store.stats();
             eprintln!(
@@ -42,15 +64,19 @@ pub(crate) fn sqlite(tokio: &tokio::runtime::Runtime, tasks: usize) -> anyhow::R
             );
         }
         runtime.shutdown().await;
-        anyhow::Ok(rate)
+        anyhow::Ok((rate, steps))
     })?;
     let raw = raw::sqlite(&dir.join("raw.db"), tasks)?;
     std::fs::remove_dir_all(&dir)?;
-    Ok((longrun, raw))
+    Ok(Rates {
+        tasks_per_s: longrun,
+        raw_tasks_per_s: raw,
+        steps_per_s,
+    })
 }
 
 /// PostgreSQL: two nodes share the work; then the raw baseline with two clients.
-pub(crate) async fn postgres(url: &str, tasks: usize) -> anyhow::Result<(f64, f64)> {
+pub(crate) async fn postgres(url: &str, tasks: usize) -> anyhow::Result<Rates> {
     let schema = format!("durable_{}", std::process::id());
     let location = Location {
         path: None,
@@ -61,13 +87,18 @@ pub(crate) async fn postgres(url: &str, tasks: usize) -> anyhow::Result<(f64, f6
     let a = stores::open(StoreKind::Postgres, &location, "bench-a", lease).await?;
     let b = stores::open(StoreKind::Postgres, &location, "bench-b", lease).await?;
     let nodes = [runtime(a.store, a.cluster)?, runtime(b.store, b.cluster)?];
-    let rate = drive(&nodes, tasks).await?;
+    let rate = drive(&nodes, "noop", tasks).await?;
+    let steps_per_s = drive(&nodes, "steps", step_tasks(tasks)).await? * STEPS_PER_TASK as f64;
     for node in &nodes {
         node.shutdown().await;
     }
     stores::drop_schema(url, &schema).await?;
     let raw = raw::postgres(url, &format!("{schema}_raw"), tasks, 2).await?;
-    Ok((rate, raw))
+    Ok(Rates {
+        tasks_per_s: rate,
+        raw_tasks_per_s: raw,
+        steps_per_s,
+    })
 }
 
 fn runtime(
@@ -84,12 +115,22 @@ fn runtime(
         KindSpec::new("noop"),
         |_ctx: Context, _: Value| async move { Ok::<_, TaskError>(()) },
     )?;
+    runtime.register(
+        KindSpec::new("steps"),
+        |ctx: Context, _: Value| async move {
+            for n in 0..STEPS_PER_TASK {
+                ctx.step(format!("s{n}"), async move { Ok::<_, TaskError>(n) })
+                    .await?;
+            }
+            Ok::<_, TaskError>(())
+        },
+    )?;
     Ok(runtime)
 }
 
-/// Starts `tasks` trivial tasks from [`SUBMITTERS`] submitters spread over `nodes`; returns
+/// Starts `tasks` tasks of `kind` from [`SUBMITTERS`] submitters spread over `nodes`; returns
 /// completions per second, first start to last end observed, or an error if any start failed.
-async fn drive(nodes: &[Runtime], tasks: usize) -> anyhow::Result<f64> {
+async fn drive(nodes: &[Runtime], kind: &'static str, tasks: usize) -> anyhow::Result<f64> {
     let ended = Arc::new(AtomicUsize::new(0));
     let all_ended = Arc::new(Notify::new());
     for node in nodes {
@@ -118,7 +159,7 @@ async fn drive(nodes: &[Runtime], tasks: usize) -> anyhow::Result<f64> {
         tokio::spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < tasks {
                 if let Err(error) = node
-                    .start("noop", Value::Null, StartOptions::background())
+                    .start(kind, Value::Null, StartOptions::background())
                     .await
                 {
                     // Counted as ended, so that one failure reports instead of hanging.

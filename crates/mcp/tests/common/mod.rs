@@ -15,7 +15,12 @@ pub const MODERN: &str = "2026-07-28";
 
 /// A runtime with the kinds the tests call.
 pub fn runtime() -> Runtime {
-    let runtime = Runtime::new(Default::default());
+    runtime_with(Default::default())
+}
+
+/// A runtime with `options` (a shared store, say) and the kinds the tests call.
+pub fn runtime_with(options: longrun::Options) -> Runtime {
+    let runtime = Runtime::new(options);
     let object = |properties: Value| json!({"type": "object", "properties": properties});
     let mut echo = KindSpec::new("echo")
         .description("Echoes `text`.")
@@ -94,6 +99,33 @@ pub fn runtime() -> Runtime {
         })
         .unwrap();
 
+    // Streams the artifact `report` in two chunks, asking `more` in between.
+    let mut report = KindSpec::new("report").task_support(TaskSupport::Optional);
+    report.input_schema = object(json!({}));
+    runtime
+        .register(report, |ctx: Context, _input: Value| async move {
+            let chunk =
+                |parts: Vec<Value>, append: bool, last_chunk: bool| longrun::ArtifactChunk {
+                    id: "report".into(),
+                    name: Some("The report".into()),
+                    parts,
+                    append,
+                    last_chunk,
+                };
+            ctx.artifact(chunk(vec![json!("part one")], false, false))
+                .await?;
+            ctx.ask(
+                "more",
+                json!({"type": "boolean", "message": "More?"}),
+                Duration::MAX,
+            )
+            .await?;
+            ctx.artifact(chunk(vec![json!({"rows": 2})], true, true))
+                .await?;
+            Ok::<_, TaskError>(json!("reported"))
+        })
+        .unwrap();
+
     let mut tool_error = KindSpec::new("tool_error").task_support(TaskSupport::Optional);
     tool_error.input_schema = object(json!({}));
     runtime
@@ -136,6 +168,8 @@ pub struct Answer {
     sse: bool,
     buffer: String,
     done: bool,
+    /// The id of the last SSE event read (the priming event's included).
+    pub last_event_id: Option<String>,
 }
 
 impl Answer {
@@ -155,13 +189,16 @@ impl Answer {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let event: String = self.buffer.drain(..end + 2).collect();
+                if let Some(id) = event.lines().find_map(|line| line.strip_prefix("id:")) {
+                    self.last_event_id = Some(id.trim().to_owned());
+                }
                 let data: Vec<&str> = event
                     .lines()
                     .filter_map(|line| line.strip_prefix("data:"))
                     .map(str::trim_start)
                     .collect();
-                if data.is_empty() {
-                    continue; // a keep-alive comment
+                if data.iter().all(|line| line.trim().is_empty()) {
+                    continue; // a keep-alive comment, or a priming event (an id, no message)
                 }
                 return Some(serde_json::from_str(&data.join("\n")).unwrap());
             }
@@ -239,6 +276,35 @@ impl Client {
             sse,
             buffer: String::new(),
             done: false,
+            last_event_id: None,
+        }
+    }
+
+    /// GETs the endpoint as an SSE stream with `headers` (name, value) added.
+    pub async fn get(&self, headers: &[(&str, &str)]) -> Answer {
+        let mut request = self
+            .http
+            .get(&self.url)
+            .header("accept", "text/event-stream");
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let sse = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|value| value.to_str().unwrap().starts_with("text/event-stream"));
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            response,
+            sse,
+            buffer: String::new(),
+            done: false,
+            last_event_id: None,
         }
     }
 
@@ -257,6 +323,7 @@ impl Client {
         let name = params
             .get("name")
             .or_else(|| params.get("taskId"))
+            .or_else(|| params.get("uri"))
             .and_then(Value::as_str)
             .map(str::to_owned);
         let mut headers = vec![("mcp-protocol-version", MODERN), ("mcp-method", method)];
@@ -296,6 +363,17 @@ pub struct Session {
 }
 
 impl Session {
+    /// Resumes one of the session's streams after the event `last_event_id`.
+    pub async fn resume(&self, last_event_id: &str) -> Answer {
+        self.client
+            .get(&[
+                ("mcp-session-id", self.id.as_str()),
+                ("mcp-protocol-version", "2025-11-25"),
+                ("last-event-id", last_event_id),
+            ])
+            .await
+    }
+
     /// Initializes a session declaring `capabilities`.
     pub async fn open(client: &Client, capabilities: Value) -> Self {
         let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {

@@ -35,6 +35,8 @@ fn new_task(created: u64, ttl: Duration) -> Task {
         ttl,
         deadline: None,
         created_at: Timestamp::from_millis(created),
+        idempotency_key: None,
+        start_at: None,
     })
     .0
 }
@@ -75,6 +77,8 @@ fn create(task: &Task) -> (Write, Answer<()>) {
         ttl: task.ttl,
         deadline: None,
         created_at: task.created_at,
+        idempotency_key: None,
+        start_at: None,
     })
     .1;
     let write = Write::Create {

@@ -23,6 +23,8 @@ pub(crate) fn new_task(created: u64) -> (Task, Arc<Event>) {
         ttl: Duration::from_secs(60),
         deadline: None,
         created_at: Timestamp::from_millis(created),
+        idempotency_key: None,
+        start_at: None,
     });
     (task, Arc::new(first))
 }

@@ -1,0 +1,96 @@
+//! `longrun-fuzz`: runs N fuzz inputs of a target (or of all), prints inputs/s and findings,
+//! writes each finding to a file, and exits non-zero on any.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::Parser;
+use longrun_fuzz::{Options, Target};
+
+/// Fuzzes longrun's doors and parsers.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// v1, mcp, a2a, process, config, or all.
+    #[arg(long, default_value = "all")]
+    target: String,
+    /// Inputs per target.
+    #[arg(long, default_value_t = 10_000)]
+    inputs: u64,
+    /// The seed of every random choice (the same seed makes the same inputs).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Inputs in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Where findings are written, one directory per target.
+    #[arg(long, default_value = "fuzz-findings")]
+    findings: PathBuf,
+    /// Worker threads of the async runtime.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let targets: Vec<Target> = if args.target == "all" {
+        Target::ALL.to_vec()
+    } else {
+        match args.target.parse() {
+            Ok(target) => vec![target],
+            Err(message) => {
+                eprintln!("longrun-fuzz: {message}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(2))
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("longrun-fuzz: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut total_inputs = 0;
+    let mut total_findings = 0;
+    let mut total_seconds = 0.0;
+    for target in targets {
+        let mut options = Options::new(target, args.inputs, args.seed);
+        options.concurrency = args.concurrency;
+        let report = runtime.block_on(longrun_fuzz::run(&options));
+        total_inputs += report.inputs;
+        total_seconds += report.elapsed.as_secs_f64();
+        total_findings += report.findings.len();
+        println!(
+            "{target}: {} inputs in {:.1} s, {:.0} inputs/s, peak RSS {} MiB, {} findings",
+            report.inputs,
+            report.elapsed.as_secs_f64(),
+            report.rate(),
+            report.peak_rss >> 20,
+            report.findings.len()
+        );
+        for (n, finding) in report.findings.iter().enumerate() {
+            let first = finding.message.lines().next().unwrap_or("");
+            match finding.write(&args.findings, n) {
+                Ok(path) => println!(
+                    "  {:?}: {first}\n    input: {}",
+                    finding.kind,
+                    path.display()
+                ),
+                Err(error) => println!("  {:?}: {first}\n    (not written: {error})", finding.kind),
+            }
+        }
+    }
+    println!(
+        "total: {total_inputs} inputs in {total_seconds:.1} s, {:.0} inputs/s, {total_findings} findings",
+        total_inputs as f64 / total_seconds.max(1e-9)
+    );
+    if total_findings == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
