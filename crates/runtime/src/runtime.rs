@@ -366,7 +366,13 @@ impl Inner {
         key: String,
         existing: TaskId,
     ) -> Result<Started, Error> {
-        let task = self.get(existing).await?;
+        // Read from the store as it is: a task past its ttl but not yet purged still holds its
+        // key, and is what a repeat gets.
+        let task = self
+            .store
+            .get(existing)
+            .await?
+            .ok_or(Error::Unknown(existing))?;
         if task.kind != kind || task.input != input {
             return Err(Error::KeyReused { key, existing });
         }

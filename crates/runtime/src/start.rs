@@ -92,6 +92,26 @@ impl StartOptions {
     /// this holds across restarts, and across nodes sharing one PostgreSQL store.
     ///
     /// A repeated start's other options (routing, callback, …) are ignored: nothing is started.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use longrun_runtime::{Context, KindSpec, Runtime, StartOptions, Started, TaskError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let runtime = Runtime::new(Default::default());
+    /// runtime.register(KindSpec::new("invoice"), |_ctx: Context, n: u64| async move {
+    ///     Ok::<_, TaskError>(n)
+    /// })?;
+    /// let options = || StartOptions::background().idempotency_key("invoice-42").delay(Duration::from_secs(60));
+    /// let first = runtime.start("invoice", 42, options()).await?;
+    /// let again = runtime.start("invoice", 42, options()).await?;
+    /// assert!(first.is_new() && !again.is_new());
+    /// assert_eq!(again.id(), first.id());
+    /// let Started::Existing(task) = again else { unreachable!() };
+    /// assert_eq!(task.status(), longrun_runtime::Status::Submitted); // waiting for its start time
+    /// # Ok(()) }
+    /// ```
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
         self

@@ -110,3 +110,23 @@ async fn a_purged_task_frees_its_key() {
     assert!(second.is_new());
     assert_ne!(second.id(), first.id());
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_task_holds_its_key_until_it_is_purged() {
+    let rt = Runtime::new(Options {
+        sweep_interval: Duration::from_secs(3600),
+        ..Options::default()
+    });
+    with_kinds(&rt);
+    let options = || {
+        StartOptions::foreground()
+            .idempotency_key("k")
+            .ttl(Duration::from_secs(1))
+    };
+    let first = rt.start("echo", json!(1), options()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(rt.get(first.id()).await.is_err(), "expired for readers");
+    let again = rt.start("echo", json!(1), options()).await.unwrap();
+    assert!(!again.is_new());
+    assert_eq!(again.id(), first.id());
+}

@@ -8,7 +8,7 @@
 --
 -- `start_at` copies a delayed task's start time (milliseconds since the epoch): a claim leaves a
 -- task alone until then, so a delayed task released by its node is not held by another one for
--- the whole of its delay.
+-- the whole of its delay (unless a signal waits for it: a cancel is applied at once).
 ALTER TABLE tasks ADD COLUMN idempotency_key text, ADD COLUMN start_at bigint;
 CREATE UNIQUE INDEX tasks_idempotency_key ON tasks (owner, idempotency_key)
     WHERE idempotency_key IS NOT NULL;

@@ -473,6 +473,20 @@ async fn a_delayed_task_is_not_claimed_before_its_start_time() {
     );
     let stored = a.get(later.id).await.expect("get").expect("stored");
     assert_eq!(stored.start_at, later.start_at);
+
+    // A cancel for it does not wait for its start time: a node claims it to apply the signal.
+    let cancel = Signal::Cancel {
+        reason: CancelReason::Requested { by: None },
+    };
+    a.signal(later.id, cancel).await.expect("signal");
+    let claimed: Vec<TaskId> = a
+        .claim(&kinds("delayed"), 10)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|task| task.id)
+        .collect();
+    assert_eq!(claimed, [later.id]);
 }
 
 /// Two nodes creating tasks under the same keys at the same moment: each key ends with one

@@ -360,3 +360,32 @@ async fn a_delayed_task_starts_once_on_the_node_that_claims_it_when_due() {
     assert_eq!(starts, 1);
     b.shutdown().await;
 }
+
+/// A cancel of a delayed task that no node holds (its node left) does not wait for its start
+/// time: a node claims it to apply the cancel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_task_nobody_holds_is_cancelled_before_its_time() {
+    let Some(url) = common::url() else { return };
+    let schema = common::Schema::new(&url);
+    let a = node(schema.connect("node-a", LEASE).await);
+    let b = node(schema.connect("node-b", LEASE).await);
+    kinds(&a, Arc::default());
+    kinds(&b, Arc::default());
+    let id = a
+        .start(
+            "ask",
+            json!(null),
+            StartOptions::background().delay(Duration::from_secs(3_600)),
+        )
+        .await
+        .unwrap()
+        .id();
+    assert_eq!(a.leave().await, 1);
+    let ended = tokio::time::timeout(Duration::from_secs(10), b.cancel(id))
+        .await
+        .expect("cancelled long before its start time")
+        .unwrap();
+    assert_eq!(ended.status(), Status::Cancelled);
+    assert_eq!(ended.attempt(), 0, "the handler never ran");
+    b.shutdown().await;
+}
