@@ -970,6 +970,28 @@ command = ["true"]
     }
 
     #[test]
+    fn the_mcp_conformance_config_declares_prompts_and_resources_with_files_beside_it() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/mcp-conformance/longrun.toml");
+        let config = Config::load(&path).unwrap();
+        let mcp = &config.mcp;
+        assert!(
+            mcp.prompts
+                .iter()
+                .any(|p| p.name == "test_prompt_with_arguments")
+        );
+        assert!(mcp.resource_templates[0].uri_template.contains("{id}"));
+        // Relative files are made relative to the config's directory, and exist.
+        let binary = mcp
+            .resources
+            .iter()
+            .find(|r| r.uri == "test://static-binary")
+            .unwrap();
+        let file = binary.file.as_ref().unwrap();
+        assert!(file.is_absolute() && file.exists(), "{}", file.display());
+    }
+
+    #[test]
     fn the_demo_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo/longrun.toml");
         let config = Config::load(&path).unwrap();

@@ -11,6 +11,7 @@
 //! | `tasks/result` | the result once the task ended, streaming its questions as requests meanwhile |
 //! | `tasks/list` | the caller's tasks, newest first, paged by `nextCursor` |
 //! | `tasks/cancel` | the `Task`, `cancelled`; `-32602` for a task that had already ended |
+//! | `resources/*` (with `subscribe`), `prompts/*`, `completion/complete` | `resources.rs`, `prompts.rs` |
 //!
 //! On the session's GET stream the server sends `notifications/tasks/status` for every task the
 //! session created, each time its status changes.

@@ -11,12 +11,16 @@
 //!
 //! - **2026-07-28** (stateless, `_meta` on every request, `server/discover`) with the tasks
 //!   extension `io.modelcontextprotocol/tasks`: `tasks/get` (questions, result or error
-//!   inlined), `tasks/update`, `tasks/cancel`; questions of plain calls come back as
+//!   inlined), `tasks/update`, `tasks/cancel`, and `notifications/tasks` on a
+//!   `subscriptions/listen` stream; questions of plain calls come back as
 //!   `InputRequiredResult`s (SEP-2322).
 //! - **2025-11-25** (sessions opened by `initialize`) with the experimental core tasks:
 //!   `execution.taskSupport` per tool, `params.task`, `tasks/get`, blocking `tasks/result`
 //!   (which sends the task's questions as `elicitation/create` and `sampling/createMessage`
 //!   requests), `tasks/list`, `tasks/cancel`, `notifications/tasks/status`.
+//!
+//! Both serve tasks' artifacts as resources, and the prompts and resources of the config; a
+//! 2025-11-25 client that lost an SSE stream resumes it with `Last-Event-ID`.
 //!
 //! [`client`] is the other side: a task client for MCP servers of either generation, and the
 //! gateway that registers an upstream server's tools as kinds.

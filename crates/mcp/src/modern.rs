@@ -4,12 +4,14 @@
 //!
 //! | method | answer |
 //! |---|---|
-//! | `server/discover` | the versions, `tools`, `logging` and the tasks extension |
+//! | `server/discover` | the versions, `tools`, `logging`, `resources`, the tasks extension; `prompts` and `completions` when configured |
 //! | `tools/list` | every kind, with caching hints |
 //! | `tools/call` | see below |
 //! | `tasks/get` | the `DetailedTask`: `inputRequests`, `result` or `error` inlined |
 //! | `tasks/update` | delivers `inputResponses` (partial allowed; unknown or answered keys ignored); empty ack |
 //! | `tasks/cancel` | asks the task to stop; empty ack, also for an ended task |
+//! | `subscriptions/listen` | a stream: the acknowledgement, then `notifications/tasks` and resource updates (`notify.rs`) |
+//! | `resources/*`, `prompts/*`, `completion/complete` | `resources.rs`, `prompts.rs`, with caching hints |
 //! | `tasks/result`, `tasks/list`, `initialize`, `ping`, … | `-32601` |
 //!
 //! `tools/call`: with the extension declared, a tool whose kind allows tasks answers with a
