@@ -475,6 +475,9 @@ function describe(event) {
     case 'agent_message': return `message: ${c.message}`;
     case 'detached': return 'the caller stopped waiting; runs on detached';
     case 'cancel_requested': return `cancel requested (${c.cancellation.reason}${c.cancellation.by ? ' by ' + c.cancellation.by : ''})`;
+    case 'step_saved': return `step ${c.key} done`;
+    case 'timer_started': return `sleeps on timer ${c.key} until ${new Date(c.until_ms).toLocaleTimeString()}`;
+    case 'retry_scheduled': return `attempt ${c.attempt} failed (${c.error.code}: ${c.error.message}); next attempt at ${new Date(c.at_ms).toLocaleTimeString()}`;
     case 'ended':
       if (c.error) return `ended ${event.status}: ${c.error.code}: ${c.error.message}`;
       if (c.cancellation) return `ended cancelled (${c.cancellation.reason})`;

@@ -415,3 +415,47 @@ async fn a_key_names_one_step_per_attempt() {
         })
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_re_run_counts_as_an_attempt() {
+    let node = Node::new();
+    let kinds = |rt: &Runtime| {
+        rt.register(
+            KindSpec::new("two-tries")
+                .restart(RestartPolicy::Rerun)
+                .retry(RetryPolicy::attempts(2)),
+            |ctx: Context, _: Value| async move {
+                if ctx.attempt() == 1 {
+                    return Err(TaskError::new("flaky", "first try fails")
+                        .retry_after(Duration::from_millis(10)));
+                }
+                ctx.ask("go", json!({}), Duration::MAX).await?;
+                Ok::<_, TaskError>(())
+            },
+        )
+        .unwrap();
+    };
+    let first = node.runtime();
+    kinds(&first);
+    let id = first
+        .start("two-tries", json!(null), StartOptions::background())
+        .await
+        .unwrap()
+        .id();
+    wait_until(&first, id, |t| {
+        t.attempt() == 2 && t.status() == Status::InputRequired
+    })
+    .await;
+    first.leave().await;
+
+    let second = node.runtime();
+    kinds(&second);
+    let recovery = second.recover().await.unwrap();
+    assert_eq!((recovery.rerun, recovery.failed), (0, 1));
+    let ended = second.handle(id).wait().await.unwrap();
+    let Some(Outcome::Failed { error }) = ended.outcome() else {
+        panic!("{ended:?}")
+    };
+    assert_eq!(error.code, TaskError::INTERRUPTED);
+    assert!(error.message.contains("(2 of 2)"), "{}", error.message);
+}

@@ -11,7 +11,9 @@
 //!
 //! - **lost**: the task is missing or not terminal, or a told event is missing or different;
 //! - **duplicated**: a task has two terminal events, or a task of the fail-on-restart kind
-//!   `once` ran its handler twice (or has an attempt above 1).
+//!   `once` ran its handler twice (or has an attempt above 1), or a durable step of the kind
+//!   `journal` began to run again after its save had been acknowledged to the handler (each
+//!   step's executions are counted by the node's own output, outside the store).
 //!
 //! On PostgreSQL it then runs two nodes, kills one, and measures how long the other takes to
 //! rescue the dead node's unfinished tasks (`rescue_ms`: kill → the survivor's first event for
@@ -33,9 +35,10 @@ use serde_json::json;
 
 use crate::stores::{self, Location, StoreKind};
 
-/// The harness's kinds, registered by [`node`]: `quick` and `steps` re-run after a crash,
-/// `once` fails instead (`interrupted`), `asking` waits on two questions.
-pub(crate) const KINDS: [&str; 4] = ["quick", "once", "asking", "steps"];
+/// The harness's kinds, registered by [`node`]: `quick`, `steps` and `journal` re-run after a
+/// crash, `once` fails instead (`interrupted`), `asking` waits on two questions, `journal`
+/// runs durable steps.
+pub(crate) const KINDS: [&str; 5] = ["quick", "once", "asking", "steps", "journal"];
 
 /// How long a node may take to recover before the harness gives up on it.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -67,6 +70,10 @@ pub(crate) struct Args {
     /// must report them lost (and fail).
     #[arg(long)]
     inject_loss: bool,
+    /// Test the harness itself: the nodes now and then run a durable step again after its save
+    /// was acknowledged, so the run must report it duplicated (and fail).
+    #[arg(long)]
+    inject_double_step: bool,
     /// Keep the SQLite file or PostgreSQL schema afterwards, for inspection.
     #[arg(long)]
     keep: bool,
@@ -123,6 +130,23 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         "  handler runs of `once`    {:>10}",
         ledger.runs.values().sum::<usize>()
     );
+    println!(
+        "  durable steps saved       {:>10}",
+        ledger
+            .steps
+            .values()
+            .filter(|seen| seen.contains(&Step::Saved))
+            .count()
+    );
+    println!(
+        "  step executions           {:>10}",
+        ledger
+            .steps
+            .values()
+            .flatten()
+            .filter(|seen| **seen == Step::Ran)
+            .count()
+    );
     println!("  re-runs seen (attempt>1)  {:>10}", verdict.reruns);
     println!("  ended `interrupted`       {:>10}", verdict.interrupted);
     println!(
@@ -153,6 +177,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         "max_recovery_ms": max_recovery,
         "p50_recovery_ms": p50_recovery,
         "reruns": verdict.reruns,
+        "steps_saved": ledger.steps.values().filter(|seen| seen.contains(&Step::Saved)).count(),
         "interrupted": verdict.interrupted,
     });
     if let Some(dead) = verdict.dead_tuples {
@@ -196,6 +221,17 @@ pub(crate) struct Ledger {
     acked: HashMap<TaskId, String>,
     events: HashMap<TaskId, BTreeMap<Seq, String>>,
     runs: HashMap<TaskId, usize>,
+    /// What the nodes said of each durable step (task, key), in the order they said it.
+    steps: HashMap<(TaskId, String), Vec<Step>>,
+}
+
+/// What a node said of a durable step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Its future began to run (`exec`).
+    Ran,
+    /// Its save was acknowledged to the handler (`saved`).
+    Saved,
 }
 
 impl Ledger {
@@ -221,6 +257,19 @@ impl Ledger {
                     *self.runs.entry(task).or_default() += 1;
                 }
             }
+            [said @ ("exec" | "saved"), task, key] => {
+                if let Ok(task) = task.parse() {
+                    let step = if *said == "exec" {
+                        Step::Ran
+                    } else {
+                        Step::Saved
+                    };
+                    self.steps
+                        .entry((task, (*key).to_owned()))
+                        .or_default()
+                        .push(step);
+                }
+            }
             _ => {}
         }
     }
@@ -242,6 +291,9 @@ impl Node {
         let mut extra = vec!["--lease-ms".to_owned(), args.lease_ms.to_string()];
         if args.inject_loss {
             extra.push("--inject-loss".to_owned());
+        }
+        if args.inject_double_step {
+            extra.push("--inject-double-step".to_owned());
         }
         if drain {
             extra.push("--drain".to_owned());
@@ -413,6 +465,10 @@ fn merge(into: &mut Ledger, from: Ledger) {
     for (task, runs) in from.runs {
         *into.runs.entry(task).or_default() += runs;
     }
+    // `from` was told after `into`: its lines follow.
+    for (step, seen) in from.steps {
+        into.steps.entry(step).or_default().extend(seen);
+    }
 }
 
 #[derive(Default)]
@@ -492,6 +548,16 @@ async fn verify(args: &Args, location: &Location, ledger: &Ledger) -> anyhow::Re
                     task.attempt()
                 ));
             }
+        }
+    }
+    for ((id, key), seen) in &ledger.steps {
+        let saved_at = seen.iter().position(|step| *step == Step::Saved);
+        if let Some(saved_at) = saved_at
+            && seen[saved_at..].contains(&Step::Ran)
+        {
+            verdict.duplicated.push(format!(
+                "{id}: durable step {key} ran again after its save was acknowledged"
+            ));
         }
     }
     Ok(verdict)

@@ -8,6 +8,8 @@
 //! - `ack <task> <kind>`: a start returned, so the task is durably created;
 //! - `ev <task> <seq> <tag>`: an event was published, so it is durable;
 //! - `run <task>`: a handler of the fail-on-restart kind `once` began (counts executions);
+//! - `exec <task> <key>`: the future of durable step `key` began to run (counts executions);
+//! - `saved <task> <key>`: `ctx.step` returned: the step's save was acknowledged;
 //! - `drained`: (with `--drain`) no task is left unfinished.
 //!
 //! A kill can cut the last line short; the parent ignores lines it cannot parse.
@@ -47,6 +49,10 @@ pub(crate) struct Args {
     /// harness must then report it lost.
     #[arg(long)]
     inject_loss: bool,
+    /// Test the harness: now and then, run a durable step again after its save was
+    /// acknowledged. The harness must then report it duplicated.
+    #[arg(long)]
+    inject_double_step: bool,
     /// Keep at most this many finished tasks (the runtime's retention cap).
     #[arg(long, default_value_t = 100_000)]
     max_finished: usize,
@@ -80,7 +86,7 @@ async fn node(args: &Args, began: Instant) -> anyhow::Result<()> {
         max_finished: args.max_finished,
         ..Options::default()
     });
-    register(&runtime)?;
+    register(&runtime, args.inject_double_step)?;
 
     // Subscribed before recovery, so the events of re-runs are reported too.
     let mut all = runtime.subscribe_all();
@@ -122,8 +128,9 @@ fn report(event: &Event) {
     ));
 }
 
-/// The harness's kinds: some re-run after a crash, one fails instead, one waits on `ask`.
-fn register(runtime: &Runtime) -> anyhow::Result<()> {
+/// The harness's kinds: some re-run after a crash, one fails instead, one waits on `ask`, one
+/// runs durable steps.
+fn register(runtime: &Runtime, inject_double_step: bool) -> anyhow::Result<()> {
     let rerun = |name: &str| KindSpec::new(name).restart(RestartPolicy::Rerun);
     runtime.register(rerun(KINDS[0]), |_ctx: Context, ms: u64| async move {
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -154,6 +161,26 @@ fn register(runtime: &Runtime) -> anyhow::Result<()> {
         }
         Ok::<_, TaskError>(steps)
     })?;
+    runtime.register(
+        rerun(KINDS[4]),
+        move |ctx: Context, steps: u64| async move {
+            let id = ctx.id();
+            for step in 0..steps {
+                ctx.step(format!("s{step}"), async move {
+                    say(format_args!("exec {id} s{step}"));
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    Ok::<_, TaskError>(step)
+                })
+                .await?;
+                say(format_args!("saved {id} s{step}"));
+                if inject_double_step && fastrand::u8(..) < 16 {
+                    // What the harness must catch: the step's work done again after its save.
+                    say(format_args!("exec {id} s{step}"));
+                }
+            }
+            Ok::<_, TaskError>(steps)
+        },
+    )?;
     Ok(())
 }
 
@@ -168,6 +195,7 @@ async fn start_tasks(runtime: Runtime, inject_loss: bool) -> anyhow::Result<()> 
             "quick" => json!(fastrand::u64(0..20)),
             "once" => json!(fastrand::u64(0..100)),
             "steps" => json!(fastrand::u64(1..20)),
+            "journal" => json!(fastrand::u64(1..10)),
             _ => json!(null),
         };
         let started = runtime
