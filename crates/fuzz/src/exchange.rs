@@ -15,7 +15,7 @@ use crate::case::HttpCase;
 
 /// How long an event stream is read: a stream may rightly stay open for as long as its task
 /// runs, so only its first messages are checked.
-const STREAM_READ: Duration = Duration::from_millis(300);
+const STREAM_READ: Duration = Duration::from_millis(150);
 
 /// The most of an event stream that is read.
 const STREAM_BYTES: usize = 256 << 10;

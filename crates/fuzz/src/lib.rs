@@ -188,13 +188,13 @@ pub struct Options {
 }
 
 impl Options {
-    /// `inputs` inputs of `target` with `seed`, 16 at a time, under 2 GiB.
+    /// `inputs` inputs of `target` with `seed`, 64 at a time, under 2 GiB.
     pub fn new(target: Target, inputs: u64, seed: u64) -> Self {
         Self {
             target,
             inputs,
             seed,
-            concurrency: 16,
+            concurrency: 64,
             memory_limit: 2 << 30,
         }
     }

@@ -19,8 +19,8 @@ struct Args {
     /// The seed of every random choice (the same seed makes the same inputs).
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Inputs in flight at once.
-    #[arg(long, default_value_t = 16)]
+    /// Inputs in flight at once (many of them wait: a question, a stream, a blocking call).
+    #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// Where findings are written, one directory per target.
     #[arg(long, default_value = "fuzz-findings")]
@@ -28,6 +28,9 @@ struct Args {
     /// Worker threads of the async runtime.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Replay these kept inputs (finding or regression files) of `--target` instead of fuzzing.
+    #[arg(long, num_args = 1..)]
+    replay: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !args.replay.is_empty() {
+        return replay(&runtime, &targets, &args.replay);
+    }
     let mut total_inputs = 0;
     let mut total_findings = 0;
     let mut total_seconds = 0.0;
@@ -92,5 +98,32 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Replays each file as an input of the one target given; fails if any gets a bad answer.
+fn replay(runtime: &tokio::runtime::Runtime, targets: &[Target], files: &[PathBuf]) -> ExitCode {
+    let [target] = targets else {
+        eprintln!("longrun-fuzz: --replay needs one --target");
+        return ExitCode::from(2);
+    };
+    let mut failed = false;
+    for file in files {
+        let result = match std::fs::read(file) {
+            Ok(bytes) => runtime.block_on(longrun_fuzz::replay(*target, &bytes)),
+            Err(error) => Err(format!("cannot read it: {error}")),
+        };
+        match result {
+            Ok(()) => println!("{}: good answer", file.display()),
+            Err(problem) => {
+                failed = true;
+                println!("{}: {problem}", file.display());
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
