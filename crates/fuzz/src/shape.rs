@@ -52,7 +52,7 @@ pub(crate) fn v1(reply: &Reply) -> Result<(), String> {
 
 /// Every message of an event stream is JSON.
 fn stream_is_json(reply: &Reply) -> Result<(), String> {
-    for event in reply.events.iter().flatten() {
+    for event in reply.events.iter().flatten().filter(|event| !event.is_empty()) {
         serde_json::from_str::<Value>(event)
             .map_err(|error| format!("a stream message is not JSON ({error}): {event}"))?;
     }
@@ -107,7 +107,9 @@ pub(crate) fn jsonrpc_message(message: &Value, requests: bool) -> Result<(), Str
 /// `request` is the body sent: a response to it repeats its id.
 pub(crate) fn jsonrpc(reply: &Reply, request: &[u8], requests: bool) -> Result<(), String> {
     if let Some(events) = &reply.events {
-        for event in events {
+        // An event with empty data is the priming event of a resumable stream (an id and a
+        // `retry`, no message), which the Streamable HTTP transport sends first.
+        for event in events.iter().filter(|event| !event.is_empty()) {
             let message = json(event.as_bytes())?;
             jsonrpc_message(&message, requests)?;
         }

@@ -587,14 +587,6 @@ pub struct DrainRequest {
     /// If the inbox is empty, wait up to this long for an item to arrive. Capped by the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
-    /// Start the handler this long from now, not before: the task stays `submitted` until then,
-    /// holding no concurrency slot. Not with `start_at_ms`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay_ms: Option<u64>,
-    /// Start the handler at this time (milliseconds since the Unix epoch), not before; a time
-    /// already past starts at once. Not with `delay_ms`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_at_ms: Option<u64>,
 }
 
 /// What a drain returns.

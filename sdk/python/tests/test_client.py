@@ -252,6 +252,24 @@ def test_the_idempotency_key_is_sent_as_a_header(server: Server) -> None:
     assert all(r.headers["authorization"] == f"Bearer {ALICE}" for r in sent)
 
 
+def test_a_repeated_idempotency_key_answers_with_the_first_task(client: Client) -> None:
+    first = client.start("work", {}, idempotency_key="order-43")
+    again = client.start("work", {}, idempotency_key="order-43")
+    assert again.id == first.id
+    assert again.idempotency_key == "order-43"
+    # The same key with another input is refused, with the server's code.
+    with pytest.raises(ApiError) as e:
+        client.start("work", {"other": True}, idempotency_key="order-43")
+    assert (e.value.status, e.value.code) == (422, "idempotency_key_reused")
+
+
+def test_a_delayed_task_waits_submitted(client: Client) -> None:
+    task = client.start("work", {}, delay=3600)
+    assert task.status == "submitted"
+    assert task.start_at_ms is not None and task.start_at_ms > task.created_at_ms
+    assert client.cancel(task).status == "cancelled"
+
+
 def test_watch_resumes_across_a_server_restart(server: Server, client: Client) -> None:
     task = client.start("countdown", {"seconds": 3})
     events: list[Event] = []

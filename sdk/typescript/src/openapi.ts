@@ -139,6 +139,13 @@ export interface paths {
          *     waits at a concurrency limit). With `wait_ms` the server waits up to that long for the task
          *     to end and answers with the task as it stands then; a task still running is detached, and
          *     its outcome goes to the session's inbox. A task refused at a limit is answered `rejected`.
+         *
+         *     With `delay_ms` or `start_at_ms` the handler starts then, not before; the task is
+         *     `submitted` until then and survives a restart.
+         *
+         *     With an `Idempotency-Key` header, a repeat of the request (same principal, same key) while
+         *     the first task is kept starts nothing and answers `200` with that task as it stands; the
+         *     same key with another kind or input answers `422`.
          */
         post: operations["create"];
         delete?: never;
@@ -331,6 +338,38 @@ export interface components {
             /** @enum {string} */
             type: "cancel_requested";
         } | {
+            /** @description Names the step. */
+            key: string;
+            /** @enum {string} */
+            type: "step_saved";
+            /** @description What the step returned. */
+            value: unknown;
+        } | {
+            /** @description Names the timer. */
+            key: string;
+            /** @enum {string} */
+            type: "timer_started";
+            /**
+             * Format: int64
+             * @description When the sleep ends (milliseconds since the Unix epoch).
+             */
+            until_ms: number;
+        } | {
+            /**
+             * Format: int64
+             * @description When the next attempt starts (milliseconds since the Unix epoch).
+             */
+            at_ms: number;
+            /**
+             * Format: int32
+             * @description The attempt that failed.
+             */
+            attempt: number;
+            /** @description Why it failed. */
+            error: components["schemas"]["TaskError"];
+            /** @enum {string} */
+            type: "retry_scheduled";
+        } | {
             cancellation?: components["schemas"]["Cancellation"] | null;
             error?: components["schemas"]["TaskError"] | null;
             /** @description The output, when `completed`. */
@@ -345,6 +384,12 @@ export interface components {
              * @description The task's longest life, from now; it is cancelled when it passes (default: the kind's).
              */
             deadline_ms?: number | null;
+            /**
+             * Format: int64
+             * @description Start the handler this long from now, not before: the task stays `submitted` until then,
+             *     holding no concurrency slot. Not with `start_at_ms`.
+             */
+            delay_ms?: number | null;
             /** @description The input; it must match the kind's `input_schema`. */
             input: unknown;
             /** @description The kind's name (`GET /v1/kinds` lists them). */
@@ -358,6 +403,12 @@ export interface components {
              *     their outcome in its inbox.
              */
             session?: string | null;
+            /**
+             * Format: int64
+             * @description Start the handler at this time (milliseconds since the Unix epoch), not before; a time
+             *     already past starts at once. Not with `delay_ms`.
+             */
+            start_at_ms?: number | null;
             /**
              * Format: int64
              * @description How long the task stays readable after it ends (default: the kind's).
@@ -603,6 +654,8 @@ export interface components {
              * @example task_8c5b1f0e2a6d4b7c9e3f1a2b3c4d5e6f
              */
             id: string;
+            /** @description The `Idempotency-Key` the task was started with. */
+            idempotency_key?: string | null;
             /** @description The input the task was started with. */
             input: unknown;
             /** @description The kind's name. */
@@ -628,6 +681,12 @@ export interface components {
             };
             /** @description The session (conversation) the task belongs to. */
             session?: string | null;
+            /**
+             * Format: int64
+             * @description When the handler may start, for a delayed start (`delay_ms` or `start_at_ms`): the task
+             *     stays `submitted` until then.
+             */
+            start_at_ms?: number | null;
             /**
              * Format: int64
              * @description When the handler first started.
@@ -944,7 +1003,10 @@ export interface operations {
     create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Names this start for the principal (at most 255 bytes): a repeat answers the first task instead of starting another. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -954,6 +1016,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description A repeat of an earlier start with the same `Idempotency-Key`: nothing was started; the first task as it stands. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
             /** @description The task was created; `Location` names it. */
             201: {
                 headers: {
@@ -999,7 +1070,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unknown kind, unknown field, or an input that fails the kind's schema. */
+            /** @description Unknown kind, unknown field, an input that fails the kind's schema, both `delay_ms` and `start_at_ms`, or an `Idempotency-Key` already used with another kind or input. */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -109,6 +109,7 @@ def start(
     deadline: Seconds | None,
     wait: Seconds | None,
     idempotency_key: str | None,
+    delay: Seconds | None = None,
 ) -> Request:
     body = models.CreateTask(
         kind=kind,
@@ -118,6 +119,7 @@ def start(
         ttl_ms=None if ttl is None else millis(ttl),
         deadline_ms=None if deadline is None else millis(deadline),
         wait_ms=None if wait is None else millis(wait),
+        delay_ms=None if delay is None else millis(delay),
     )
     headers = {} if idempotency_key is None else {"idempotency-key": idempotency_key}
     return Request(

@@ -76,6 +76,7 @@ class AsyncClient:
         deadline: Seconds | None = None,
         wait: Seconds | None = None,
         idempotency_key: str | None = None,
+        delay: Seconds | None = None,
     ) -> models.Task:
         """Starts a task of `kind` with `input`, and returns it as it stands (see
         `Client.start`).
@@ -89,6 +90,7 @@ class AsyncClient:
             deadline=deadline,
             wait=wait,
             idempotency_key=idempotency_key,
+            delay=delay,
         )
         return await self._call(request, models.Task)
 

@@ -79,6 +79,7 @@ class Client:
         deadline: Seconds | None = None,
         wait: Seconds | None = None,
         idempotency_key: str | None = None,
+        delay: Seconds | None = None,
     ) -> models.Task:
         """Starts a task of `kind` with `input`, and returns it as it stands.
 
@@ -86,7 +87,9 @@ class Client:
         `labels` are for filtering; `ttl` is how long it stays readable after it ends;
         `deadline` its longest life. With `wait`, the server holds the answer up to that long
         for the task to end (it runs on, detached, if it has not). `idempotency_key` is sent as
-        the `Idempotency-Key` header, so a retried start does not start a second task.
+        the `Idempotency-Key` header, so a retried start does not start a second task (a
+        repeat answers with the first task). With `delay`, the handler starts that long from
+        now, not before (the task is `submitted` until then, and survives a restart).
         """
         request = _api.start(
             kind,
@@ -97,6 +100,7 @@ class Client:
             deadline=deadline,
             wait=wait,
             idempotency_key=idempotency_key,
+            delay=delay,
         )
         return self._call(request, models.Task)
 

@@ -130,6 +130,10 @@ class Task(_Wire):
     expires_at_ms: int | None = None
     deadline_at_ms: int | None = None
     ttl_ms: int
+    start_at_ms: int | None = None
+    """When the handler may start, for a delayed start: the task stays `submitted` until then."""
+    idempotency_key: str | None = None
+    """The `Idempotency-Key` the task was started with."""
 
     @property
     def is_terminal(self) -> bool:
@@ -149,6 +153,8 @@ class CreateTask(BaseModel):
     deadline_ms: int | None = None
     labels: dict[str, str] = {}
     wait_ms: int | None = None
+    delay_ms: int | None = None
+    start_at_ms: int | None = None
 
 
 class TaskPage(_Wire):
@@ -247,6 +253,31 @@ class EndedChange(_Wire):
     cancellation: Cancellation | None = None
 
 
+class StepSavedChange(_Wire):
+    """A durable step's value was saved: a re-run or a retry returns it without running the step."""
+
+    type: Literal["step_saved"]
+    key: str
+    value: Any
+
+
+class TimerStartedChange(_Wire):
+    """A durable sleep began: a re-run or a retry waits only until `until_ms`."""
+
+    type: Literal["timer_started"]
+    key: str
+    until_ms: int
+
+
+class RetryScheduledChange(_Wire):
+    """An attempt failed with a retryable error: attempt `attempt` starts at `at_ms`."""
+
+    type: Literal["retry_scheduled"]
+    attempt: int
+    error: TaskError
+    at_ms: int
+
+
 class UnknownChange(BaseModel):
     """A change of a type this SDK does not know yet (a newer server): its fields are kept."""
 
@@ -266,6 +297,9 @@ _CHANGES: dict[str, type[BaseModel]] = {
     "agent_message": AgentMessageChange,
     "detached": DetachedChange,
     "cancel_requested": CancelRequestedChange,
+    "step_saved": StepSavedChange,
+    "timer_started": TimerStartedChange,
+    "retry_scheduled": RetryScheduledChange,
     "ended": EndedChange,
 }
 
@@ -289,6 +323,9 @@ Change = Annotated[
     | Annotated[AgentMessageChange, Tag("agent_message")]
     | Annotated[DetachedChange, Tag("detached")]
     | Annotated[CancelRequestedChange, Tag("cancel_requested")]
+    | Annotated[StepSavedChange, Tag("step_saved")]
+    | Annotated[TimerStartedChange, Tag("timer_started")]
+    | Annotated[RetryScheduledChange, Tag("retry_scheduled")]
     | Annotated[EndedChange, Tag("ended")]
     | Annotated[UnknownChange, Tag("unknown")],
     Discriminator(_tag(_CHANGES)),
