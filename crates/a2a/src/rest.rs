@@ -73,16 +73,17 @@ pub(crate) async fn handle(
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
+            // The status (413 over the limit) goes into the body's `code` too, which must
+            // equal it.
             let error = Error::new(
                 Kind::InvalidRequest,
                 format!(
                     "the request body could not be read: {}",
                     rejection.body_text()
                 ),
-            );
-            let mut response = Rest(error).into_response();
-            *response.status_mut() = rejection.status();
-            return response;
+            )
+            .with_http(rejection.status());
+            return Rest(error).into_response();
         }
     };
     match route(door, method, &path, &headers, query.as_deref(), &body).await {
