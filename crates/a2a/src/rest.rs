@@ -73,6 +73,8 @@ pub(crate) async fn handle(
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
+            // The status (413 over the limit) goes into the body's `code` too, which must
+            // equal it.
             let error = Error::new(
                 Kind::InvalidRequest,
                 format!(

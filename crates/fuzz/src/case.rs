@@ -70,11 +70,22 @@ impl Input {
                 ))
             })
             .collect::<Result<_, String>>()?;
-        let body = match (file["body"].as_str(), file["body_hex"].as_str()) {
+        let mut body = match (file["body"].as_str(), file["body_hex"].as_str()) {
             (Some(body), _) => body.as_bytes().to_vec(),
             (None, Some(body)) => unhex(body)?,
             (None, None) => Vec::new(),
         };
+        // `"body_fill": ["@FILL@", "x", 3145728]`: the marker in the body stands for the text
+        // repeated so many times, so that a kept input over a size limit is a small file.
+        if let [marker, text, times] = file["body_fill"].as_array().map_or(&[][..], Vec::as_slice)
+            && let (Some(marker), Some(text), Some(times)) =
+                (marker.as_str(), text.as_str(), times.as_u64())
+        {
+            let times = usize::try_from(times).map_err(|e| e.to_string())?;
+            body = String::from_utf8_lossy(&body)
+                .replacen(marker, &text.repeat(times), 1)
+                .into_bytes();
+        }
         Ok(Self::http(HttpCase {
             method: text("method")?,
             uri: text("uri")?,

@@ -23,7 +23,7 @@ struct Args {
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// Where findings are written, one directory per target.
-    #[arg(long, default_value = "fuzz-findings")]
+    #[arg(long, default_value = "target/fuzz-findings")]
     findings: PathBuf,
     /// Worker threads of the async runtime.
     #[arg(long, default_value_t = 2)]

@@ -7,29 +7,31 @@ use serde_json::Value;
 use crate::exchange::Reply;
 
 /// Parses a JSON body, or says why it is not one.
-///
-/// JSON sets no depth limit, but serde_json stops at 128 levels; a body deeper than that (a
-/// task whose input nests 126 levels, inside a page of tasks) is JSON all the same, and is
-/// passed as `null`, its shape unchecked.
 pub(crate) fn json(body: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice(body)
-        .or_else(|error| {
-            if error.to_string().starts_with("recursion limit exceeded") {
-                return Ok(Value::Null);
-            }
-            Err(error)
-        })
-        .map_err(|error| {
-            format!(
-                "the body is not JSON ({error}): {}",
-                String::from_utf8_lossy(&body[..body.len().min(300)])
-            )
-        })
+    serde_json::from_slice(body).map_err(|error| {
+        format!(
+            "the body is not JSON ({error}): {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        )
+    })
+}
+
+/// Whether `body` nests deeper than serde_json reads (128 levels). JSON sets no such limit: a
+/// page of tasks whose input nests 126 levels is JSON all the same, and is left unchecked.
+fn too_deep(body: &[u8]) -> bool {
+    matches!(
+        // `Value`, not `IgnoredAny`: serde_json skips ignored values without a depth limit.
+        serde_json::from_slice::<Value>(body),
+        Err(error) if error.to_string().starts_with("recursion limit exceeded")
+    )
 }
 
 /// `/v1`: an error status carries `{"error": {"code": "…", "message": "…"}}` and nothing else;
 /// a success declared JSON parses.
 pub(crate) fn v1(reply: &Reply) -> Result<(), String> {
+    if too_deep(&reply.body) {
+        return Ok(());
+    }
     if reply.status >= 400 {
         let body = json(&reply.body)?;
         let error = &body["error"];
@@ -106,6 +108,9 @@ pub(crate) fn jsonrpc_message(message: &Value, requests: bool) -> Result<(), Str
 /// notification nothing (`202`); event-stream messages are each a JSON-RPC message.
 /// `request` is the body sent: a response to it repeats its id.
 pub(crate) fn jsonrpc(reply: &Reply, request: &[u8], requests: bool) -> Result<(), String> {
+    if too_deep(&reply.body) {
+        return Ok(());
+    }
     if let Some(events) = &reply.events {
         // An event with empty data is the priming event of a resumable stream (an id and a
         // `retry`, no message), which the Streamable HTTP transport sends first.
@@ -161,6 +166,9 @@ fn same_id(request: &[u8], response: &Value) -> Result<(), String> {
 /// A2A's HTTP+JSON binding: an error status carries a `google.rpc.Status` (`{"error": {"code":
 /// <the HTTP status>, "status": "…", "message": "…"}}`); a success is JSON or a stream of it.
 pub(crate) fn a2a_rest(reply: &Reply) -> Result<(), String> {
+    if too_deep(&reply.body) {
+        return Ok(());
+    }
     if reply.status >= 400 {
         let body = json(&reply.body)?;
         let error = &body["error"];

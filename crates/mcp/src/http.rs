@@ -457,11 +457,14 @@ async fn answer(
                 Err(_) => sse(server, session, None, messages),
             }
         }
-        // A client that takes only JSON gets the final response alone.
+        // A client that takes only JSON gets the final response alone: not a notification
+        // (progress) or a request sent before or after it.
         Ok(Reply::Stream(mut messages)) => {
             let mut last = None;
             while let Some(message) = messages.recv().await {
-                last = Some(message);
+                if message.get("id").is_some() && message.get("method").is_none() {
+                    last = Some(message);
+                }
             }
             match last {
                 Some(message) => axum::Json(message).into_response(),
