@@ -228,9 +228,7 @@ impl From<Refusal> for Error {
             Refusal::UnknownKind(_)
             | Refusal::InvalidInput(_)
             | Refusal::TooLarge(_)
-            | Refusal::KeyReused(_) => {
-                Self::invalid_params(refusal.to_string())
-            }
+            | Refusal::KeyReused(_) => Self::invalid_params(refusal.to_string()),
             Refusal::SchemaViolation { kind, violations } => Self::invalid_params(format!(
                 "the input does not match skill `{kind}`'s input schema: {}",
                 violations.join("; ")

@@ -54,7 +54,12 @@ pub(crate) fn v1(reply: &Reply) -> Result<(), String> {
 
 /// Every message of an event stream is JSON.
 fn stream_is_json(reply: &Reply) -> Result<(), String> {
-    for event in reply.events.iter().flatten().filter(|event| !event.is_empty()) {
+    for event in reply
+        .events
+        .iter()
+        .flatten()
+        .filter(|event| !event.is_empty())
+    {
         serde_json::from_str::<Value>(event)
             .map_err(|error| format!("a stream message is not JSON ({error}): {event}"))?;
     }

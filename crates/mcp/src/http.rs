@@ -587,7 +587,10 @@ async fn get_stream(State(http): State<Http>, headers: HeaderMap) -> Response {
         http.server.config.resume_window(),
         http.server.shutdown.clone(),
     );
-    crate::resume::response(with_permit(replay.events(0, None, true), permit), keep_alive)
+    crate::resume::response(
+        with_permit(replay.events(0, None, true), permit),
+        keep_alive,
+    )
 }
 
 /// DELETE: ends a 2025-11-25 session.

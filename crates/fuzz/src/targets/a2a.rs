@@ -7,8 +7,8 @@ use std::{sync::Arc, time::Duration};
 use axum::Router;
 use futures_util::{FutureExt, future::BoxFuture};
 use longrun::{Context, KindSpec, Runtime, TaskError};
-use serde_json::{Value, json};
 use longrun_surface::{Limits, Surface};
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::{ALICE, BOB, auth, fill, task_id};
@@ -38,7 +38,7 @@ pub(crate) async fn open() -> Arc<dyn Door> {
         ..longrun_a2a::Config::default()
     };
     let router = longrun_a2a::router(surface, config, "http://127.0.0.1:7700".into())
-    .expect("the A2A door opens without a push store file");
+        .expect("the A2A door opens without a push store file");
     let mut door = A2a {
         runtime,
         shutdown,

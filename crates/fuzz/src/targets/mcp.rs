@@ -7,8 +7,8 @@ use std::{sync::Arc, time::Duration};
 use axum::Router;
 use futures_util::{FutureExt, future::BoxFuture};
 use longrun::{Context, KindSpec, Runtime, TaskError, TaskSupport};
-use serde_json::{Value, json};
 use longrun_surface::{Limits, Surface};
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::{ALICE, BOB, auth, fill, task_id};
