@@ -48,6 +48,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let _ = fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 
     let config = Config::load(&args.config)?;

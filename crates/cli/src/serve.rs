@@ -13,6 +13,7 @@
 use std::{
     collections::HashMap,
     future::IntoFuture as _,
+    io::IsTerminal as _,
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -412,7 +413,12 @@ async fn until_idle(runtime: &Runtime) {
 
 fn init_logs(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: `longrun serve 2> file` (or a log collector)
+    // gets plain text, not escape codes.
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     // `try_init`: a subscriber already installed (never, in the binary) is not an error.
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),

@@ -744,3 +744,40 @@ fn on_a_terminal_watch_prompts_and_the_answer_completes_the_task() {
     let task = server.json(ALICE, &["tasks", "get", &id], 0);
     assert_eq!(task["status"], "completed", "{task}");
 }
+
+#[test]
+fn logs_to_a_file_or_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .arg("--config")
+        .arg(fixtures().join("longrun.toml"))
+        .arg("--data")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the longrun binary starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if line.contains("serving") {
+            break;
+        }
+        line.clear();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.contains("serving"),
+        "no serving line in the logs: {seen}"
+    );
+    assert!(
+        !seen.contains('\u{1b}'),
+        "escape codes in piped logs: {seen:?}"
+    );
+}
