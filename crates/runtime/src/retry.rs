@@ -14,7 +14,6 @@ use serde_json::Value;
 use tokio::time::Sleep;
 
 use crate::{
-    admission::{Decision, Slot},
     journal::Replay,
     live::Live,
     runtime::Inner,
@@ -111,29 +110,8 @@ async fn wait_until(
             return None;
         }
     }
-    Some(admit(inner, live))
-}
-
-/// Admits the next attempt: it runs now, or waits in the queue (never rejected: the task was
-/// accepted once already).
-pub(crate) fn admit(inner: &Inner, live: &Live) -> Admitted {
-    let spec = &live.kind.spec;
-    if !inner.admission.applies(spec.concurrency) {
-        return Admitted::Run;
-    }
-    let slot = Slot {
-        kind: spec.name.clone(),
-        kind_limit: spec.concurrency,
-        owner: live.info.owner.clone(),
-    };
-    match inner.admission.admit(live.id, &slot, true) {
-        Decision::Run => {
-            live.state.lock().holds_slot = true;
-            Admitted::Run
-        }
-        Decision::Queued(admitted) => Admitted::Queued(Box::new((admitted, slot))),
-        Decision::Full(why) => Admitted::Rejected(why.into_boxed_str()),
-    }
+    // The next attempt waits for room rather than being rejected: the task was accepted once.
+    Some(supervise::admit_again(inner, live))
 }
 
 /// Takes up a task that was waiting for its next attempt when its process stopped: waits for
