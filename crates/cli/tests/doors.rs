@@ -114,6 +114,24 @@ async fn json_of(response: Response) -> (StatusCode, Value) {
     (status, value)
 }
 
+/// Reads with `read` until `done` holds of the answer, and returns it; a hang guard fails the
+/// test with the last answer after 300 tries.
+async fn until<F, R>(mut read: F, done: impl Fn(&Value) -> bool) -> Value
+where
+    F: FnMut() -> R,
+    R: std::future::Future<Output = Value>,
+{
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        last = read().await;
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never reached the awaited state; last seen: {last}");
+}
+
 fn a2a_rpc(method: &str, params: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 }
@@ -416,22 +434,11 @@ async fn a_task_started_over_mcp_is_its_owners_on_every_door_and_nobody_elses() 
 
     // A task that asks: seen over /v1 and A2A, answered over /v1, by alice only.
     let asks = start(json!({"steps": 4, "step_ms": 20, "ask": true})).await;
-    let mut asked = false;
-    for _ in 0..300 {
-        let (_, task) = json_of(
-            v1(ALICE, "GET", format!("/v1/tasks/{asks}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        if task["status"] == "input_required" {
-            asked = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(asked, "the task never asked");
+    let get = |id: &str| {
+        let request = v1(ALICE, "GET", format!("/v1/tasks/{id}"));
+        async move { json_of(request.send().await.unwrap()).await.1 }
+    };
+    until(|| get(&asks), |task| task["status"] == "input_required").await;
     let (status, seen) = json_of(
         a2a(ALICE, "GetTask", json!({"id": asks}))
             .send()
@@ -498,31 +505,17 @@ async fn a_task_started_over_mcp_is_its_owners_on_every_door_and_nobody_elses() 
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let mut done = Value::Null;
-    for _ in 0..300 {
-        let (_, got) = json_of(
-            mcp(
-                server,
-                client,
-                Some(ALICE),
-                "tasks/get",
-                json!({"taskId": asks}),
-            )
-            .send()
-            .await
-            .unwrap(),
-        )
-        .await;
-        if got["result"]["status"] == "completed" {
-            done = got;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        done["result"]["status"], "completed",
-        "the answered task did not complete"
-    );
+    let read = || async {
+        let request = mcp(
+            server,
+            client,
+            Some(ALICE),
+            "tasks/get",
+            json!({"taskId": asks}),
+        );
+        json_of(request.send().await.unwrap()).await.1
+    };
+    until(read, |got| got["result"]["status"] == "completed").await;
 
     // A long task: cancelled over A2A by alice, after bob's cancel on every door was refused.
     let long = start(json!({"steps": 100000, "step_ms": 50})).await;
@@ -576,22 +569,7 @@ async fn a_task_started_over_mcp_is_its_owners_on_every_door_and_nobody_elses() 
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let mut ended = Value::Null;
-    for _ in 0..300 {
-        let (_, task) = json_of(
-            v1(ALICE, "GET", format!("/v1/tasks/{long}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        if task["status"] == "cancelled" {
-            ended = task;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(ended["status"], "cancelled", "the task was not cancelled");
+    let ended = until(|| get(&long), |task| task["status"] == "cancelled").await;
     // Each door labelled the task it started.
     assert_eq!(ended["labels"]["door"], "mcp", "{ended}");
 }
