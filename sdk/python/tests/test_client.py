@@ -71,7 +71,8 @@ def test_start_with_wait_returns_the_outcome_with_progress_and_artifact(client: 
     assert task.status is Status.COMPLETED
     assert task.output == {"items": 3}
     assert task.session == session
-    assert task.labels == {"team": "sdk"}
+    # The server labels each task with the door that started it.
+    assert task.labels == {"team": "sdk", "door": "http"}
     assert task.ttl_ms == 120_000
     assert task.deadline_at_ms is not None
     assert task.deadline_at_ms - task.created_at_ms == 600_000
@@ -266,7 +267,8 @@ def test_a_repeated_idempotency_key_answers_with_the_first_task(client: Client) 
 def test_a_delayed_task_waits_submitted(client: Client) -> None:
     task = client.start("work", {}, delay=3600)
     assert task.status == "submitted"
-    assert task.start_at_ms is not None and task.start_at_ms > task.created_at_ms
+    assert task.start_at_ms is not None
+    assert task.start_at_ms > task.created_at_ms
     assert client.cancel(task).status == "cancelled"
 
 
@@ -296,8 +298,8 @@ def test_unknown_event_changes_parse_as_unknown() -> None:
         "seq": 7,
         "at_ms": 1,
         "status": "working",
-        "change": {"type": "step_saved", "key": "fetch", "value": 3},
+        "change": {"type": "checkpoint_taken", "key": "fetch", "value": 3},
     }
     event = Event.model_validate(data)
-    assert event.change.type == "step_saved"
+    assert event.change.type == "checkpoint_taken"
     assert event.change.model_extra == {"key": "fetch", "value": 3}

@@ -44,7 +44,8 @@ test("start with waitMs answers the ended task; get reads it back with its sessi
   assert.equal(got.id, started.id);
   assert.equal(got.kind, "echo");
   assert.equal(got.session, "s-echo");
-  assert.deepEqual(got.labels, { suite: "client" });
+  // The server labels each task with the door that started it.
+  assert.deepEqual(got.labels, { suite: "client", door: "http" });
   assert.deepEqual(got.output, input);
 });
 
