@@ -151,6 +151,29 @@ impl Runtime {
         self.inner.kinds.specs()
     }
 
+    /// The names of the registered kinds, sorted: what a caller needs that only picks a kind,
+    /// without copying every kind's schemas.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use longrun_runtime::{Context, KindSpec, Runtime, TaskError};
+    ///
+    /// let runtime = Runtime::new(Default::default());
+    /// for name in ["b", "a"] {
+    ///     runtime
+    ///         .register(KindSpec::new(name), |_ctx: Context, _: ()| async { Ok::<_, TaskError>(()) })
+    ///         .unwrap();
+    /// }
+    /// assert_eq!(runtime.kind_names(), ["a", "b"]);
+    /// # }
+    /// ```
+    pub fn kind_names(&self) -> Vec<String> {
+        let mut names = self.inner.kinds.names();
+        names.sort_unstable();
+        names
+    }
+
     /// Starts a task of `kind`. How long this waits depends on the routing: see [`Started`].
     pub async fn start(
         &self,

@@ -143,8 +143,7 @@ impl Call {
         metadata: Option<&wire::Object>,
     ) -> Result<(TaskId, bool), Error> {
         let runtime = self.door.runtime();
-        let mut kinds: Vec<String> = runtime.kinds().into_iter().map(|kind| kind.name).collect();
-        kinds.sort();
+        let kinds = runtime.kind_names();
         let config = self.door.config();
         let kind = input::skill(config, &kinds, message, metadata)?;
         let context = if message.context_id.is_empty() {
