@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_longrun");
@@ -107,7 +107,9 @@ fn with_tokens() -> Server {
     ))
 }
 
-async fn json_of(response: Response) -> (StatusCode, Value) {
+/// Sends `request` and reads its answer: the status and the body, as JSON when it is.
+async fn send(request: RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.unwrap();
     let status = response.status();
     let text = response.text().await.unwrap();
     let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -218,8 +220,7 @@ async fn foreign_host_and_origin_are_refused_on_every_door() {
         }
     }
     // Nothing was started by any of them.
-    let (status, page) =
-        json_of(server.at(&client, "GET", "/v1/tasks").send().await.unwrap()).await;
+    let (status, page) = send(server.at(&client, "GET", "/v1/tasks")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["tasks"], json!([]), "{page}");
     // This machine's own names pass.
@@ -238,55 +239,41 @@ async fn the_body_limit_holds_on_every_door_in_its_shape() {
     let server = anonymous();
     let client = Client::new();
     let big = "x".repeat(200_000);
-    let (status, body) = json_of(
+    let (status, body) = send(
         server
             .at(&client, "POST", "/v1/tasks")
-            .json(&json!({"kind": "steps", "input": {"pad": big}}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"kind": "steps", "input": {"pad": big}})),
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "/v1: {body}");
     assert_eq!(body["error"]["code"], "too_large", "/v1: {body}");
 
-    let (status, body) = json_of(
+    let (status, body) = send(
         server
             .at(&client, "POST", "/a2a")
-            .json(&a2a_rpc("message/send", a2a_message(json!({"pad": big}))))
-            .send()
-            .await
-            .unwrap(),
+            .json(&a2a_rpc("message/send", a2a_message(json!({"pad": big})))),
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "/a2a: {body}");
     assert_eq!(body["error"]["code"], -32600, "/a2a: {body}");
 
-    let (status, body) = json_of(
+    let (status, body) = send(
         server
             .at(&client, "POST", "/a2a/message:send")
             .header("a2a-version", "1.0")
-            .json(&a2a_message(json!({"pad": big})))
-            .send()
-            .await
-            .unwrap(),
+            .json(&a2a_message(json!({"pad": big}))),
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "/a2a REST: {body}");
     assert_eq!(body["error"]["code"], 413, "/a2a REST: {body}");
 
-    let (status, body) = json_of(
-        mcp(
-            &server,
-            &client,
-            None,
-            "tools/call",
-            json!({"name": "steps", "arguments": {"pad": big}}),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
+    let (status, body) = send(mcp(
+        &server,
+        &client,
+        None,
+        "tools/call",
+        json!({"name": "steps", "arguments": {"pad": big}}),
+    ))
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "/mcp: {body}");
     assert_eq!(body["error"]["code"], -32600, "/mcp: {body}");
@@ -296,13 +283,10 @@ async fn the_body_limit_holds_on_every_door_in_its_shape() {
 async fn a_principals_streams_are_counted_across_doors() {
     let server = anonymous();
     let client = Client::new();
-    let (status, task) = json_of(
+    let (status, task) = send(
         server
             .at(&client, "POST", "/v1/tasks")
-            .json(&json!({"kind": "steps", "input": {"steps": 100000, "step_ms": 50}}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"kind": "steps", "input": {"steps": 100000, "step_ms": 50}})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{task}");
@@ -336,17 +320,17 @@ async fn a_principals_streams_are_counted_across_doors() {
             .as_str()
             .is_some_and(|message| message.contains("too many open streams"))
     };
-    let (status, body) = json_of(subscribe().send().await.unwrap()).await;
+    let (status, body) = send(subscribe()).await;
     assert_eq!(status, StatusCode::OK, "A2A: {body}");
     assert!(too_many(&body), "A2A: {body}");
     let rest = server
         .at(&client, "GET", &format!("/a2a/tasks/{id}:subscribe"))
         .header("a2a-version", "1.0");
-    let (status, body) = json_of(rest.send().await.unwrap()).await;
+    let (status, body) = send(rest).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "A2A REST: {body}");
     assert!(too_many(&body), "A2A REST: {body}");
     let all = server.at(&client, "GET", "/v1/events");
-    let (status, body) = json_of(all.send().await.unwrap()).await;
+    let (status, body) = send(all).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "/v1: {body}");
     assert_eq!(body["error"]["code"], "too_many_streams");
     let streaming = server
@@ -356,11 +340,11 @@ async fn a_principals_streams_are_counted_across_doors() {
             "SendStreamingMessage",
             a2a_message(json!({"steps": 1})),
         ));
-    let (status, body) = json_of(streaming.send().await.unwrap()).await;
+    let (status, body) = send(streaming).await;
     assert_eq!(status, StatusCode::OK, "A2A streaming: {body}");
     assert!(too_many(&body), "A2A streaming: {body}");
     // ... and it started nothing.
-    let (_, page) = json_of(server.at(&client, "GET", "/v1/tasks").send().await.unwrap()).await;
+    let (_, page) = send(server.at(&client, "GET", "/v1/tasks")).await;
     assert_eq!(page["tasks"].as_array().unwrap().len(), 1, "{page}");
 
     // Closing one frees its place.
@@ -390,7 +374,7 @@ async fn a_blocking_a2a_send_waits_no_longer_than_max_wait() {
             "SendMessage",
             a2a_message(json!({"steps": 1200, "step_ms": 50})),
         ));
-    let (status, body) = json_of(request.send().await.unwrap()).await;
+    let (status, body) = send(request).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         body["result"]["task"]["status"]["state"], "TASK_STATE_WORKING",
@@ -404,18 +388,13 @@ async fn a_task_started_over_mcp_is_its_owners_on_every_door_and_nobody_elses() 
     let client = Client::new();
     let (server, client) = (&server, &client);
     let start = move |input: Value| async move {
-        let (status, body) = json_of(
-            mcp(
-                server,
-                client,
-                Some(ALICE),
-                "tools/call",
-                json!({"name": "steps", "arguments": input}),
-            )
-            .send()
-            .await
-            .unwrap(),
-        )
+        let (status, body) = send(mcp(
+            server,
+            client,
+            Some(ALICE),
+            "tools/call",
+            json!({"name": "steps", "arguments": input}),
+        ))
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["result"]["resultType"], "task", "{body}");
@@ -436,16 +415,10 @@ async fn a_task_started_over_mcp_is_its_owners_on_every_door_and_nobody_elses() 
     let asks = start(json!({"steps": 4, "step_ms": 20, "ask": true})).await;
     let get = |id: &str| {
         let request = v1(ALICE, "GET", format!("/v1/tasks/{id}"));
-        async move { json_of(request.send().await.unwrap()).await.1 }
+        async move { send(request).await.1 }
     };
     until(|| get(&asks), |task| task["status"] == "input_required").await;
-    let (status, seen) = json_of(
-        a2a(ALICE, "GetTask", json!({"id": asks}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, seen) = send(a2a(ALICE, "GetTask", json!({"id": asks}))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         seen["result"]["status"]["state"], "TASK_STATE_INPUT_REQUIRED",
@@ -454,56 +427,27 @@ async fn a_task_started_over_mcp_is_its_owners_on_every_door_and_nobody_elses() 
     assert_eq!(seen["result"]["id"], asks.as_str());
 
     // Bob sees nothing and touches nothing, on any door.
-    let (status, _) = json_of(
-        v1(BOB, "GET", format!("/v1/tasks/{asks}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = send(v1(BOB, "GET", format!("/v1/tasks/{asks}"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = json_of(
-        v1(BOB, "POST", format!("/v1/tasks/{asks}/answers/go"))
-            .json(&json!(true))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) =
+        send(v1(BOB, "POST", format!("/v1/tasks/{asks}/answers/go")).json(&json!(true))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, body) = json_of(
-        a2a(BOB, "GetTask", json!({"id": asks}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, body) = send(a2a(BOB, "GetTask", json!({"id": asks}))).await;
     assert_eq!(body["error"]["code"], -32001, "A2A TaskNotFound: {body}");
-    let (_, body) = json_of(
-        mcp(
-            server,
-            client,
-            Some(BOB),
-            "tasks/get",
-            json!({"taskId": asks}),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
+    let (_, body) = send(mcp(
+        server,
+        client,
+        Some(BOB),
+        "tasks/get",
+        json!({"taskId": asks}),
+    ))
     .await;
     assert_eq!(body["error"]["code"], -32602, "MCP unknown task: {body}");
-    let (_, page) = json_of(v1(BOB, "GET", "/v1/tasks".into()).send().await.unwrap()).await;
+    let (_, page) = send(v1(BOB, "GET", "/v1/tasks".into())).await;
     assert_eq!(page["tasks"], json!([]), "{page}");
 
-    let (status, body) = json_of(
-        v1(ALICE, "POST", format!("/v1/tasks/{asks}/answers/go"))
-            .json(&json!(true))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) =
+        send(v1(ALICE, "POST", format!("/v1/tasks/{asks}/answers/go")).json(&json!(true))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let read = || async {
         let request = mcp(
@@ -513,61 +457,32 @@ async fn a_task_started_over_mcp_is_its_owners_on_every_door_and_nobody_elses() 
             "tasks/get",
             json!({"taskId": asks}),
         );
-        json_of(request.send().await.unwrap()).await.1
+        send(request).await.1
     };
     until(read, |got| got["result"]["status"] == "completed").await;
 
     // A long task: cancelled over A2A by alice, after bob's cancel on every door was refused.
     let long = start(json!({"steps": 100000, "step_ms": 50})).await;
-    let (status, _) = json_of(
-        v1(BOB, "POST", format!("/v1/tasks/{long}/cancel"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = send(v1(BOB, "POST", format!("/v1/tasks/{long}/cancel"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, body) = json_of(
-        a2a(BOB, "CancelTask", json!({"id": long}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, body) = send(a2a(BOB, "CancelTask", json!({"id": long}))).await;
     assert_eq!(body["error"]["code"], -32001, "{body}");
-    let (_, body) = json_of(
-        mcp(
-            server,
-            client,
-            Some(BOB),
-            "tasks/cancel",
-            json!({"taskId": long}),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
+    let (_, body) = send(mcp(
+        server,
+        client,
+        Some(BOB),
+        "tasks/cancel",
+        json!({"taskId": long}),
+    ))
     .await;
     assert_eq!(body["error"]["code"], -32602, "{body}");
-    let (_, task) = json_of(
-        v1(ALICE, "GET", format!("/v1/tasks/{long}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, task) = send(v1(ALICE, "GET", format!("/v1/tasks/{long}"))).await;
     assert_eq!(
         task["status"], "working",
         "bob's cancels changed nothing: {task}"
     );
 
-    let (status, body) = json_of(
-        a2a(ALICE, "CancelTask", json!({"id": long}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = send(a2a(ALICE, "CancelTask", json!({"id": long}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let ended = until(|| get(&long), |task| task["status"] == "cancelled").await;
     // Each door labelled the task it started.
@@ -613,14 +528,8 @@ async fn with_oauth_every_doors_401_names_the_resource_metadata() {
         );
     }
     // The metadata itself needs no token.
-    let (status, metadata) = json_of(
-        server
-            .at(&client, "GET", "/.well-known/oauth-protected-resource")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, metadata) =
+        send(server.at(&client, "GET", "/.well-known/oauth-protected-resource")).await;
     assert_eq!(status, StatusCode::OK, "{metadata}");
     assert_eq!(metadata["resource"], "http://127.0.0.1:7700");
     assert_eq!(

@@ -73,7 +73,7 @@ pub(crate) async fn task(
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let id = task_id(&id)?;
-    let task = api.surface().owned(&principal, &id.to_string()).await?;
+    let task = api.surface().owned_id(&principal, id).await?;
     let after = match headers.get("last-event-id") {
         Some(value) => {
             let text = value.to_str().map_err(|_| {

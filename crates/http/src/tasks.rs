@@ -139,10 +139,7 @@ pub(crate) async fn get(
     Caller(principal): Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<model::Task>, Error> {
-    let task = api
-        .surface()
-        .owned(&principal, &task_id(&id)?.to_string())
-        .await?;
+    let task = api.surface().owned_id(&principal, task_id(&id)?).await?;
     Ok(axum::Json(model::Task::from(&task)))
 }
 
@@ -251,7 +248,7 @@ pub(crate) async fn cancel(
     Path(id): Path<String>,
 ) -> Result<axum::Json<model::Task>, Error> {
     let id = task_id(&id)?;
-    api.surface().owned(&principal, &id.to_string()).await?;
+    api.surface().owned_id(&principal, id).await?;
     let task = api.runtime().cancel_by(id, principal.as_str()).await?;
     Ok(axum::Json(model::Task::from(&task)))
 }
@@ -286,7 +283,7 @@ pub(crate) async fn answer(
     Json(value): Json<Value>,
 ) -> Result<axum::Json<model::Task>, Error> {
     let id = task_id(&id)?;
-    api.surface().owned(&principal, &id.to_string()).await?;
+    api.surface().owned_id(&principal, id).await?;
     api.runtime().answer(id, &key, value).await?;
     let task = api.runtime().get(id).await?;
     Ok(axum::Json(model::Task::from(&task)))

@@ -1,10 +1,9 @@
 //! What a door does for an admitted principal, decided once: read one of its tasks (another's
-//! is "not found", word for word as a task that does not exist), start a task for it, and list
-//! its tasks one page at a time.
+//! is "not found", word for word as a task that does not exist), and start a task for it.
 
 use std::{collections::BTreeMap, time::Duration};
 
-use longrun::{Cursor, Filter, Page, StartOptions, Started, Task, TaskId, Timestamp};
+use longrun::{StartOptions, Started, Task, TaskId, Timestamp};
 use serde_json::Value;
 
 use crate::{Principal, Refusal, Surface};
@@ -47,20 +46,6 @@ pub struct Start {
     pub repeated: bool,
 }
 
-/// One page of a principal's tasks.
-#[derive(Debug, Clone, Default)]
-pub struct ListRequest {
-    /// What else the tasks must match (the owner is always the caller).
-    pub filter: Filter,
-    /// Where the page starts: the `next` cursor of the page before, as text.
-    pub cursor: Option<String>,
-    /// How many tasks at most (default [`DEFAULT_PAGE`], cut to [`crate::Limits::max_page`]).
-    pub limit: Option<usize>,
-}
-
-/// How many tasks a page holds when the request does not say.
-pub const DEFAULT_PAGE: usize = 50;
-
 impl Surface {
     /// Whether `input` may start a task of `kind`: its kind's JSON schema, compiled once for
     /// every door.
@@ -71,11 +56,15 @@ impl Surface {
     /// The task `id` names, if `principal` owns it. Anything else (not a task id, unknown,
     /// expired, another principal's) is the same [`Refusal::NotFound`], quoting `id`.
     pub async fn owned(&self, principal: &Principal, id: &str) -> Result<Task, Refusal> {
-        let not_found = || Refusal::not_found(id);
-        let parsed: TaskId = id.trim().parse().map_err(|_| not_found())?;
-        match self.runtime().get(parsed).await {
+        let parsed: TaskId = id.trim().parse().map_err(|_| Refusal::not_found(id))?;
+        self.owned_id(principal, parsed).await
+    }
+
+    /// [`Surface::owned`] for an id the door has parsed already.
+    pub async fn owned_id(&self, principal: &Principal, id: TaskId) -> Result<Task, Refusal> {
+        match self.runtime().get(id).await {
             Ok(task) if task.owner == principal.owner() => Ok(task),
-            Ok(_) | Err(longrun::Error::Unknown(_)) => Err(not_found()),
+            Ok(_) | Err(longrun::Error::Unknown(_)) => Err(Refusal::NotFound(id.to_string())),
             Err(error) => Err(error.into()),
         }
     }
@@ -126,27 +115,5 @@ impl Surface {
             Started::Running(handle) | Started::Detached(handle) => handle.task().await?,
         };
         Ok(Start { task, repeated })
-    }
-
-    /// One page of `principal`'s tasks, newest first.
-    pub async fn list(&self, principal: &Principal, request: ListRequest) -> Result<Page, Refusal> {
-        let cursor = match request.cursor.as_deref() {
-            None | Some("") => None,
-            Some(text) => Some(text.parse::<Cursor>().map_err(|_| {
-                Refusal::InvalidInput(format!(
-                    "`{}` is not a page cursor: pass the `next` of the page before",
-                    crate::refusal::quote(text)
-                ))
-            })?),
-        };
-        let limit = request
-            .limit
-            .unwrap_or(DEFAULT_PAGE)
-            .clamp(1, self.limits().max_page);
-        let filter = Filter {
-            owner: Some(principal.owner()),
-            ..request.filter
-        };
-        Ok(self.runtime().list(filter, cursor, limit).await?)
     }
 }

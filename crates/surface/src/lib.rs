@@ -12,7 +12,7 @@
 //!   streams a principal may hold on all doors together ([`Surface::stream_permit`]);
 //! - **the caller**: [`Surface::owned`] (another principal's task is "not found", word for
 //!   word as a missing one), [`Surface::start`] (schema check, owner, per-principal session
-//!   ([`scope`]), `door` label, capped wait) and [`Surface::list`] (one default page, one cap);
+//!   ([`scope`]), `door` label, capped wait);
 //! - **one refusal** ([`Refusal`]), with one conversion from the runtime's and the store's
 //!   errors that keeps internal detail in the log under a correlation id. Each door turns it
 //!   into its protocol's error shape with one exhaustive `match`;
@@ -30,7 +30,7 @@ mod sse;
 mod streams;
 
 pub use auth::{Auth, AuthError, Principal, scope, unscope};
-pub use caller::{DEFAULT_PAGE, ListRequest, Start, StartRequest};
+pub use caller::{Start, StartRequest};
 pub use gate::Surface;
 pub use host::is_loopback;
 pub use input::{InputError, InputSchemas};
