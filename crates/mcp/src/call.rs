@@ -139,7 +139,7 @@ impl Relay {
     }
 
     async fn relay(&mut self, stream: u64) -> Result<Followed, Error> {
-        let runtime = self.server.runtime.clone();
+        let runtime = self.server.runtime().clone();
         let task = runtime.get(self.task).await?;
         // Open questions (key → request), and those the client cannot be sent.
         let mut open: BTreeMap<String, Value> = BTreeMap::new();
@@ -178,7 +178,7 @@ impl Relay {
                     continue;
                 }
                 () = self.out.closed() => return Ok(Followed::Gone),
-                () = self.server.shutdown.cancelled() => return Ok(Followed::Stopping),
+                () = self.server.surface.stopping() => return Ok(Followed::Stopping),
             };
             let event = match notice {
                 None => break,
@@ -292,7 +292,7 @@ pub(crate) struct Gather {
 
 impl Gather {
     pub(crate) async fn run(mut self) -> Result<Gathered, Error> {
-        let runtime = self.server.runtime.clone();
+        let runtime = self.server.runtime().clone();
         let task = runtime.get(self.task).await?;
         let mut open: BTreeMap<String, Question> = BTreeMap::new();
         // Whether the task has done something since it started that may end the wait for it
@@ -323,7 +323,7 @@ impl Gather {
                     return self.settled(&open, events.last_seq().as_u64()).await;
                 }
                 () = self.out.closed() => return Ok(Gathered::Gone),
-                () = self.server.shutdown.cancelled() => return Ok(Gathered::Stopping),
+                () = self.server.surface.stopping() => return Ok(Gathered::Stopping),
             };
             let event = match notice {
                 None => break,
@@ -379,7 +379,7 @@ impl Gather {
     ) -> Result<Gathered, Error> {
         if open.is_empty() {
             return Ok(Gathered::Running(Box::new(
-                self.server.runtime.get(self.task).await?,
+                self.server.runtime().get(self.task).await?,
             )));
         }
         let (allowed, held): (BTreeMap<_, _>, BTreeMap<_, _>) = open

@@ -276,7 +276,7 @@ fn check_parameter_headers(
         .params
         .get("name")
         .and_then(Value::as_str)
-        .and_then(|name| server.runtime.kind(name))
+        .and_then(|name| server.runtime().kind(name))
     else {
         return Ok(());
     };
@@ -490,7 +490,7 @@ fn sse(
     first: Option<Value>,
     messages: mpsc::Receiver<Value>,
 ) -> Response {
-    let shutdown = server.shutdown.clone();
+    let shutdown = server.surface.shutdown_token();
     // Only a session's streams can be resumed, so only they are primed with an id to resume
     // from.
     let prime = session.is_some();
@@ -585,7 +585,7 @@ async fn get_stream(State(http): State<Http>, headers: HeaderMap) -> Response {
         None,
         messages,
         http.server.config.resume_window(),
-        http.server.shutdown.clone(),
+        http.server.surface.shutdown_token(),
     );
     crate::resume::response(
         with_permit(replay.events(0, None, true), permit),

@@ -120,7 +120,7 @@ pub(crate) async fn handle(
                 ));
             }
             let tools: Vec<Value> = server
-                .runtime
+                .runtime()
                 .kinds()
                 .iter()
                 .map(|spec| tools::tool(spec, session.has_tasks()))
@@ -182,7 +182,7 @@ pub(crate) async fn handle(
                         return Err(ended(view::status(&task, true)));
                     }
                     let by = format!("mcp:{principal}");
-                    match server.runtime.cancel_by(task.id, by).await {
+                    match server.runtime().cancel_by(task.id, by).await {
                         Ok(task) => Ok(Reply::Result(view::legacy(
                             &task,
                             server.config.poll_interval_ms,
@@ -389,7 +389,7 @@ async fn list(
         owner: Some(principal.owner()),
         ..Filter::default()
     };
-    let page = server.runtime.list(filter, after, PAGE).await?;
+    let page = server.runtime().list(filter, after, PAGE).await?;
     let tasks: Vec<Value> = page
         .tasks
         .iter()
@@ -458,10 +458,10 @@ pub(crate) fn listen(session: &Session) -> mpsc::Receiver<Value> {
 /// Sends `notifications/tasks/status` on the session's GET stream each time `task`'s status
 /// changes, until it ends or the session is gone.
 fn watch_status(server: &Arc<Server>, session: &Arc<Session>, task: TaskId) {
-    let runtime = server.runtime.clone();
+    let runtime = server.runtime().clone();
     let poll = server.config.poll_interval_ms;
     let session = Arc::downgrade(session);
-    let shutdown = server.shutdown.clone();
+    let shutdown = server.surface.shutdown_token();
     tokio::spawn(async move {
         let Ok(mut events) = runtime.subscribe(task, longrun::Seq::ZERO).await else {
             return;

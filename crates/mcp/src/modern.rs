@@ -145,7 +145,7 @@ pub(crate) async fn handle(
                 ));
             }
             let tools: Vec<Value> = server
-                .runtime
+                .runtime()
                 .kinds()
                 .iter()
                 .map(|spec| tools::tool(spec, false))

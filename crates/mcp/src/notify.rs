@@ -148,7 +148,7 @@ pub(crate) async fn listen(
         let stop = tokio_util::sync::CancellationToken::new();
         tokio::spawn(resources::follow(server.clone(), watch, sink.clone(), stop));
     }
-    let shutdown = server.shutdown.clone();
+    let shutdown = server.surface.shutdown_token();
     let id = request.id;
     tokio::spawn(async move {
         tokio::select! {
@@ -165,7 +165,7 @@ pub(crate) async fn listen(
 /// Sends `notifications/tasks` with the task's `DetailedTask` each time what `tasks/get` shows
 /// of it changes after it was `start`, until it ended or nobody listens.
 pub(crate) async fn follow_task(server: Arc<Server>, start: Task, sink: Sink) {
-    let runtime = server.runtime.clone();
+    let runtime = server.runtime().clone();
     let poll = server.config.poll_interval_ms;
     let task = start.id;
     let Ok(mut events) = runtime.subscribe(task, start.last_seq()).await else {
@@ -176,7 +176,7 @@ pub(crate) async fn follow_task(server: Arc<Server>, start: Task, sink: Sink) {
         let notice = tokio::select! {
             notice = events.next() => notice,
             () = sink.closed() => return,
-            () = server.shutdown.cancelled() => return,
+            () = server.surface.stopping() => return,
         };
         match notice {
             Ok(Some(Notice::Event(_))) => {}

@@ -252,7 +252,7 @@ async fn artifact_candidates(
                 owner: Some(principal.owner()),
                 ..longrun::Filter::default()
             };
-            let page = server.runtime.list(filter, None, MAX_VALUES).await?;
+            let page = server.runtime().list(filter, None, MAX_VALUES).await?;
             Ok(page.tasks.iter().map(|task| task.id.to_string()).collect())
         }
         "artifact" => {

@@ -270,7 +270,7 @@ pub(crate) async fn watch(server: &Server, principal: &Principal, uri: &str) -> 
 /// Sends `notifications/resources/updated` each time a chunk of the watched artifact arrives,
 /// until the task ended, nobody listens, or `stop`.
 pub(crate) async fn follow(server: Arc<Server>, watch: Watch, sink: Sink, stop: CancellationToken) {
-    let Ok(mut events) = server.runtime.subscribe(watch.task, watch.after).await else {
+    let Ok(mut events) = server.runtime().subscribe(watch.task, watch.after).await else {
         return;
     };
     loop {
@@ -278,7 +278,7 @@ pub(crate) async fn follow(server: Arc<Server>, watch: Watch, sink: Sink, stop: 
             notice = events.next() => notice,
             () = sink.closed() => return,
             () = stop.cancelled() => return,
-            () = server.shutdown.cancelled() => return,
+            () = server.surface.stopping() => return,
         };
         let event = match notice {
             Ok(Some(Notice::Event(event))) => event,

@@ -9,7 +9,6 @@ use longrun_surface::{InputError, Principal, StartRequest, Surface};
 use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::{config::Config, error::Error, input::Question, jsonrpc, session::Sessions, tools};
 
@@ -27,8 +26,8 @@ pub(crate) enum Reply {
 
 /// The MCP door's shared state.
 pub(crate) struct Server {
-    pub(crate) runtime: Runtime,
-    /// What every door shares: starting and finding a caller's tasks, the input schemas.
+    /// What every door shares: the runtime, starting and finding a caller's tasks, the input
+    /// schemas, and the doors' stopping (open streams end on it).
     pub(crate) surface: Surface,
     pub(crate) config: Config,
     pub(crate) sessions: Sessions,
@@ -36,15 +35,15 @@ pub(crate) struct Server {
     /// them: a watchdog cancels the task if the round is still current when it fires.
     parked: Mutex<HashMap<TaskId, u64>>,
     rounds: std::sync::atomic::AtomicU64,
-    /// Cancelled when the server stops: open streams end.
-    pub(crate) shutdown: CancellationToken,
 }
 
 impl Server {
+    pub(crate) fn runtime(&self) -> &Runtime {
+        self.surface.runtime()
+    }
+
     pub(crate) fn new(surface: Surface, config: Config) -> Arc<Self> {
         Arc::new(Self {
-            runtime: surface.runtime().clone(),
-            shutdown: surface.shutdown_token(),
             surface,
             config,
             sessions: Sessions::default(),
@@ -55,7 +54,7 @@ impl Server {
 
     /// The kind behind the tool `name`.
     pub(crate) fn tool(&self, name: &str) -> Result<KindSpec, Error> {
-        self.runtime.kind(name).ok_or_else(|| {
+        self.runtime().kind(name).ok_or_else(|| {
             Error::InvalidParams(format!("unknown tool `{name}`: tools/list names the tools"))
         })
     }
@@ -134,7 +133,7 @@ impl Server {
     /// Answers one question; an answer that lost a race (already answered, timed out, the task
     /// ended) changes nothing and is not an error.
     pub(crate) async fn answer(&self, task: TaskId, key: &str, value: Value) -> Result<(), Error> {
-        match self.runtime.answer(task, key, value).await {
+        match self.runtime().answer(task, key, value).await {
             Ok(())
             | Err(
                 longrun::Error::AlreadyAnswered { .. }
@@ -147,7 +146,7 @@ impl Server {
 
     /// Asks a task to stop, without waiting for it to end.
     pub(crate) fn cancel_soon(&self, task: TaskId, by: &Principal) {
-        let runtime = self.runtime.clone();
+        let runtime = self.runtime().clone();
         let by = format!("mcp:{by}");
         tokio::spawn(async move {
             match runtime.cancel_by(task, by).await {
