@@ -43,7 +43,6 @@ use axum::{
 use longrun::Runtime;
 use longrun_surface::Surface;
 use serde::Deserialize;
-use tokio_util::sync::CancellationToken;
 
 /// The config file's `[a2a]` table.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -144,7 +143,6 @@ pub enum Error {
 /// ```
 pub fn router(surface: Surface, config: Config, public_url: String) -> Result<Router, Error> {
     let runtime = surface.runtime().clone();
-    let shutdown = surface.shutdown_token();
     let store = match &config.push_store {
         Some(path) => push::store::Store::open(path).map_err(|source| Error::PushStore {
             path: path.clone(),
@@ -161,7 +159,7 @@ pub fn router(surface: Surface, config: Config, public_url: String) -> Result<Ro
         policy,
         push::Retry::default(),
         config.webhook_secret.as_ref(),
-        shutdown.clone(),
+        surface.shutdown_token(),
     )?;
     push.resume();
     let body_limit = surface.limits().body_bytes;
@@ -170,10 +168,8 @@ pub fn router(surface: Surface, config: Config, public_url: String) -> Result<Ro
         .wait(config.max_blocking_ms.map(Duration::from_millis));
     let door = Door {
         shared: Arc::new(Shared {
-            runtime,
             surface,
             public_url: public_url.trim_end_matches('/').to_owned(),
-            shutdown,
             push,
             max_blocking,
             started: std::time::SystemTime::now(),
@@ -197,12 +193,11 @@ pub(crate) struct Door {
 }
 
 struct Shared {
-    runtime: Runtime,
-    /// What every door shares: the gate, the limits, starting and finding a caller's tasks.
+    /// What every door shares: the runtime, the gate, the limits, starting and finding a
+    /// caller's tasks, and the doors' stopping.
     surface: Surface,
     config: Config,
     public_url: String,
-    shutdown: CancellationToken,
     push: push::Push,
     /// The longest a blocking `SendMessage` waits: the config's, within the surface's cap.
     max_blocking: Duration,
@@ -212,7 +207,7 @@ struct Shared {
 
 impl Door {
     pub(crate) fn runtime(&self) -> &Runtime {
-        &self.shared.runtime
+        self.shared.surface.runtime()
     }
 
     pub(crate) fn surface(&self) -> &Surface {
@@ -225,10 +220,6 @@ impl Door {
 
     pub(crate) fn public_url(&self) -> &str {
         &self.shared.public_url
-    }
-
-    pub(crate) fn shutdown(&self) -> &CancellationToken {
-        &self.shared.shutdown
     }
 
     pub(crate) fn push(&self) -> &push::Push {

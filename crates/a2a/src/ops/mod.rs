@@ -237,7 +237,7 @@ impl Call {
         tokio::select! {
             result = wait => result,
             () = limit => Ok(()),
-            () = self.door.shutdown().cancelled() => Ok(()),
+            () = self.door.surface().stopping() => Ok(()),
         }
     }
 
