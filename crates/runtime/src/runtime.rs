@@ -105,9 +105,13 @@ impl Runtime {
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         });
-        tokio::spawn(sweep(Arc::downgrade(&inner), inner.shutdown.clone()));
+        // In the tracker, so `shutdown` and `leave` return only once these loops have ended
+        // too (each ends on `shutdown` between passes).
+        inner
+            .tracker
+            .spawn(sweep(Arc::downgrade(&inner), inner.shutdown.clone()));
         if let Some(cluster) = &inner.cluster {
-            tokio::spawn(crate::node::run(
+            inner.tracker.spawn(crate::node::run(
                 Arc::downgrade(&inner),
                 cluster.clone(),
                 inner.shutdown.clone(),

@@ -5,11 +5,11 @@
 //! `StreamResponse` (`{"task": …}`, `{"statusUpdate": …}`, `{"artifactUpdate": …}`); 0.3
 //! posted the whole task on each change, and so does this for a 0.3 config.
 
-use std::time::Instant;
-
 use axum::http::header;
 use longrun::{Notice, Seq, Task, TaskId};
 use serde_json::Value;
+// tokio's clock, so paused-time tests reach the give-up deadline.
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Inner, Record, sign::SIGNATURE_HEADER};
