@@ -11,6 +11,8 @@
 //! only its own, by generation) when it ends.
 
 mod deliver;
+#[cfg(test)]
+mod golden;
 pub(crate) mod sign;
 pub(crate) mod ssrf;
 pub(crate) mod store;
