@@ -24,7 +24,52 @@ async fn every_fixture_reads_as_it_was_written() {
         let sessions = golden::sessions(&golden::expected(&dir));
         let actual = golden::render(&*store, &sessions).await;
         golden::assert_reads_as_written(&dir, &actual);
+        drop(store);
+
+        let fresh = common::Schema::new(&url);
+        drop(fresh.connect("fresh", LEASE).await);
+        assert_eq!(
+            shape(&url, &schema.name).await,
+            shape(&url, &fresh.name).await,
+            "the fixture of {} migrated to a schema a fresh store does not have",
+            dir.display()
+        );
     }
+}
+
+/// What a schema holds, with its name left out: applied migrations, every column, every index
+/// and constraint. Migrating an old fixture must end where creating a new store does.
+async fn shape(url: &str, schema: &str) -> Vec<String> {
+    let client = client(url).await;
+    let queries = [
+        "SELECT format('migration %s %s', version, name) FROM \"{s}\".schema_version",
+        "SELECT format('column %s.%s %s %s %s', table_name, column_name, data_type, \
+         is_nullable, column_default) FROM information_schema.columns WHERE table_schema = '{s}'",
+        "SELECT format('index %s', indexdef) FROM pg_indexes WHERE schemaname = '{s}'",
+        "SELECT format('constraint %s %s', conrelid::regclass, pg_get_constraintdef(oid)) \
+         FROM pg_constraint WHERE connamespace = '{s}'::regnamespace",
+        "SELECT format('table %s %s', relname, reloptions) FROM pg_class \
+         WHERE relnamespace = '{s}'::regnamespace",
+    ];
+    let mut shape = Vec::new();
+    for query in queries {
+        for row in client
+            .query(&query.replace("{s}", schema), &[])
+            .await
+            .unwrap_or_else(|error| panic!("reading the shape of {schema}: {error}"))
+        {
+            let line: String = row.get(0);
+            shape.push(line.replace(schema, "<schema>"));
+        }
+    }
+    shape.sort();
+    for what in ["migration ", "column ", "index ", "constraint ", "table "] {
+        assert!(
+            shape.iter().any(|line| line.starts_with(what)),
+            "the shape of {schema} has no {what}line: has the catalog query broken?"
+        );
+    }
+    shape
 }
 
 /// Loads the dump of the fixture in `dir` into `schema`, which must not exist yet.

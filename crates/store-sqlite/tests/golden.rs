@@ -21,7 +21,43 @@ async fn every_fixture_reads_as_it_was_written() {
         let sessions = golden::sessions(&golden::expected(&dir));
         let actual = golden::render(&store, &sessions).await;
         golden::assert_reads_as_written(&dir, &actual);
+        drop(store);
+        assert_eq!(
+            schema(&path),
+            fresh_schema(),
+            "the fixture of {} migrated to a schema a fresh store does not have",
+            dir.display()
+        );
     }
+}
+
+/// The schema of a store file: its version and every table, index and trigger as SQLite keeps
+/// it. Migrating an old file must end where creating a new one does.
+fn schema(path: &Path) -> (i64, Vec<(String, String, Option<String>)>) {
+    let connection = rusqlite::Connection::open(path).expect("open the store file");
+    let version = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("the schema version");
+    let mut statement = connection
+        .prepare(
+            "SELECT type, name, sql FROM sqlite_master \
+             WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+        )
+        .expect("prepare");
+    let objects = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .expect("read the schema")
+        .collect::<Result<_, _>>()
+        .expect("read the schema");
+    (version, objects)
+}
+
+/// The schema of a store created by today's code.
+fn fresh_schema() -> (i64, Vec<(String, String, Option<String>)>) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("fresh.sqlite");
+    drop(SqliteStore::open(&path).expect("create a fresh store"));
+    schema(&path)
 }
 
 #[test]
