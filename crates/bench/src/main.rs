@@ -18,6 +18,7 @@ mod host;
 mod http;
 mod rss;
 mod runtime;
+mod soak;
 mod stats;
 mod stores;
 
@@ -59,6 +60,12 @@ enum Command {
     /// The server measured by `http`, run as its child process.
     #[command(hide = true)]
     HttpServer(http::server::Args),
+    /// Mixed load for `--minutes` (starts, answers, cancels, process handlers, 1,000 open SSE
+    /// streams): RSS, descriptors, table sizes and p99s printed as a time series.
+    Soak(soak::Args),
+    /// The server under `soak`, run as its child process.
+    #[command(hide = true)]
+    SoakServer(soak::server::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,5 +78,7 @@ fn main() -> anyhow::Result<()> {
         Command::Http(args) => http::run(&args),
         Command::Doors(args) => doors::run(&args),
         Command::HttpServer(args) => http::server::run(&args),
+        Command::Soak(args) => soak::run(&args),
+        Command::SoakServer(args) => soak::server::run(&args),
     }
 }
