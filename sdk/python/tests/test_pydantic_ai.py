@@ -73,7 +73,8 @@ async def test_a_tool_call_starts_a_task_and_its_outcome_comes_at_the_next_turn(
         assert isinstance(last, ModelRequest)
         returned = [part for part in last.parts if isinstance(part, ToolReturnPart)]
         if returned:
-            return ModelResponse(parts=[TextPart(f"started {returned[0].content['task']}")])
+            handle: Any = returned[0].content
+            return ModelResponse(parts=[TextPart(f"started {handle['task']}")])
         if texts([last]) == ["Count two items"]:
             return ModelResponse(parts=[ToolCallPart("work", {"input": {"items": 2}})])
         return ModelResponse(parts=[TextPart("\n".join(texts([last])))])

@@ -279,8 +279,9 @@ class Worker:
                 await asyncio.sleep(self._backoff.delay(failures))
 
     def _lost_registration(self, stale: str) -> None:
-        """A report was refused with `404 unknown_worker`: register again, reconnecting the
-        stream to the new id.
+        """The server answered `404 unknown_worker` to a report or a heartbeat: `_events`
+        registers again (unless that happened already) and reconnects to the new id. A stream
+        still open for a forgotten worker would carry nothing more.
         """
         if self._connection is not None and self.id == stale:
             self._connection.cancel()
@@ -429,10 +430,7 @@ class Worker:
                 log.warning("heartbeat not sent: %s", error)
                 continue
             if response.status_code == 404:
-                if self._connection is not None:
-                    self._connection.cancel()  # `_events` registers again and reconnects
-                else:
-                    await self._register(registration.worker)
+                self._lost_registration(registration.worker)
                 continue
             if response.is_error:
                 log.warning("heartbeat refused: %s", _api.error(response))
