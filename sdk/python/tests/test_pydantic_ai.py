@@ -5,6 +5,7 @@ handle at once; the task's outcome reaches the agent at its next run, through th
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -22,8 +23,9 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.test import TestModel
 
-from longrun import AsyncClient, Status
+from longrun import AsyncClient, Context, Status, Worker
 from longrun.pydantic_ai import LongrunTools
+from tests.conftest import ALICE, Server
 
 
 def unique(prefix: str) -> str:
@@ -113,3 +115,38 @@ async def test_with_pydantic_ais_test_model(aclient: AsyncClient) -> None:
 async def test_unknown_kinds_are_refused(aclient: AsyncClient) -> None:
     with pytest.raises(ValueError, match="no kind nope"):
         await LongrunTools.load(aclient, session="s", kinds=["nope"])
+
+
+async def test_a_kind_served_by_a_worker_end_to_end(server: Server, aclient: AsyncClient) -> None:
+    """The agent's tool call starts a `w_agent` task; a Python worker runs it; the outcome is
+    in the conversation at the next run.
+    """
+    worker = Worker(server.url, token=ALICE, name="agent-worker")
+
+    @worker.kind("w_agent")
+    async def research(ctx: Context, input: dict[str, str]) -> dict[str, str]:
+        await ctx.progress(50, "reading")
+        return {"summary": f"all about {input['topic']}"}
+
+    serving = asyncio.create_task(worker.run())
+    try:
+        session = unique("agent-worker")
+        tools = await LongrunTools.load(aclient, session=session, kinds=["w_agent"])
+        [tool] = tools.get_toolset().tools.values()
+        assert tool.tool_def.parameters_json_schema["required"] == ["topic"]
+
+        agent = Agent(TestModel(call_tools=["w_agent"]), capabilities=[tools])
+        first = await agent.run("research something")
+        [handle] = tool_returns(first.all_messages())
+        await settled_inbox(aclient, session)
+
+        def echo(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+            return ModelResponse(parts=[TextPart("\n".join(texts(messages[-1:])))])
+
+        with agent.override(model=FunctionModel(echo)):
+            second = await agent.run("news?", message_history=first.all_messages())
+        assert f"task {handle['task']} (w_agent) ended completed" in second.output
+        assert "all about" in second.output
+    finally:
+        worker.stop()
+        await serving
