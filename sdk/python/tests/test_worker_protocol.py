@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import BaseModel
 
@@ -257,3 +258,22 @@ async def test_a_second_stop_hands_the_tasks_back(hub: FakeHub) -> None:
 async def test_a_worker_without_kinds_is_refused() -> None:
     with pytest.raises(Exception, match="serves no kind"):
         await Worker("http://hub.test").run()
+
+
+async def test_a_stop_ends_the_wait_for_an_unreachable_server() -> None:
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(unreachable))
+    worker = Worker("http://nowhere.test", http=http, backoff=Reconnect(initial=0.01))
+
+    @worker.kind("job")
+    async def job(ctx: Context, input: Any) -> None:
+        return None
+
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.1)
+    assert not task.done()
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+    assert worker.id is None

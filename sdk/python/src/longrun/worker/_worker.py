@@ -153,7 +153,8 @@ class Worker:
     def stop(self, *, drain: bool = True) -> None:
         """Asks `run` to stop: by default gracefully (take no new task, finish those held, for
         up to `drain_timeout`, then leave); with `drain=False`, or a second time, at once
-        (handlers are cancelled and their tasks handed back to the server).
+        (handlers are cancelled and their tasks handed back to the server). Call it on the
+        event loop's thread (from another: `loop.call_soon_threadsafe(worker.stop)`).
         """
         if self._stopping.is_set() or not drain:
             self._stop_now.set()
@@ -172,22 +173,34 @@ class Worker:
         """
         if not self._kinds:
             raise LongrunError("the worker serves no kind: declare one with @worker.kind(…)")
+        loop = asyncio.get_running_loop()
+        handled: list[signal.Signals] = []
         if signals and threading.current_thread() is threading.main_thread():
-            loop = asyncio.get_running_loop()
             for number in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(number, self.stop)
+                    handled.append(number)
         if self._http is None:
             self._http = httpx.AsyncClient()
         try:
             await self._serve()
         finally:
+            for number in handled:
+                loop.remove_signal_handler(number)
             if self._owns_http:
                 await self._http.aclose()
                 self._http = None
 
     async def _serve(self) -> None:
-        await self._register(None)
+        # A stop while the server cannot be reached ends the wait for it.
+        registering = asyncio.create_task(self._register(None))
+        stopping = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait([registering, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not registering.done():
+            registering.cancel()
+            return
+        registering.result()
         loops = [
             asyncio.create_task(self._events(), name="longrun-worker-events"),
             asyncio.create_task(self._heartbeats(), name="longrun-worker-heartbeat"),
