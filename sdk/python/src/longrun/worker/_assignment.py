@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from longrun import _api
-from longrun.errors import ApiError, LongrunError
+from longrun.errors import ApiError
 from longrun.process import _wire as _messages
 from longrun.process._attempt import Handler, attempt
 from longrun.process._context import Context, ProtocolError, Transport
@@ -28,10 +28,13 @@ Post = Callable[[str, bytes], Awaitable[httpx.Response]]
 """Posts a JSON body to a path of the server (the worker's HTTP client and token)."""
 
 
-class AssignmentGone(LongrunError):
+class AssignmentGone(asyncio.CancelledError):
     """The task is no longer this worker's: it was revoked, the server refused a report with
-    `409 assignment_gone` (the fence), or the worker's registration was lost. The handler is
-    cancelled; nothing more is reported.
+    `409 assignment_gone` (the fence), or the worker's registration was lost. Raised by the
+    report that was refused; nothing more is reported.
+
+    A `CancelledError`, because that is what it means for the handler: it is being stopped, and
+    an `except Exception` in it must not carry on as if the report had been made.
     """
 
     def __init__(self, assignment: str, why: str) -> None:
