@@ -216,6 +216,7 @@ class Worker:
             stopping.cancel()
             for loop_task in loops:
                 loop_task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
             self._abandon_all("the worker is stopping")
             if self._runs:
                 await asyncio.wait(self._runs)
