@@ -26,6 +26,12 @@ class FakeHub:
         self.unknown: set[str] = set()
         """Worker ids answered `404 unknown_worker` (forgotten, as after a server restart)."""
         self.held: set[str] = set()
+        self.in_flight: dict[str, int] = {}
+        self.most_in_flight = 0
+        """The most reports of one assignment the server was handling at once."""
+        self.report_delay = 0.0
+        self.busy: dict[str, int] = {}
+        """Per assignment, how many more reports to answer `503` before accepting them."""
         self.changed = asyncio.Condition()
         self._streams: list[asyncio.Queue[bytes | None]] = []
         self._next_id = 0
@@ -125,6 +131,18 @@ class FakeHub:
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
 
     async def _report(self, assignment: str, report: dict[str, Any]) -> httpx.Response:
+        if self.busy.get(assignment, 0) > 0:
+            self.busy[assignment] -= 1
+            return _error(503, "unavailable")
+        self.in_flight[assignment] = self.in_flight.get(assignment, 0) + 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight[assignment])
+        try:
+            await asyncio.sleep(self.report_delay)
+            return await self._record(assignment, report)
+        finally:
+            self.in_flight[assignment] -= 1
+
+    async def _record(self, assignment: str, report: dict[str, Any]) -> httpx.Response:
         refusal = self.refusals.get(assignment)
         if refusal is not None or assignment not in self.held:
             status, code = refusal or (409, "assignment_gone")

@@ -277,3 +277,37 @@ async def test_a_stop_ends_the_wait_for_an_unreachable_server() -> None:
     worker.stop()
     await asyncio.wait_for(task, 10)
     assert worker.id is None
+
+
+async def test_reports_of_one_assignment_go_one_at_a_time_in_order(hub: FakeHub) -> None:
+    worker = make_worker(hub)
+    hub.report_delay = 0.01
+
+    @worker.kind("job")
+    async def job(ctx: Context, input: Any) -> str:
+        # Sent concurrently by the handler, received one at a time in the order sent.
+        await asyncio.gather(*(ctx.progress(i, f"p{i}") for i in range(10)))
+        return "done"
+
+    task = await running(worker)
+    await hub.start("asg_1", None)
+    await hub.wait_for(lambda: "complete" in hub.types("asg_1"))
+    assert [report.get("percent") for report in hub.reports["asg_1"][:10]] == list(range(10))
+    assert hub.most_in_flight == 1
+    await stopped(worker, task)
+
+
+async def test_a_report_answered_503_is_sent_again(hub: FakeHub) -> None:
+    worker = make_worker(hub)
+    hub.busy["asg_1"] = 3
+
+    @worker.kind("job")
+    async def job(ctx: Context, input: Any) -> str:
+        await ctx.progress(50)
+        return "done"
+
+    task = await running(worker)
+    await hub.start("asg_1", None)
+    await hub.wait_for(lambda: "complete" in hub.types("asg_1"))
+    assert hub.types("asg_1") == ["progress", "complete"]
+    await stopped(worker, task)
