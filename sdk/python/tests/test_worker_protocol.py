@@ -311,3 +311,17 @@ async def test_a_report_answered_503_is_sent_again(hub: FakeHub) -> None:
     await hub.wait_for(lambda: "complete" in hub.types("asg_1"))
     assert hub.types("asg_1") == ["progress", "complete"]
     await stopped(worker, task)
+
+
+async def test_an_assignment_of_a_kind_not_served_here_fails(hub: FakeHub) -> None:
+    worker = make_worker(hub)
+
+    @worker.kind("other")
+    async def other(ctx: Context, input: Any) -> None:
+        return None
+
+    task = await running(worker)
+    await hub.start("asg_1", None)  # of kind `job`
+    await hub.wait_for(lambda: "fail" in hub.types("asg_1"))
+    assert hub.reports["asg_1"][0]["code"] == "unknown_kind"
+    await stopped(worker, task)

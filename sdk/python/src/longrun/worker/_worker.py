@@ -30,6 +30,7 @@ import httpx
 from longrun import _api
 from longrun.errors import ApiError, LongrunError
 from longrun.process._attempt import DEFAULT_GRACE, Handler
+from longrun.process._context import Context, Fail
 from longrun.worker import _wire
 from longrun.worker._assignment import Assignment, data_of, parse_start
 
@@ -401,15 +402,13 @@ class Worker:
             log.error("ignored a start event that is not one: %s", error)
             return
         kind = self._kinds.get(start.kind)
-        if kind is None:
-            log.error("the server assigned %s of kind %s, not served here", assignment, start.kind)
-            return
+        handler = _not_served if kind is None else kind.handler
         self._serial += 1
         held = Assignment(
             worker=worker,
             assignment=assignment,
             start=start,
-            handler=kind.handler,
+            handler=handler,
             post=self._post,
             on_unknown_worker=self._lost_registration,
             backoff=self._backoff,
@@ -481,6 +480,13 @@ class Worker:
         return await self._client().post(
             self.base_url + path, content=body, headers=headers, timeout=self._timeout
         )
+
+
+async def _not_served(ctx: Context, input: Any) -> None:
+    """The handler of a kind the server assigned but this worker does not serve (the server
+    should not): the task fails rather than waiting forever.
+    """
+    raise Fail("unknown_kind", f"this worker does not serve the kind `{ctx.kind}`")
 
 
 class _Unknown(Exception):
