@@ -26,7 +26,9 @@ from longrun import AsyncClient, Client, Reconnect
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 CONFIG = HERE / "server" / "longrun.toml"
-KINDS = {"work", "countdown", "w_flow", "w_rescue", "w_fence", "w_capacity", "w_drain", "w_agent"}
+KINDS = {"work", "countdown"} | {
+    f"w_{name}" for name in ("flow", "rescue", "fence", "grace", "capacity", "drain", "agent")
+}
 """The kinds of `server/longrun.toml`: two process handlers, and the worker kinds."""
 ALICE = "alice-secret"
 BOB = "bob-secret"

@@ -8,6 +8,7 @@ SIGTERM that drains.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -201,7 +202,7 @@ async def test_a_killed_workers_task_is_rerun_on_another_from_its_last_step(
     processes.append(second)
 
     ended = await wait_for_end(aclient, task.id)
-    assert ended.status is Status.COMPLETED, ended
+    assert ended.status is Status.COMPLETED, ended.error
     assert ended.output is not None
     assert ended.output["finished_by"] == "second"
     assert ended.output["sum"] == 6
@@ -218,16 +219,30 @@ async def wait_for_end(client: AsyncClient, task: str) -> Any:
 # --- the fence ------------------------------------------------------------------------------
 
 
-async def test_a_silent_workers_late_report_is_refused(
+async def test_a_report_after_the_assignment_was_taken_away_is_refused(
+    server: Server, aclient: AsyncClient
+) -> None:
+    """A worker that is alive but late: the task was cancelled, the kind's cancel grace ran out
+    without an outcome, the task ended and the assignment was revoked. Its report is fenced.
+    """
+    async with raw_worker(server, "w_grace") as (http, worker):
+        task = await aclient.start("w_grace", {})
+        start = await first_start(http, worker)
+        report = f"/v1/workers/{worker}/assignments/{start['assignment']}/reports"
+        accepted = await http.post(report, json={"type": "progress", "percent": 5})
+        assert accepted.status_code == 204, accepted.text
+        ended = await aclient.cancel(task)  # returns once the grace ran out
+        assert ended.status is Status.CANCELLED
+        late = await http.post(report, json={"type": "complete", "output": "too late"})
+        assert late.status_code == 409, late.text
+        assert late.json()["error"]["code"] == "assignment_gone"
+        assert (await aclient.get(task)).status is Status.CANCELLED
+
+
+async def test_a_lost_workers_task_goes_to_another_and_its_late_report_is_refused(
     server: Server, aclient: AsyncClient, serving: list[tuple[Worker, asyncio.Task[None]]]
 ) -> None:
-    headers = {"authorization": f"Bearer {ALICE}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
-        registered = await http.post(
-            "/v1/workers", json={"name": "silent", "capacity": 1, "kinds": [{"name": "w_fence"}]}
-        )
-        assert registered.status_code == 201, registered.text
-        silent = registered.json()["worker"]
+    async with raw_worker(server, "w_fence", heartbeat=False) as (http, silent):
         task = await aclient.start("w_fence", {"n": 1})
         start = await first_start(http, silent)
         assert start["task"] == task.id
@@ -248,10 +263,40 @@ async def test_a_silent_workers_late_report_is_refused(
         assert ended.output == "rescued"
 
         late = await http.post(report, json={"type": "complete", "output": "too late"})
-        assert late.status_code in (404, 409), late.text
-        if late.status_code == 409:
-            assert late.json()["error"]["code"] == "assignment_gone"
+        # Refused either way; the spec says `409 assignment_gone` for a lost worker's late
+        # report in one place and `404 unknown_worker` for an expired worker in another.
+        assert (late.status_code, late.json()["error"]["code"]) in (
+            (409, "assignment_gone"),
+            (404, "unknown_worker"),
+        ), late.text
         assert (await aclient.get(task)).output == "rescued"
+
+
+@contextlib.asynccontextmanager
+async def raw_worker(
+    server: Server, kind: str, *, heartbeat: bool = True
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """A worker spoken by hand (the fence is what the SDK's worker never lets happen)."""
+    headers = {"authorization": f"Bearer {ALICE}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
+        body = {"name": f"raw-{kind}", "capacity": 1, "kinds": [{"name": kind}]}
+        registered = await http.post("/v1/workers", json=body)
+        assert registered.status_code == 201, registered.text
+        worker: str = registered.json()["worker"]
+        interval = registered.json()["heartbeat_ms"] / 1000
+
+        async def beat() -> None:
+            while True:
+                await http.post(f"/v1/workers/{worker}/heartbeat")
+                await asyncio.sleep(interval)
+
+        beating = asyncio.create_task(beat()) if heartbeat else None
+        try:
+            yield http, worker
+        finally:
+            if beating is not None:
+                beating.cancel()
+            await http.delete(f"/v1/workers/{worker}")
 
 
 async def first_start(http: httpx.AsyncClient, worker: str) -> dict[str, Any]:
