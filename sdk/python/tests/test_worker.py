@@ -338,6 +338,9 @@ async def test_a_worker_at_capacity_gets_no_more_tasks(
     waiting = [task for task in tasks if task.id not in started]
     assert len(waiting) == 1
     assert (await aclient.get(waiting[0])).status is Status.WORKING
+    [listed] = [info for info in await aclient.workers() if info.id == worker.id]
+    assert (listed.name, listed.capacity, listed.kinds) == ("busy", 2, ["w_capacity"])
+    assert sorted(listed.tasks) == sorted(started)
 
     release.set()
     for task in tasks:

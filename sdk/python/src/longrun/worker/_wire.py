@@ -1,6 +1,7 @@
-"""The worker protocol's requests and answers (`docs/worker-protocol.md`): the only module of
-`longrun.worker` that knows the routes and the JSON shapes of registration and heartbeat. The
-reports and the pushed messages are the process protocol's (`longrun.process._wire`).
+"""The worker protocol's requests (`docs/worker-protocol.md`): the only module of
+`longrun.worker` that knows its routes. The shapes of registration and heartbeat are
+`longrun.models`' (checked against `docs/openapi.json`); the reports and the pushed messages are
+the process protocol's (`longrun.process._wire`).
 """
 
 from __future__ import annotations
@@ -8,41 +9,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from longrun import models
 from longrun._api import Request, segment
 
-
-class Registered(BaseModel):
-    """`201` to `POST /v1/workers`: the worker's id and its timings."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    worker: str
-    heartbeat_ms: int
-    expiry_ms: int
-    protocol: int
-
-
-class Heartbeat(BaseModel):
-    """`200` to a heartbeat: the assignments the server counts as this worker's."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    assignments: list[str]
-    draining: bool = False
+Registered = models.WorkerRegistered
+Heartbeat = models.WorkerHeartbeat
 
 
 def register(name: str, capacity: int, kinds: Mapping[str, Mapping[str, Any] | None]) -> Request:
     """Registers a worker serving `kinds` (name → declared input schema, or `None`)."""
-    declared: list[dict[str, Any]] = []
-    for kind, schema in kinds.items():
-        entry: dict[str, Any] = {"name": kind}
-        if schema is not None:
-            entry["input_schema"] = dict(schema)
-        declared.append(entry)
-    body = {"name": name, "capacity": capacity, "kinds": declared}
-    return Request("POST", "/v1/workers", body=body)
+    body = models.WorkerRegistration(
+        name=name,
+        capacity=capacity,
+        kinds=[
+            models.WorkerKind(name=kind, input_schema=None if schema is None else dict(schema))
+            for kind, schema in kinds.items()
+        ],
+    )
+    return Request("POST", "/v1/workers", body=body.model_dump(mode="json", exclude_none=True))
 
 
 def events(worker: str, last_event_id: str | None) -> Request:
