@@ -376,3 +376,29 @@ async def test_sigterm_drains_finishes_the_task_then_leaves(
     assert (await aclient.get(late)).status is Status.WORKING
     assert record.read_text().splitlines() == ["drainer one", "drainer two", "drainer three"]
     await aclient.cancel(late)
+
+
+# --- a server restart -----------------------------------------------------------------------
+
+
+async def test_a_worker_reconnects_and_registers_again_after_a_server_restart(
+    server: Server, aclient: AsyncClient, serving: list[tuple[Worker, asyncio.Task[None]]]
+) -> None:
+    worker = make_worker(server, name="survivor")
+
+    @worker.kind("w_agent")
+    async def echo(ctx: Context, input: dict[str, str]) -> str:
+        return input["topic"]
+
+    await run(worker, serving)
+    before = worker.id
+    assert (await aclient.start("w_agent", {"topic": "before"}, wait=30)).output == "before"
+
+    # The new server knows no worker: the stream breaks, reconnections back off until the
+    # server is up, and a `404 unknown_worker` makes the worker register again.
+    await asyncio.to_thread(server.stop)
+    await asyncio.to_thread(server.start)
+    await until(lambda: worker.id != before, "the worker to register again", timeout=30)
+    done = await aclient.start("w_agent", {"topic": "after"}, wait=30)
+    assert done.status is Status.COMPLETED
+    assert done.output == "after"
