@@ -239,6 +239,33 @@ async def test_a_report_after_the_assignment_was_taken_away_is_refused(
         assert (await aclient.get(task)).status is Status.CANCELLED
 
 
+async def test_a_revocation_stops_a_handler_that_outlives_the_cancel_grace(
+    server: Server, aclient: AsyncClient, serving: list[tuple[Worker, asyncio.Task[None]]]
+) -> None:
+    # The worker's own grace is longer than the kind's (300 ms): the server gives up first,
+    # ends the task and revokes the assignment, which stops the handler.
+    worker = make_worker(server, name="stubborn", grace=60)
+    stopped: list[str] = []
+
+    @worker.kind("w_grace")
+    async def stubborn(ctx: Context, input: Any) -> None:
+        await ctx.progress(None, "not listening")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            stopped.append(ctx.task)
+            raise
+
+    await run(worker, serving)
+    task = await aclient.start("w_grace", {})
+    async for event in aclient.watch(task):
+        if event.change.type == "progress":
+            break
+    assert (await aclient.cancel(task)).status is Status.CANCELLED
+    await until(lambda: stopped == [task.id], "the handler to be stopped")
+    await until(lambda: worker.running == 0, "the worker to be idle")
+
+
 async def test_a_lost_workers_task_goes_to_another_and_its_late_report_is_refused(
     server: Server, aclient: AsyncClient, serving: list[tuple[Worker, asyncio.Task[None]]]
 ) -> None:
