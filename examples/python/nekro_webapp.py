@@ -157,6 +157,11 @@ def expect(condition: bool, what: str) -> None:
 
 async def main() -> None:
     serving = asyncio.create_task(worker.run())
+    # Registration waits for the server (it may still be starting): so does the scenario.
+    while worker.id is None:
+        if serving.done():
+            serving.result()  # raises why the worker could not register
+        await asyncio.sleep(0.05)
     try:
         async with AsyncClient() as client:
             await chat(client)
