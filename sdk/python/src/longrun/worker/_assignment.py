@@ -104,8 +104,13 @@ class Assignment:
 
 class Reports(Transport):
     """An assignment's reports, each a `POST …/reports` whose answer comes before the next is
-    sent. A report the server did not receive (a broken connection, a 502/503/504) is sent
-    again with backoff until it is answered or the assignment is gone.
+    sent. A report without an answer (a broken connection, a 502/503/504) is sent again with
+    backoff until it is answered or the assignment is gone.
+
+    Known limit: a report carries no sequence number, so when the connection breaks after the
+    server recorded a report but before its answer arrived, the report is sent twice. A second
+    progress or artifact is harmless; a second `ask`, `step` or `sleep` under the same key is a
+    protocol error on the server's side and fails the task.
     """
 
     confirms_steps = True  # `204` to a step means it is durable

@@ -438,7 +438,12 @@ class Worker:
             # Only assignments received before the request can be missing from its answer.
             serial = self._serial
             try:
-                response = await self._request(_wire.heartbeat(registration.worker))
+                # Bounded by the interval: a heartbeat stuck on a dead connection must not hold
+                # back the next one until the worker has expired.
+                response = await self._request(
+                    _wire.heartbeat(registration.worker),
+                    timeout=max(registration.heartbeat_ms / 1000, 1.0),
+                )
             except httpx.HTTPError as error:
                 log.warning("heartbeat not sent: %s", error)
                 continue
@@ -464,13 +469,15 @@ class Worker:
             raise LongrunError("the worker is not running")
         return self._http
 
-    async def _request(self, request: _api.Request) -> httpx.Response:
+    async def _request(
+        self, request: _api.Request, *, timeout: float | None = None
+    ) -> httpx.Response:
         return await self._client().request(
             request.method,
             self.base_url + request.path,
             content=request.content(),
             headers=request.all_headers(self._token),
-            timeout=self._timeout,
+            timeout=self._timeout if timeout is None else timeout,
         )
 
     async def _post(self, path: str, body: bytes) -> httpx.Response:
