@@ -10,6 +10,9 @@ import uuid
 from typing import Any
 
 import pytest
+
+pytest.importorskip("pydantic_ai", reason="Pydantic AI 2.68 needs Python 3.11")
+
 from pydantic_ai import Agent
 from pydantic_ai.messages import (
     ModelMessage,
