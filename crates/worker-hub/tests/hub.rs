@@ -140,6 +140,19 @@ async fn a_task_waits_for_a_worker_then_runs_on_it_with_reports_and_an_answer() 
         worker.next().await.1,
         json!({"type": "step_saved", "assignment": assignment, "key": "search"})
     );
+    // Resent after a lost answer: the same step, not a key used twice.
+    report(
+        &hub,
+        &worker,
+        &assignment,
+        json!({"type": "step", "key": "search", "value": [1, 2]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        worker.next().await.1,
+        json!({"type": "step_saved", "assignment": assignment, "key": "search"})
+    );
     report(
         &hub,
         &worker,
