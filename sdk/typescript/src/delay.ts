@@ -23,3 +23,23 @@ export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void
 export function backoff(failures: number, initialDelayMs: number, maxDelayMs: number): number {
   return Math.min(maxDelayMs, initialDelayMs * 2 ** Math.max(0, failures - 1));
 }
+
+/**
+ * A signal that aborts when `parent` does, or after `ms` (with a `TimeoutError`). Call `dispose`
+ * once done with it: nothing then stays attached to the long-lived `parent`, however many
+ * requests it has bounded.
+ */
+export function within(parent: AbortSignal, ms: number): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(parent.reason);
+  const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, "TimeoutError")), ms);
+  if (parent.aborted) onAbort();
+  else parent.addEventListener("abort", onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    dispose() {
+      clearTimeout(timer);
+      parent.removeEventListener("abort", onAbort);
+    },
+  };
+}

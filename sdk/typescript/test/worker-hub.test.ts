@@ -94,15 +94,18 @@ test("a start beyond the capacity waits for room", async () => {
 
 test("revoke stops the handler with Revoked, and nothing more is reported", async () => {
   const reason = deferred<unknown>();
+  const reported = deferred();
   await serve("k", async (ctx) => {
     await ctx.progress(1);
+    reported.resolve();
     await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
     reason.resolve(ctx.signal.reason);
     await ctx.progress(2).catch(() => undefined);
     return "ignored";
   });
   hub.start("wkr_1", "asg_1", "k", null);
-  await eventually(() => hub.reports.length === 1);
+  // Once the report is answered: a revoke while it is in flight would make the report reject instead.
+  await reported.promise;
   hub.push("wkr_1", { type: "revoke", assignment: "asg_1", reason: "lost" });
   assert.ok((await reason.promise) instanceof Revoked);
   await new Promise((resolve) => setTimeout(resolve, 50));

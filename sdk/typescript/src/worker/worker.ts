@@ -7,7 +7,7 @@
 // (ids are per worker); a heartbeat only drops assignments that arrived before it was sent.
 import { hostname } from "node:os";
 import type { Writable } from "node:stream";
-import { backoff, sleep } from "../delay.js";
+import { backoff, sleep, within } from "../delay.js";
 import { LongrunError } from "../error.js";
 import { Http } from "../http.js";
 import { message, type Handler } from "../process/attempt.js";
@@ -214,7 +214,7 @@ export class Worker {
       grace.abort();
     }
     for (const assignment of this.#assignments.values()) assignment.revoke("the worker is stopping: the task is handed back");
-    this.#waiting = [];
+    this.#dropGoneWaiting();
     // Whatever registration holds the tasks now (a drain may have met a re-registration).
     const leaving = this.#registration;
     if (leaving !== undefined) await this.#call("leave", { method: "DELETE", path: workerPath(leaving.worker) });
@@ -288,8 +288,7 @@ export class Worker {
     for (const assignment of this.#assignments.values()) {
       if (assignment.worker === worker) assignment.revoke("the server forgot this worker (it expired, or the server restarted)");
     }
-    this.#waiting = this.#waiting.filter((assignment) => !assignment.gone);
-    this.#settled();
+    this.#dropGoneWaiting();
     const registering = this.#register().finally(() => (this.#registering = undefined));
     this.#registering = registering;
     return registering;
@@ -372,8 +371,7 @@ export class Worker {
         break;
       case "revoke":
         assignment?.revoke(`the server revoked the task: ${event.message.reason}`);
-        this.#waiting = this.#waiting.filter((waiting) => !waiting.gone);
-        this.#settled();
+        this.#dropGoneWaiting();
         break;
       default:
         assignment?.receive(event.message);
@@ -425,41 +423,58 @@ export class Worker {
     while (!this.#closed.signal.aborted) {
       const registration = await this.#current();
       if (registration === undefined) return;
+      // One signal per registration, not per beat: a beat adds nothing that outlives it.
       const signal = AbortSignal.any([this.#closed.signal, registration.ended.signal]);
-      try {
-        await sleep(registration.heartbeatMs, signal);
-      } catch {
-        continue;
-      }
-      const sentAfter = this.#arrivals;
-      try {
-        const beat = await this.#http.json<Heartbeat>({
-          method: "POST",
-          path: `${workerPath(registration.worker)}/heartbeat`,
-          signal: AbortSignal.any([signal, AbortSignal.timeout(registration.expiryMs)]),
-        });
-        const held = new Set(beat.assignments);
-        for (const assignment of this.#assignments.values()) {
-          // One that arrived after the heartbeat left may be missing from its answer, and is still ours.
-          if (assignment.worker === registration.worker && assignment.since <= sentAfter && !held.has(assignment.id)) {
-            assignment.revoke("the server no longer counts the task as this worker's");
-          }
+      while (!signal.aborted) {
+        try {
+          await sleep(registration.heartbeatMs, signal);
+        } catch {
+          break;
         }
-        this.#waiting = this.#waiting.filter((waiting) => !waiting.gone);
-        this.#settled();
-      } catch (error) {
-        if (signal.aborted) continue;
-        if (error instanceof LongrunError && error.code === "unknown_worker") {
-          await this.#reregister(registration.worker);
-          continue;
-        }
-        if (!resumable(error) && !(error instanceof DOMException && error.name === "TimeoutError")) {
-          this.#fail(error);
-          return;
-        }
-        this.#trouble(`a heartbeat failed: ${message(error)}`);
+        if (!(await this.#beat(registration, signal))) return;
       }
     }
+  }
+
+  /** Sends one heartbeat and drops the tasks it does not list; false when the worker must fail. */
+  async #beat(registration: Registration, signal: AbortSignal): Promise<boolean> {
+    const sentAfter = this.#arrivals;
+    // A beat unanswered for `expiry_ms` is useless: the server has counted the worker lost by then.
+    const bounded = within(signal, registration.expiryMs);
+    try {
+      const beat = await this.#http.json<Heartbeat>({ method: "POST", path: `${workerPath(registration.worker)}/heartbeat`, signal: bounded.signal });
+      this.#recovered();
+      const held = new Set(beat.assignments);
+      for (const assignment of this.#assignments.values()) {
+        // One that arrived after the heartbeat left may be missing from its answer, and is still ours.
+        if (assignment.worker === registration.worker && assignment.since <= sentAfter && !held.has(assignment.id)) {
+          assignment.revoke("the server no longer counts the task as this worker's");
+        }
+      }
+      this.#dropGoneWaiting();
+      return true;
+    } catch (error) {
+      if (signal.aborted) return true;
+      if (error instanceof LongrunError && error.code === "unknown_worker") {
+        await this.#reregister(registration.worker);
+        return true;
+      }
+      if (!resumable(error) && !(error instanceof DOMException && error.name === "TimeoutError")) {
+        this.#fail(error);
+        return false;
+      }
+      this.#trouble(`a heartbeat failed: ${message(error)}`);
+      return true;
+    } finally {
+      bounded.dispose();
+    }
+  }
+
+  /** Forgets the assignments revoked while they waited for room. */
+  #dropGoneWaiting(): void {
+    for (const assignment of this.#waiting) if (assignment.gone) this.#assignments.delete(assignment.id);
+    this.#waiting = this.#waiting.filter((assignment) => !assignment.gone);
+    this.#settled();
   }
 
   /** Ends the worker with `error` (the server refused it): every task is fenced, `run` rejects. */
