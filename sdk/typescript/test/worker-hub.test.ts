@@ -35,6 +35,12 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => voi
   return { promise, resolve };
 }
 
+/** Resolves with the signal's reason once it aborts (at once if it has). */
+function abortion(signal: AbortSignal): Promise<unknown> {
+  if (signal.aborted) return Promise.resolve(signal.reason);
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(signal.reason), { once: true }));
+}
+
 /** Resolves once `check` holds, looking every 5 ms. */
 async function eventually(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -98,7 +104,7 @@ test("revoke stops the handler with Revoked, and nothing more is reported", asyn
   await serve("k", async (ctx) => {
     await ctx.progress(1);
     reported.resolve();
-    await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+    await abortion(ctx.signal);
     reason.resolve(ctx.signal.reason);
     await ctx.progress(2).catch(() => undefined);
     return "ignored";
@@ -115,7 +121,7 @@ test("revoke stops the handler with Revoked, and nothing more is reported", asyn
 test("a heartbeat that does not list a task takes it away", async () => {
   const reason = deferred<unknown>();
   await serve("k", async (ctx) => {
-    await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+    await abortion(ctx.signal);
     reason.resolve(ctx.signal.reason);
     return null;
   });
@@ -134,7 +140,7 @@ test("404 unknown_worker: the worker registers again, fences its old tasks, and 
       second.resolve();
       return null;
     }
-    await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+    await abortion(ctx.signal);
     reason.resolve(ctx.signal.reason);
     return null;
   });

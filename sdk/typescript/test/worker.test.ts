@@ -43,6 +43,12 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => voi
   return { promise, resolve };
 }
 
+/** Resolves with the signal's reason once it aborts (at once if it has). */
+function abortion(signal: AbortSignal): Promise<unknown> {
+  if (signal.aborted) return Promise.resolve(signal.reason);
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(signal.reason), { once: true }));
+}
+
 /** Follows a task to its end, answering each question with `answers[key]`. */
 async function follow(id: string, answers: Record<string, unknown> = {}): Promise<Event[]> {
   const events: Event[] = [];
@@ -134,7 +140,7 @@ test("a cancel aborts the handler's signal with Cancelled, and the task ends can
   const reason = deferred<unknown>();
   const { worker, running } = serve("hold", async (ctx) => {
     await ctx.progress(0, "waiting to be cancelled");
-    const why = await new Promise<unknown>((resolve) => ctx.signal.addEventListener("abort", () => resolve(ctx.signal.reason), { once: true }));
+    const why = await abortion(ctx.signal);
     reason.resolve(why);
     throw why;
   });
@@ -396,18 +402,18 @@ test("SIGTERM: the worker drains (no new task), finishes the one it holds, and l
 });
 
 test("stop with a grace hands the unfinished task back: it is re-run elsewhere with its steps", async () => {
+  const saved = deferred();
   const stopped = deferred<unknown>();
   const a = serve("handback", async (ctx) => {
     await ctx.step("first", () => "from A");
-    await ctx.progress(50, "first step saved");
-    await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
-    stopped.resolve(ctx.signal.reason);
+    saved.resolve();
+    stopped.resolve(await abortion(ctx.signal));
     throw ctx.signal.reason;
   });
   let b: { worker: Worker; running: Promise<void> } | undefined;
   try {
     const task = await client.start("handback", null);
-    await until(task.id, progressed("first step saved"));
+    await saved.promise;
     await a.worker.stop({ graceMs: 0 });
     assert.ok((await stopped.promise) instanceof Revoked);
     b = serve("handback", async (ctx) => ({ first: await ctx.step("first", () => "from B") }));

@@ -10,7 +10,7 @@ worker.kind("steps", async (ctx) => {
   const one = await ctx.step("one", () => ({ by: "child" }));
   const two = await ctx.step("two", () => ({ by: "child" }));
   await ctx.progress(50, "two steps saved");
-  await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+  await abortion(ctx.signal);
   return { one, two };
 });
 
@@ -22,3 +22,9 @@ worker.kind("drain", async (ctx) => {
 
 await worker.run();
 console.log("left");
+
+/** Resolves with the signal's reason once it aborts (at once if it has). */
+function abortion(signal: AbortSignal): Promise<unknown> {
+  if (signal.aborted) return Promise.resolve(signal.reason);
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(signal.reason), { once: true }));
+}
