@@ -25,7 +25,10 @@ after(async () => {
 /** What the workers of a test wrote, for failure messages. */
 const notes = new PassThrough();
 let written = "";
-notes.on("data", (chunk: Buffer) => (written += chunk.toString()));
+notes.on("data", (chunk: Buffer) => {
+  written += chunk.toString();
+  if (process.env["LONGRUN_TEST_NOTES"] !== undefined) process.stderr.write(chunk);
+});
 
 /** A worker of `kind` as `robot`, running until the test stops it. */
 function serve(kind: string, handler: Handler<any, unknown>, options: Partial<WorkerOptions> = {}): { worker: Worker; running: Promise<void> } {
@@ -107,6 +110,8 @@ test("a worker task: progress, artifact, steps, a durable sleep, a question answ
   try {
     const session = `s-${randomUUID()}`;
     const task = await client.start("research", { topic: "tides" }, { session });
+    const listed = (await new Client({ baseUrl: server.url, token: TOKENS.robot }).workers()).find((one) => one.id === worker.id);
+    assert.deepEqual([listed?.name, listed?.principal, listed?.kinds, listed?.capacity], ["research-1", "robot", ["research"], 2]);
     const events = await follow(task.id, { approve: true });
     const types = events.map((event) => event.change.type);
     for (const type of ["progress", "artifact", "input_requested", "input_answered", "agent_message", "ended"]) {
@@ -130,7 +135,7 @@ test("a worker task: progress, artifact, steps, a durable sleep, a question answ
     const inbox = await client.drain(session, { waitMs: 5000 });
     assert.ok(inbox.items.some((item) => item.entry.type === "message" && item.entry.message === "the notes on tides were approved"));
   } finally {
-    await worker.stop();
+    await worker.stop({ graceMs: 0 });
     await running;
   }
   assert.equal(worker.id, undefined, "a stopped worker has left");
@@ -151,7 +156,7 @@ test("a cancel aborts the handler's signal with Cancelled, and the task ends can
     assert.equal(cancelled.status, "cancelled");
     assert.ok((await reason.promise) instanceof Cancelled);
   } finally {
-    await worker.stop();
+    await worker.stop({ graceMs: 0 });
     await running;
   }
 });
@@ -181,7 +186,7 @@ test("a worker killed with SIGKILL mid-task: its task is re-run on a second work
     assert.deepEqual(ran, ["three"], "the saved steps are not run again");
   } finally {
     first.process.kill("SIGKILL");
-    await second?.worker.stop();
+    await second?.worker.stop({ graceMs: 0 });
   }
 });
 
@@ -225,7 +230,7 @@ test("a stale worker's late report is refused with 409 assignment_gone", async (
     assert.equal(((await late.json()) as { error: { code: string } }).error.code, "assignment_gone");
     assert.deepEqual((await client.get(task.id)).output, "done by the live worker");
   } finally {
-    await worker.stop();
+    await worker.stop({ graceMs: 0 });
     await running;
   }
 });
@@ -294,8 +299,8 @@ test("a worker cut off from the server is fenced: its late report is refused (40
   } finally {
     cut = false;
     healed.resolve();
-    await b?.worker.stop();
-    await a.worker.stop();
+    await b?.worker.stop({ graceMs: 0 });
+    await a.worker.stop({ graceMs: 0 });
   }
 });
 
@@ -325,13 +330,14 @@ test("a worker at capacity gets no more tasks until one ends", async () => {
     await client.answer(first.id, "done", "first");
     await arrived[1]?.promise;
     assert.deepEqual(calls, [first.id, second.id]);
+    await follow(first.id);
     assert.equal((await client.get(first.id)).status, "completed");
     await until(second.id, asked("done"));
     await client.answer(second.id, "done", "second");
     await follow(second.id);
     assert.deepEqual((await client.get(second.id)).output, "second");
   } finally {
-    await worker.stop();
+    await worker.stop({ graceMs: 0 });
     await running;
   }
 });
@@ -359,7 +365,7 @@ test("a broken event stream is resumed after the last event id: an answer given 
     const resumed = proxy.requests.filter((request) => /^GET \/v1\/workers\/[^/]+\/events /.test(request) && /^last-event-id: *\S+/im.test(request));
     assert.ok(resumed.length >= 1, `no stream was resumed with Last-Event-ID:\n${proxy.requests.join("\n")}`);
   } finally {
-    await worker.stop();
+    await worker.stop({ graceMs: 0 });
     await running;
     await proxy.close();
   }
@@ -367,10 +373,8 @@ test("a broken event stream is resumed after the last event id: an answer given 
 
 /** Resolves once the server counts the child worker of process `pid` as draining. */
 async function draining(pid: number | undefined): Promise<void> {
-  for (;;) {
-    const response = await fetch(`${server.url}/v1/workers`, { headers: { authorization: `Bearer ${TOKENS.robot}` } });
-    const body = (await response.json()) as { workers: { name: string; draining: boolean }[] };
-    if (body.workers.some((worker) => worker.name === `child-${pid}` && worker.draining)) return;
+  const robot = new Client({ baseUrl: server.url, token: TOKENS.robot });
+  while (!(await robot.workers()).some((worker) => worker.name === `child-${pid}` && worker.draining)) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -397,7 +401,7 @@ test("SIGTERM: the worker drains (no new task), finishes the one it holds, and l
     assert.deepEqual((await client.get(later.id)).output, { by: "in-process" });
   } finally {
     worker.process.kill("SIGKILL");
-    await other?.worker.stop();
+    await other?.worker.stop({ graceMs: 0 });
   }
 });
 
@@ -420,8 +424,8 @@ test("stop with a grace hands the unfinished task back: it is re-run elsewhere w
     await follow(task.id);
     assert.deepEqual((await client.get(task.id)).output, { first: "from A" });
   } finally {
-    await a.worker.stop();
-    await b?.worker.stop();
+    await a.worker.stop({ graceMs: 0 });
+    await b?.worker.stop({ graceMs: 0 });
   }
 });
 

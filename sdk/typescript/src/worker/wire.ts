@@ -1,32 +1,17 @@
 //! The worker protocol's own shapes (docs/worker-protocol.md): registration, heartbeat, and the events of a worker's stream. Reports are the process protocol's messages.
+import type { components } from "../openapi.js";
 import { parseIncoming, parseStart, type Incoming, type Start } from "../process/wire.js";
 
+type Schemas = components["schemas"];
+
 /** `POST /v1/workers`: who the worker is and what it serves. */
-export interface Register {
-  name: string;
-  capacity: number;
-  kinds: { name: string; input_schema?: unknown }[];
-}
+export type Register = Schemas["WorkerRegistration"];
 
-/** `201` to `POST /v1/workers`. */
-export interface Registered {
-  /** The worker's id (`wkr_…`), in every later route. */
-  worker: string;
-  /** How often to send the heartbeat. */
-  heartbeat_ms: number;
-  /** How long the server waits for a heartbeat before it counts the worker lost. */
-  expiry_ms: number;
-  /** The version of the messages (the process protocol's). */
-  protocol: number;
-}
+/** `201` to `POST /v1/workers`: the worker's id and its timings. */
+export type Registered = Schemas["WorkerRegistered"];
 
-/** `200` to `POST /v1/workers/{worker}/heartbeat`. */
-export interface Heartbeat {
-  /** The assignments the server counts as this worker's. */
-  assignments: string[];
-  /** Whether the server takes this worker as draining. */
-  draining: boolean;
-}
+/** `200` to `POST /v1/workers/{worker}/heartbeat`: the assignments the server counts as this worker's. */
+export type Heartbeat = Schemas["WorkerHeartbeat"];
 
 /** The task is no longer this worker's: stop at once and report nothing. */
 export interface Revoke {
