@@ -33,7 +33,8 @@ test("research.ts serves its kind as a worker, runs a task to completion through
     assert.match(stdout, /artifact notes: \["# tides\\n"/);
     assert.match(stdout, /asked publish: Publish the notes on tides\? → true/);
     assert.match(stdout, /message for the agent: the notes on tides are published/);
-    assert.match(stdout, /^completed: \{"topic":"tides","sources":3\}$/m);
+    const outcome = /^completed: (.*)$/m.exec(stdout)?.[1];
+    assert.deepEqual(JSON.parse(outcome ?? "null"), { topic: "tides", sources: 3 }, stdout);
   } finally {
     await server.stop();
   }
