@@ -56,7 +56,7 @@ ${kind("late", "Asks with a zero timeout.")}
 }
 
 /** The kinds served by workers in `workerConfig`: `research` has an input schema in the config. */
-export const WORKER_KINDS = ["research", "hold", "steps", "fence", "slots", "drain", "resume", "handback"] as const;
+export const WORKER_KINDS = ["research", "hold", "steps", "fence", "slots", "drain", "resume", "handback", "reask"] as const;
 
 /**
  * The worker test config: the principals of `testConfig` and `robot`, which alone may serve the

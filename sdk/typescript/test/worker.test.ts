@@ -429,6 +429,31 @@ test("stop with a grace hands the unfinished task back: it is re-run elsewhere w
   }
 });
 
+test("a task handed back after its question was answered: the next worker asks again and gets the answer at once", async () => {
+  const answered = deferred<unknown>();
+  const a = serve("reask", async (ctx) => {
+    answered.resolve(await ctx.ask("go", { message: "Go?" }));
+    await abortion(ctx.signal);
+    throw ctx.signal.reason;
+  });
+  let b: { worker: Worker; running: Promise<void> } | undefined;
+  try {
+    const task = await client.start("reask", null);
+    await until(task.id, asked("go"));
+    await client.answer(task.id, "go", "yes");
+    assert.equal(await answered.promise, "yes");
+    await a.worker.stop({ graceMs: 0 });
+    b = serve("reask", async (ctx) => ({ again: await ctx.ask("go", { message: "Go?" }) }));
+    await follow(task.id);
+    const done = await client.get(task.id);
+    assert.equal(done.status, "completed", JSON.stringify(done.error));
+    assert.deepEqual(done.output, { again: "yes" });
+  } finally {
+    await a.worker.stop({ graceMs: 0 });
+    await b?.worker.stop({ graceMs: 0 });
+  }
+});
+
 test("a principal the config does not let serve a kind is refused, and run() rejects with the server's code", async () => {
   const intruder = new Worker({ url: server.url, token: TOKENS.bob, handleSignals: false, log: notes });
   intruder.kind("research", () => null);
