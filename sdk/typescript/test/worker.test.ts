@@ -454,11 +454,14 @@ test("a task handed back after its question was answered: the next worker asks a
   }
 });
 
-test("a principal the config does not let serve a kind is refused, and run() rejects with the server's code", async () => {
+test("a worker the server refuses (principal, kind, schema) makes run() reject with the server's code", async () => {
   const intruder = new Worker({ url: server.url, token: TOKENS.bob, handleSignals: false, log: notes });
   intruder.kind("research", () => null);
   await assert.rejects(intruder.run(), (error: unknown) => error instanceof LongrunError && error.status === 403 && error.code === "forbidden");
   const lost = new Worker({ url: server.url, token: TOKENS.robot, handleSignals: false, log: notes });
   lost.kind("no-such-kind", () => null);
   await assert.rejects(lost.run(), (error: unknown) => error instanceof LongrunError && error.status === 404 && error.code === "unknown_kind");
+  const mismatched = new Worker({ url: server.url, token: TOKENS.robot, handleSignals: false, log: notes });
+  mismatched.kind("research", () => null, { inputSchema: { type: "object", required: ["subject"] } });
+  await assert.rejects(mismatched.run(), (error: unknown) => error instanceof LongrunError && error.status === 409 && error.code === "schema_mismatch");
 });
