@@ -25,21 +25,25 @@ export function backoff(failures: number, initialDelayMs: number, maxDelayMs: nu
 }
 
 /**
- * A signal that aborts when `parent` does, or after `ms` (with a `TimeoutError`). Call `dispose`
- * once done with it: nothing then stays attached to the long-lived `parent`, however many
- * requests it has bounded.
+ * A signal that aborts when any of `parents` does, or after `ms` if given (with a
+ * `TimeoutError`). Call `dispose` once done with it: nothing then stays attached to the
+ * long-lived parents, however many requests they have bounded. (`AbortSignal.any` would do the
+ * first half, but only from Node 20.3, and it keeps its followers until they are collected.)
  */
-export function within(parent: AbortSignal, ms: number): { signal: AbortSignal; dispose(): void } {
+export function linked(parents: readonly AbortSignal[], ms?: number): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
-  const onAbort = () => controller.abort(parent.reason);
-  const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, "TimeoutError")), ms);
-  if (parent.aborted) onAbort();
-  else parent.addEventListener("abort", onAbort, { once: true });
+  const listeners = parents.map((parent) => {
+    const onAbort = () => controller.abort(parent.reason);
+    if (parent.aborted) onAbort();
+    else parent.addEventListener("abort", onAbort, { once: true });
+    return { parent, onAbort };
+  });
+  const timer = ms === undefined ? undefined : setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, "TimeoutError")), ms);
   return {
     signal: controller.signal,
     dispose() {
       clearTimeout(timer);
-      parent.removeEventListener("abort", onAbort);
+      for (const { parent, onAbort } of listeners) parent.removeEventListener("abort", onAbort);
     },
   };
 }

@@ -7,7 +7,7 @@
 // (ids are per worker); a heartbeat only drops assignments that arrived before it was sent.
 import { hostname } from "node:os";
 import type { Writable } from "node:stream";
-import { backoff, sleep, within } from "../delay.js";
+import { backoff, linked, sleep } from "../delay.js";
 import { LongrunError } from "../error.js";
 import { Http } from "../http.js";
 import { message, type Handler } from "../process/attempt.js";
@@ -222,10 +222,13 @@ export class Worker {
 
   /** A request whose failure only deserves a note: the drain and the leave, bounded in time. */
   async #call(what: string, request: { method: "POST" | "DELETE"; path: string }): Promise<void> {
+    const bounded = linked([this.#closed.signal], 10_000);
     try {
-      await this.#http.send({ ...request, signal: AbortSignal.any([this.#closed.signal, AbortSignal.timeout(10_000)]) });
+      await this.#http.send({ ...request, signal: bounded.signal });
     } catch (error) {
       if (!(error instanceof LongrunError && error.code === "unknown_worker")) this.#note(`could not ${what}: ${message(error)}`);
+    } finally {
+      bounded.dispose();
     }
   }
 
@@ -306,7 +309,8 @@ export class Worker {
       if (registration === undefined) return;
       // Also cut when the stream goes silent, which a dead connection can be without an error.
       const silence = new AbortController();
-      const signal = AbortSignal.any([this.#closed.signal, registration.ended.signal, silence.signal]);
+      const connection = linked([this.#closed.signal, registration.ended.signal, silence.signal]);
+      const signal = connection.signal;
       let heard = Date.now();
       const watchdog = setInterval(() => {
         if (Date.now() - heard > SILENCE_MS) silence.abort(new LongrunError("network_error", `the event stream was silent for ${SILENCE_MS} ms`, 0));
@@ -346,6 +350,7 @@ export class Worker {
         await sleep(backoff(failures, this.#initialDelayMs, this.#maxDelayMs), signal).catch(() => undefined);
       } finally {
         clearInterval(watchdog);
+        connection.dispose();
       }
     }
   }
@@ -424,14 +429,18 @@ export class Worker {
       const registration = await this.#current();
       if (registration === undefined) return;
       // One signal per registration, not per beat: a beat adds nothing that outlives it.
-      const signal = AbortSignal.any([this.#closed.signal, registration.ended.signal]);
-      while (!signal.aborted) {
-        try {
-          await sleep(registration.heartbeatMs, signal);
-        } catch {
-          break;
+      const beating = linked([this.#closed.signal, registration.ended.signal]);
+      try {
+        while (!beating.signal.aborted) {
+          try {
+            await sleep(registration.heartbeatMs, beating.signal);
+          } catch {
+            break;
+          }
+          if (!(await this.#beat(registration, beating.signal))) return;
         }
-        if (!(await this.#beat(registration, signal))) return;
+      } finally {
+        beating.dispose();
       }
     }
   }
@@ -440,7 +449,7 @@ export class Worker {
   async #beat(registration: Registration, signal: AbortSignal): Promise<boolean> {
     const sentAfter = this.#arrivals;
     // A beat unanswered for `expiry_ms` is useless: the server has counted the worker lost by then.
-    const bounded = within(signal, registration.expiryMs);
+    const bounded = linked([signal], registration.expiryMs);
     try {
       const beat = await this.#http.json<Heartbeat>({ method: "POST", path: `${workerPath(registration.worker)}/heartbeat`, signal: bounded.signal });
       this.#recovered();
