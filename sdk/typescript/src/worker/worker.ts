@@ -13,10 +13,11 @@ import { Http } from "../http.js";
 import { message, type Handler } from "../process/attempt.js";
 import { HandlerError } from "../process/errors.js";
 import type { Start } from "../process/wire.js";
-import { readSse, type SseMessage } from "../sse.js";
+import type { SseMessage } from "../sse.js";
 import { resumable } from "../watch.js";
 import { Assignment, type Owner } from "./assignment.js";
 import { Revoked } from "./errors.js";
+import { connect } from "./stream.js";
 import { parseEvent, type Heartbeat, type Register, type Registered } from "./wire.js";
 
 /** How a `Worker` reaches its server and what it offers. */
@@ -63,9 +64,6 @@ interface Registration {
   /** Aborted when the registration is forgotten: its stream and heartbeat stop. */
   readonly ended: AbortController;
 }
-
-/** An event stream silent this long (the server sends a comment every 15 s) is taken as dead. */
-const SILENCE_MS = 45_000;
 
 /**
  * Serves kinds to a `longrun serve`: `worker.kind(name, handler)` for each, then `run()`. Each
@@ -307,31 +305,14 @@ export class Worker {
     for (let failures = 0; !this.#closed.signal.aborted; ) {
       const registration = await this.#current();
       if (registration === undefined) return;
-      // Also cut when the stream goes silent, which a dead connection can be without an error.
-      const silence = new AbortController();
-      const connection = linked([this.#closed.signal, registration.ended.signal, silence.signal]);
-      const signal = connection.signal;
-      let heard = Date.now();
-      const watchdog = setInterval(() => {
-        if (Date.now() - heard > SILENCE_MS) silence.abort(new LongrunError("network_error", `the event stream was silent for ${SILENCE_MS} ms`, 0));
-      }, 5000);
-      watchdog.unref();
+      const connection = linked([this.#closed.signal, registration.ended.signal]);
       try {
-        const headers: Record<string, string> = { accept: "text/event-stream" };
-        if (this.#lastEventId !== undefined) headers["last-event-id"] = this.#lastEventId;
-        const response = await this.#http.send({ method: "GET", path: `${workerPath(registration.worker)}/events`, headers, signal });
-        if (response.body === null) throw new LongrunError("unexpected_response", "the event stream has no body", response.status);
-        failures = 0;
-        this.#recovered();
-        const body = response.body.pipeThrough(
-          new TransformStream<Uint8Array, Uint8Array>({
-            transform(chunk, controller) {
-              heard = Date.now();
-              controller.enqueue(chunk);
-            },
-          }),
-        );
-        for await (const event of readSse(body)) this.#event(registration, event);
+        const path = `${workerPath(registration.worker)}/events`;
+        const opened = () => {
+          failures = 0;
+          this.#recovered();
+        };
+        for await (const event of connect(this.#http, path, this.#lastEventId, connection.signal, opened)) this.#event(registration, event);
         throw new LongrunError("network_error", "the event stream ended", 0);
       } catch (error) {
         if (this.#closed.signal.aborted) return;
@@ -340,16 +321,14 @@ export class Worker {
           await this.#reregister(registration.worker);
           continue;
         }
-        const cause = silence.signal.aborted ? silence.signal.reason : error;
-        if (!resumable(cause) && !silence.signal.aborted) {
-          this.#fail(cause);
+        if (!resumable(error)) {
+          this.#fail(error);
           return;
         }
         failures += 1;
-        this.#trouble(`the event stream broke: ${message(cause)}`);
-        await sleep(backoff(failures, this.#initialDelayMs, this.#maxDelayMs), signal).catch(() => undefined);
+        this.#trouble(`the event stream broke: ${message(error)}`);
+        await sleep(backoff(failures, this.#initialDelayMs, this.#maxDelayMs), connection.signal).catch(() => undefined);
       } finally {
-        clearInterval(watchdog);
         connection.dispose();
       }
     }
