@@ -190,7 +190,7 @@ test("a worker killed with SIGKILL mid-task: its task is re-run on a second work
   }
 });
 
-test("a stale worker's late report is refused with 409 assignment_gone", async () => {
+test("a lost worker's late report is refused with 404 unknown_worker: the server unregistered it", async () => {
   // A worker by hand, which takes a task and then falls silent (no heartbeat).
   const headers = { authorization: `Bearer ${TOKENS.robot}`, "content-type": "application/json" };
   const registered = await fetch(`${server.url}/v1/workers`, {
@@ -226,8 +226,8 @@ test("a stale worker's late report is refused with 409 assignment_gone", async (
       headers,
       body: JSON.stringify({ type: "complete", output: "too late" }),
     });
-    assert.equal(late.status, 409);
-    assert.equal(((await late.json()) as { error: { code: string } }).error.code, "assignment_gone");
+    assert.equal(late.status, 404);
+    assert.equal(((await late.json()) as { error: { code: string } }).error.code, "unknown_worker");
     assert.deepEqual((await client.get(task.id)).output, "done by the live worker");
   } finally {
     await worker.stop({ graceMs: 0 });
@@ -235,7 +235,7 @@ test("a stale worker's late report is refused with 409 assignment_gone", async (
   }
 });
 
-test("a worker cut off from the server is fenced: its late report is refused (409) and its handler stopped with Revoked", async () => {
+test("a worker cut off from the server is fenced: its late report is refused, its handler stopped with Revoked, and it registers again", async () => {
   // The network of worker A: reports pass; heartbeats fail and its event stream freezes while cut.
   let cut = false;
   const healed = deferred();
@@ -266,7 +266,8 @@ test("a worker cut off from the server is fenced: its late report is refused (40
   const late = deferred<{ report: unknown; reason: unknown }>();
   const a = serve(
     "fence",
-    async (ctx) => {
+    async (ctx, { n }: { n: number }) => {
+      if (n === 4) return "served by A again";
       await ctx.progress(10, "started on A");
       started.resolve();
       await goOn.promise;
@@ -283,6 +284,7 @@ test("a worker cut off from the server is fenced: its late report is refused (40
   try {
     const task = await client.start("fence", { n: 3 });
     await started.promise;
+    const first = a.worker.id;
     cut = true;
     b = serve("fence", () => "done by B", { name: "B" });
     await follow(task.id);
@@ -292,10 +294,19 @@ test("a worker cut off from the server is fenced: its late report is refused (40
     const { report, reason } = await late.promise;
     assert.ok(report instanceof Revoked, `the late report: ${String(report)}`);
     assert.ok(reason instanceof Revoked, "the handler's signal is aborted with Revoked");
-    assert.deepEqual(refused, [{ status: 409, code: "assignment_gone" }]);
+    assert.deepEqual(refused, [{ status: 404, code: "unknown_worker" }]);
     const events: Event[] = [];
     for await (const event of client.watch(task.id)) events.push(event);
     assert.ok(!events.some(progressed("late, from A")), "the late report was not recorded");
+
+    // Back on the network, A registers again under a new id, and serves again.
+    cut = false;
+    healed.resolve();
+    while (a.worker.id === undefined || a.worker.id === first) await new Promise((resolve) => setTimeout(resolve, 20));
+    await b?.worker.stop({ graceMs: 0 });
+    const again = await client.start("fence", { n: 4 });
+    await follow(again.id);
+    assert.equal((await client.get(again.id)).output, "served by A again");
   } finally {
     cut = false;
     healed.resolve();
