@@ -27,6 +27,10 @@ use crate::{
     sse::Parser,
 };
 
+/// A stream that sends nothing for this long is dead even if its connection looks open (the
+/// server sends a keep-alive comment every 15 s): it is opened again.
+const SILENCE: Duration = Duration::from_secs(45);
+
 /// What every session of a worker shares.
 pub(crate) struct Shared {
     pub(crate) api: Api,
@@ -169,11 +173,15 @@ impl Session {
                     let mut parser = Parser::default();
                     loop {
                         let chunk = tokio::select! {
-                            chunk = response.chunk() => chunk,
+                            chunk = tokio::time::timeout(SILENCE, response.chunk()) => chunk,
                             () = self.over.cancelled() => return,
                         };
                         match chunk {
-                            Ok(Some(bytes)) => {
+                            Err(_) => {
+                                tracing::warn!(worker = %self.id(), "the event stream went silent; opening it again");
+                                break;
+                            }
+                            Ok(Ok(Some(bytes))) => {
                                 for event in parser.feed(&bytes) {
                                     if event.id.is_some() {
                                         last_event_id = event.id;
@@ -181,8 +189,8 @@ impl Session {
                                     self.dispatch(&event.data);
                                 }
                             }
-                            Ok(None) => break,
-                            Err(error) => {
+                            Ok(Ok(None)) => break,
+                            Ok(Err(error)) => {
                                 tracing::warn!(worker = %self.id(), %error, "the event stream broke");
                                 break;
                             }
@@ -312,7 +320,9 @@ impl Session {
             permit = self.shared.permits.clone().acquire_owned() => permit.ok()?,
             () = assignment.gone.cancelled() => return None,
         };
-        let mut running = tokio::spawn(handler.call(Job::new(assignment.clone()), input));
+        let job = Job::new(assignment.clone());
+        // The call too runs in the task: a handler may panic before its first `.await`.
+        let mut running = tokio::spawn(async move { handler.call(job, input).await });
         let joined = tokio::select! {
             joined = &mut running => joined,
             () = assignment.gone.cancelled() => {

@@ -423,3 +423,35 @@ async fn a_fenced_report_or_a_revoke_stops_the_handler_and_nothing_more_is_repor
     assert_eq!(types(&hub, "asg_2"), ["progress"]);
     shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_fails_its_task_and_the_worker_goes_on() {
+    let (hub, url) = serve().await;
+    let handler = |_job: Job, input: Value| async move {
+        assert!(input["n"] != 1, "the handler's own bug");
+        Ok::<_, Failure>(json!("fine"))
+    };
+    let shutdown = CancellationToken::new();
+    let _running = tokio::spawn(
+        Worker::builder(&url)
+            .kind("k", handler)
+            .run(shutdown.clone()),
+    );
+    until("the stream opens", || {
+        hub.streams.lock().unwrap().contains_key("wkr_1")
+    })
+    .await;
+    assert!(push(&hub, "wkr_1", 1, start("asg_1", "k")));
+    until("the failure", || types(&hub, "asg_1") == ["fail"]).await;
+    let mut second = start("asg_2", "k");
+    second["input"] = json!({"n": 2});
+    assert!(push(&hub, "wkr_1", 2, second));
+    until("the next task completes", || {
+        types(&hub, "asg_2") == ["complete"]
+    })
+    .await;
+    let reports = hub.reports.lock().unwrap().clone();
+    assert_eq!(reports[0].2["code"], "panicked", "{:?}", reports[0]);
+    assert_eq!(reports[0].2["retryable"], false);
+    shutdown.cancel();
+}
