@@ -94,7 +94,7 @@ async fn a_task_reports_progress_an_artifact_a_question_steps_and_a_sleep() {
         .expect("the worker task does not panic")
         .expect("the worker ends cleanly");
     let (_, workers) = server.call("GET", "/v1/workers", Value::Null).await;
-    assert_eq!(workers.to_string().matches("wkr_").count(), 0, "{workers}");
+    assert_eq!(workers["workers"], json!([]), "the worker left: {workers}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,7 +317,13 @@ async fn a_worker_runs_no_more_tasks_than_its_capacity() {
     }
     for n in 0..5 {
         within("a handler is called", called.recv()).await;
-        // Two run at once; each further one is called only after one ends.
+        if n == 1 {
+            // Two run; the server holds the other three back rather than assigning them here.
+            let (_, workers) = server.call("GET", "/v1/workers", Value::Null).await;
+            let held = workers["workers"][0]["tasks"].as_array().map(Vec::len);
+            assert_eq!(held, Some(2), "{workers}");
+        }
+        // Each further one is called only after one ends.
         if n >= 1 {
             release.add_permits(1);
         }
@@ -400,7 +406,7 @@ async fn wait_for_drain(server: &Server) {
     let started = Instant::now();
     loop {
         let (_, workers) = server.call("GET", "/v1/workers", Value::Null).await;
-        if workers.to_string().contains("\"draining\":true") {
+        if workers["workers"][0]["draining"] == true {
             return;
         }
         assert!(
