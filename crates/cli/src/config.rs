@@ -108,6 +108,9 @@ pub(crate) struct Config {
     /// `[[upstreams]]`: MCP servers whose tools become kinds `<upstream>.<tool>` (the gateway).
     #[serde(default)]
     pub(crate) upstreams: Vec<longrun_mcp::client::gateway::Upstream>,
+    /// `[workers]`: the worker protocol's timings.
+    #[serde(default)]
+    pub(crate) workers: Workers,
     /// The config file's directory: relative paths are relative to it.
     #[serde(skip)]
     pub(crate) dir: PathBuf,
@@ -186,7 +189,34 @@ pub(crate) struct Limits {
     pub(crate) max_finished: Option<usize>,
 }
 
-/// One `[[kinds]]` entry: a task type served by an external command.
+/// `[workers]`: how often workers send heartbeats, and when a silent one is lost.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Workers {
+    /// How often a worker is told to send its heartbeat (default 2,000).
+    pub(crate) heartbeat_ms: Option<u64>,
+    /// A worker without a heartbeat for this long is lost (default 6,000): its tasks are
+    /// re-run on another worker or failed, per their kind's `restart`.
+    pub(crate) expiry_ms: Option<u64>,
+}
+
+impl Workers {
+    /// The hub's timings; `open` when the server has no tokens (anyone may serve).
+    pub(crate) fn options(&self, open: bool) -> longrun_worker_hub::HubOptions {
+        let defaults = longrun_worker_hub::HubOptions::default();
+        longrun_worker_hub::HubOptions {
+            heartbeat: self
+                .heartbeat_ms
+                .map_or(defaults.heartbeat, Duration::from_millis),
+            expiry: self
+                .expiry_ms
+                .map_or(defaults.expiry, Duration::from_millis),
+            open,
+        }
+    }
+}
+
+/// One `[[kinds]]` entry: a task type served by an external command, or by workers.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Kind {
@@ -195,8 +225,15 @@ pub(crate) struct Kind {
     /// What it does, for people and agents.
     #[serde(default)]
     pub(crate) description: String,
-    /// Program and arguments; run in the config file's directory.
-    pub(crate) command: Vec<String>,
+    /// Program and arguments; run in the config file's directory. Without it, workers serve
+    /// the kind (`docs/worker-protocol.md`).
+    pub(crate) command: Option<Vec<String>>,
+    /// Served by workers (the same as leaving `command` out, said out loud).
+    #[serde(default)]
+    pub(crate) worker: bool,
+    /// The principals allowed to serve the kind as workers (`"*"`: every authenticated one).
+    /// A server without tokens lets anyone.
+    pub(crate) served_by: Option<Vec<String>>,
     /// Extra environment variables for the command.
     #[serde(default)]
     pub(crate) env: BTreeMap<String, String>,
@@ -383,18 +420,52 @@ impl Config {
                     ),
                 ));
             }
-            if kind
-                .command
-                .first()
-                .is_none_or(|program| program.is_empty())
-            {
-                return Err(invalid(
-                    Some(kind.name.span()),
-                    format!(
-                        "kind `{name}` has an empty command; write the program and its arguments, \
-                         e.g. command = [\"python3\", \"handler.py\"]"
-                    ),
-                ));
+            match &kind.command {
+                Some(_) if kind.worker => {
+                    return Err(invalid(
+                        Some(kind.name.span()),
+                        format!(
+                            "kind `{name}` has both a command and `worker = true`; a kind is \
+                             served by its command or by workers, not both"
+                        ),
+                    ));
+                }
+                Some(command) if command.first().is_none_or(|program| program.is_empty()) => {
+                    return Err(invalid(
+                        Some(kind.name.span()),
+                        format!(
+                            "kind `{name}` has an empty command; write the program and its \
+                             arguments, e.g. command = [\"python3\", \"handler.py\"], or leave \
+                             `command` out for a kind served by workers"
+                        ),
+                    ));
+                }
+                Some(_) if kind.served_by.is_some() => {
+                    return Err(invalid(
+                        Some(kind.name.span()),
+                        format!(
+                            "kind `{name}` has a command, so `served_by` (which names who may \
+                             serve it as a worker) does not apply"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    let command_only = [
+                        ("env", !kind.env.is_empty()),
+                        ("term_grace_ms", kind.term_grace_ms.is_some()),
+                        ("protocol", kind.protocol.is_some()),
+                    ];
+                    if let Some((key, _)) = command_only.iter().find(|(_, set)| *set) {
+                        return Err(invalid(
+                            Some(kind.name.span()),
+                            format!(
+                                "kind `{name}` is served by workers (it has no command), so \
+                                 `{key}`, which applies to commands, cannot be set"
+                            ),
+                        ));
+                    }
+                }
             }
             if kind.concurrency == Some(0) {
                 return Err(invalid(
@@ -521,6 +592,19 @@ impl Config {
 }
 
 impl Kind {
+    /// Whether workers serve the kind (it has no command).
+    pub(crate) fn is_worker(&self) -> bool {
+        self.command.is_none()
+    }
+
+    /// Who may serve the kind as a worker.
+    pub(crate) fn worker_kind(&self) -> longrun_worker_hub::WorkerKind {
+        longrun_worker_hub::WorkerKind {
+            served_by: self.served_by.clone().unwrap_or_default(),
+            input_schema: self.input_schema.clone(),
+        }
+    }
+
     /// The runtime's view of the kind: its name, schema and policies.
     pub(crate) fn spec(&self) -> KindSpec {
         let mut spec = KindSpec::new(self.name.get_ref().clone())
@@ -685,7 +769,10 @@ command = ["sh", "fail.sh"]
         assert_eq!(config.kinds.len(), 2);
 
         let countdown = &config.kinds[0];
-        assert_eq!(countdown.command, ["python3", "countdown.py"]);
+        assert_eq!(
+            countdown.command.as_deref(),
+            Some(&["python3".to_owned(), "countdown.py".to_owned()][..])
+        );
         assert_eq!(countdown.env["PYTHONUNBUFFERED"], "1");
         assert_eq!(countdown.term_grace_ms, Some(1000));
         let spec = countdown.spec();
@@ -1016,7 +1103,10 @@ command = ["true"]
         );
         // Every command names a script that exists, relative to the config's directory.
         for kind in &config.kinds {
-            let script = kind.command.last().unwrap();
+            let Some(command) = &kind.command else {
+                continue;
+            };
+            let script = command.last().unwrap();
             assert!(config.dir.join(script).exists(), "{script} is missing");
         }
     }

@@ -64,7 +64,13 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         serve_args.extend(["--postgres".into(), postgres.into()]);
     }
     let serve_options = ServeOptions::try_parse_from(serve_args).context("bad store options")?;
-    let runtime = serve::runtime(&serve_options.args, &config).await?;
+    // Worker kinds wait here for nothing: this door has no HTTP for workers to connect to.
+    let (runtime, _hub) = serve::runtime(
+        &serve_options.args,
+        &config,
+        &crate::config::Auth::Anonymous,
+    )
+    .await?;
     let recovery = runtime
         .recover()
         .await

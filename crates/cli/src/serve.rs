@@ -27,6 +27,7 @@ use longrun::{
     store::{PostgresOptions, PostgresStore, SqliteStore},
 };
 use longrun_process::ProcessSpec;
+use longrun_worker_hub::Hub;
 use tokio::{net::TcpListener, sync::watch};
 use tracing_subscriber::{EnvFilter, fmt};
 
@@ -91,7 +92,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|| config::DEFAULT_LISTEN.to_owned());
     let auth = config.auth(&listen)?;
 
-    let runtime = runtime(&args, &config).await?;
+    let (runtime, hub) = runtime(&args, &config, &auth).await?;
 
     // Bind before recovering: a busy port should fail the start before any task is touched.
     let listener = TcpListener::bind(&listen)
@@ -129,7 +130,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         None => surface_auth(auth),
     };
     let surface = longrun_surface::Surface::new(runtime.clone(), auth, limits(&config));
-    let api = longrun_http::Api::new(surface.clone());
+    let api = longrun_http::Api::new(surface.clone()).with_workers(hub);
     let mcp = longrun_mcp::router(surface.clone(), config.mcp.clone());
     let mut a2a_config = config.a2a.clone();
     if a2a_config.push_store.is_none() {
@@ -218,11 +219,22 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 /// The runtime a config describes, with every kind registered: its process kinds and the
 /// tools of its upstream MCP servers (the gateway). Unfinished tasks are not taken up yet: the
 /// caller recovers once it is ready to serve them.
-pub(crate) async fn runtime(args: &Args, config: &Config) -> anyhow::Result<Runtime> {
+pub(crate) async fn runtime(
+    args: &Args,
+    config: &Config,
+    auth: &config::Auth,
+) -> anyhow::Result<(Runtime, Hub)> {
     let runtime = Runtime::new(runtime_options(args, config).await?);
+    // Anyone may serve a kind on a server without tokens; otherwise `served_by` says who.
+    let open = matches!(auth, config::Auth::Anonymous) && config.oauth.is_none();
+    let hub = Hub::new(runtime.clone(), config.workers.options(open));
     for kind in &config.kinds {
-        longrun_process::register(&runtime, kind.spec(), process_spec(kind, &config.dir))
-            .with_context(|| format!("cannot register kind `{}`", kind.name.get_ref()))?;
+        let registered = if kind.is_worker() {
+            hub.serve_kind(kind.spec(), kind.worker_kind())
+        } else {
+            longrun_process::register(&runtime, kind.spec(), process_spec(kind, &config.dir))
+        };
+        registered.with_context(|| format!("cannot register kind `{}`", kind.name.get_ref()))?;
     }
     if !config.upstreams.is_empty() {
         // An upstream that cannot be reached stops the start: its kinds would be missing, and
@@ -235,7 +247,7 @@ pub(crate) async fn runtime(args: &Args, config: &Config) -> anyhow::Result<Runt
             "registered the upstream MCP servers' tools"
         );
     }
-    Ok(runtime)
+    Ok((runtime, hub))
 }
 
 /// The data directory: `--data`, else the config's, else [`DEFAULT_DATA`].
@@ -300,8 +312,9 @@ async fn runtime_options(args: &Args, config: &Config) -> anyhow::Result<Options
 fn process_spec(kind: &config::Kind, dir: &Path) -> ProcessSpec {
     let (program, args) = kind
         .command
-        .split_first()
-        .expect("Config::parse refuses empty commands");
+        .as_deref()
+        .and_then(<[String]>::split_first)
+        .expect("only called for kinds with a command, which Config::parse refuses empty");
     let mut spec = ProcessSpec::new(program.clone()).cwd(dir);
     spec.args = args.to_vec();
     spec.env = kind.env.clone();

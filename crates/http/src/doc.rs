@@ -10,7 +10,7 @@ use utoipa::{
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
 };
 
-use crate::{Api, events, inbox, kinds, metrics, model, tasks};
+use crate::{Api, events, inbox, kinds, metrics, model, tasks, workers};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,13 @@ use crate::{Api, events, inbox, kinds, metrics, model, tasks};
         events::all,
         inbox::drain,
         kinds::list,
+        workers::register,
+        workers::list,
+        workers::events,
+        workers::heartbeat,
+        workers::report,
+        workers::drain,
+        workers::leave,
         crate::health,
         metrics::render,
         serve,
@@ -47,6 +54,7 @@ use crate::{Api, events, inbox, kinds, metrics, model, tasks};
         (name = "events", description = "Server-Sent Events: one task's, or all of the caller's."),
         (name = "inbox", description = "The agent inbox of a session."),
         (name = "kinds", description = "What this server runs."),
+        (name = "workers", description = "The worker protocol: programs on any machine that serve kinds (docs/worker-protocol.md)."),
         (name = "operations", description = "Health, metrics and this document; no token needed."),
     )
 )]

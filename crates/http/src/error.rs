@@ -9,6 +9,7 @@ use axum::{
 };
 use longrun::{Status, TaskId};
 use longrun_surface::{InputError, Refusal};
+use longrun_worker_hub::HubError;
 
 use crate::model;
 
@@ -115,6 +116,9 @@ pub(crate) enum Error {
     /// Something failed on the server's side (the store); the details are in its log.
     #[error("{0}")]
     Internal(String),
+    /// The worker protocol refused a call.
+    #[error(transparent)]
+    Worker(#[from] longrun_worker_hub::HubError),
 }
 
 impl Error {
@@ -140,6 +144,12 @@ impl Error {
             Self::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ShuttingDown | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Worker(error) => match error {
+                HubError::Invalid(_) | HubError::Protocol(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                HubError::UnknownKind(_) | HubError::UnknownWorker => StatusCode::NOT_FOUND,
+                HubError::NotAllowed(_) | HubError::NotYours => StatusCode::FORBIDDEN,
+                HubError::SchemaMismatch(_) | HubError::AssignmentGone => StatusCode::CONFLICT,
+            },
         }
     }
 
@@ -167,6 +177,15 @@ impl Error {
             Self::ShuttingDown => "shutting_down",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
+            Self::Worker(error) => match error {
+                HubError::Invalid(_) => "invalid_request",
+                HubError::Protocol(_) => "protocol_error",
+                HubError::UnknownKind(_) => "unknown_kind",
+                HubError::UnknownWorker => "unknown_worker",
+                HubError::NotAllowed(_) | HubError::NotYours => "forbidden",
+                HubError::SchemaMismatch(_) => "schema_mismatch",
+                HubError::AssignmentGone => "assignment_gone",
+            },
         }
     }
 

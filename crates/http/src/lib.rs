@@ -13,6 +13,7 @@
 //! | `GET /v1/events` | every event of the caller's tasks (SSE) |
 //! | `POST /v1/sessions/{session}/inbox:drain` | the agent inbox, acknowledged by the next drain |
 //! | `GET /v1/kinds` | the kinds, with their input schemas |
+//! | `/v1/workers…` | the worker protocol (`docs/worker-protocol.md`), with [`Api::with_workers`] |
 //! | `GET /healthz`, `GET /metrics`, `GET /openapi.json` | health, Prometheus metrics, this API |
 //!
 //! The wire shapes are in [`model`]; the OpenAPI document ([`openapi`]) is generated from them
@@ -68,6 +69,7 @@ mod kinds;
 mod metrics;
 pub mod model;
 mod tasks;
+mod workers;
 
 use std::sync::Arc;
 
@@ -75,7 +77,7 @@ use axum::{
     Router,
     extract::{DefaultBodyLimit, State},
     http::{Method, Uri},
-    routing::{get, post},
+    routing::{delete, get, post},
 };
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
@@ -99,6 +101,8 @@ pub struct Api {
 struct Shared {
     surface: Surface,
     metrics: Arc<Metrics>,
+    /// The workers connected to this node, when the server has worker kinds.
+    workers: Option<longrun_worker_hub::Hub>,
     /// Cancelled when the last clone goes, to stop the metrics collector.
     dropped: CancellationToken,
 }
@@ -127,9 +131,24 @@ impl Api {
             shared: Arc::new(Shared {
                 surface,
                 metrics,
+                workers: None,
                 dropped,
             }),
         }
+    }
+
+    /// Serves the worker protocol (`/v1/workers`) with `hub`. Call before cloning the API.
+    pub fn with_workers(mut self, hub: longrun_worker_hub::Hub) -> Self {
+        match Arc::get_mut(&mut self.shared) {
+            Some(shared) => shared.workers = Some(hub),
+            None => panic!("Api::with_workers must be called before the API is cloned"),
+        }
+        self
+    }
+
+    /// The worker hub, if the API serves the worker protocol.
+    pub fn workers(&self) -> Option<&longrun_worker_hub::Hub> {
+        self.shared.workers.as_ref()
     }
 
     /// The surface this API shares with the other doors (its gate, limits and stopping).
@@ -163,6 +182,15 @@ pub fn router(api: Api) -> Router {
         .route("/v1/events", get(events::all))
         .route("/v1/sessions/{session}/inbox:drain", post(inbox::drain))
         .route("/v1/kinds", get(kinds::list))
+        .route("/v1/workers", post(workers::register).get(workers::list))
+        .route("/v1/workers/{worker}", delete(workers::leave))
+        .route("/v1/workers/{worker}/events", get(workers::events))
+        .route("/v1/workers/{worker}/heartbeat", post(workers::heartbeat))
+        .route("/v1/workers/{worker}/drain", post(workers::drain))
+        .route(
+            "/v1/workers/{worker}/assignments/{assignment}/reports",
+            post(workers::report),
+        )
         .route("/healthz", get(health))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(doc::serve))

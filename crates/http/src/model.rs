@@ -819,3 +819,119 @@ mod tests {
         assert!(serde_json::from_value::<DrainRequest>(json!({"acknowledge": 3})).is_err());
     }
 }
+
+/// `POST /v1/workers`: a worker registers (`docs/worker-protocol.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerRegistration {
+    /// For people: a host name, a deployment.
+    #[serde(default)]
+    pub name: String,
+    /// How many tasks the worker runs at once, all kinds together (at least 1; default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<usize>,
+    /// The kinds it serves: each a worker kind of this server that the caller may serve.
+    pub kinds: Vec<WorkerKind>,
+}
+
+/// One kind a worker serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerKind {
+    /// The kind's name.
+    pub name: String,
+    /// The JSON schema of the input the worker takes; must equal the configured one, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
+}
+
+/// What a registration returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkerRegistered {
+    /// The worker's id (`wkr_…`), for every later call.
+    pub worker: String,
+    /// Send a heartbeat this often.
+    pub heartbeat_ms: u64,
+    /// A worker without a heartbeat for this long is lost.
+    pub expiry_ms: u64,
+    /// The version of the messages (the process protocol's).
+    pub protocol: u32,
+}
+
+/// What a heartbeat returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkerHeartbeat {
+    /// The assignments the server counts as this worker's; drop any other.
+    pub assignments: Vec<String>,
+    /// Whether the worker drains (takes no new tasks).
+    pub draining: bool,
+}
+
+/// A connected worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Worker {
+    /// Its id.
+    pub id: String,
+    /// The name it registered with.
+    pub name: String,
+    /// The principal it authenticated as.
+    pub principal: String,
+    /// The kinds it serves.
+    pub kinds: Vec<String>,
+    /// How many tasks it runs at once.
+    pub capacity: usize,
+    /// The tasks it runs now.
+    pub tasks: Vec<String>,
+    /// Whether it drains.
+    pub draining: bool,
+    /// How long ago its last heartbeat came.
+    pub last_heartbeat_ms_ago: u64,
+    /// How long it has been connected.
+    pub connected_ms: u64,
+}
+
+/// `GET /v1/workers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkerList {
+    /// The workers connected to this node.
+    pub workers: Vec<Worker>,
+}
+
+/// One event of a worker's stream (`GET /v1/workers/{worker}/events`): the SSE `event` is its
+/// `type`; the object is a process-protocol stdin message with the assignment it concerns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkerEvent {
+    /// `start`, `answer`, `answer_timeout`, `step_saved`, `cancel` or `revoke`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The assignment (`asg_…`).
+    pub assignment: String,
+    /// `start`: the task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// `start`: the steps saved so far, by key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Value>,
+    /// `start`: the input; `answer`: see `value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    /// `answer`, `answer_timeout`, `step_saved`: the question's or step's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `answer`: the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+}
+
+/// One report of a worker: a process-protocol stdout message (`progress`, `artifact`, `ask`,
+/// `message`, `step`, `sleep`, `complete`, `fail`, `cancelled`), as `docs/process-protocol.md`
+/// describes each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkerReport {
+    /// The message's type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The message's other fields.
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, Value>,
+}
