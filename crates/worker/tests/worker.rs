@@ -72,7 +72,7 @@ async fn a_task_reports_progress_an_artifact_a_question_steps_and_a_sleep() {
             task["status"] == "input_required" && task["questions"].get("ok").is_some()
         })
         .await;
-    assert_eq!(asking["progress"]["percent"], 10, "{asking}");
+    assert_eq!(asking["progress"]["percent"].as_f64(), Some(10.0), "{asking}");
     let (status, answered) = server
         .call("POST", &format!("/v1/tasks/{id}/answers/ok"), json!(true))
         .await;
