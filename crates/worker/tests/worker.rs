@@ -1,6 +1,7 @@
 //! The worker against a real `longrun serve`: a task's whole life through a worker (progress,
 //! an artifact, a question answered via `/v1`, steps, a sleep, a cancel), a lost worker's task
-//! re-run elsewhere from its last step, the fence on a stale worker, capacity, and the drain.
+//! re-run elsewhere from its last step, the fence on a stale worker, capacity, and the drain
+//! (the running task finished, or handed back when the drain runs out).
 
 mod common;
 
@@ -72,7 +73,11 @@ async fn a_task_reports_progress_an_artifact_a_question_steps_and_a_sleep() {
             task["status"] == "input_required" && task["questions"].get("ok").is_some()
         })
         .await;
-    assert_eq!(asking["progress"]["percent"].as_f64(), Some(10.0), "{asking}");
+    assert_eq!(
+        asking["progress"]["percent"].as_f64(),
+        Some(10.0),
+        "{asking}"
+    );
     let (status, answered) = server
         .call("POST", &format!("/v1/tasks/{id}/answers/ok"), json!(true))
         .await;
@@ -415,4 +420,55 @@ async fn wait_for_drain(server: &Server) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_still_running_when_the_drain_runs_out_is_handed_back() {
+    let server = Server::start("[[kinds]]\nname = \"stuck\"\nworker = true\n");
+    let (called_tx, mut called) = mpsc::unbounded_channel::<&'static str>();
+    let stuck = {
+        let called_tx = called_tx.clone();
+        move |_job: Job, _input: Value| {
+            let called_tx = called_tx.clone();
+            async move {
+                let _ = called_tx.send("stuck");
+                std::future::pending::<()>().await;
+                Ok::<_, Failure>(Value::Null)
+            }
+        }
+    };
+    let (shutdown, leaving) = spawn(
+        Worker::builder(&server.url)
+            .name("stuck")
+            .drain_timeout(Duration::from_millis(200))
+            .kind("stuck", stuck),
+    );
+    let id = server.start_task("stuck", json!({})).await;
+    assert_eq!(
+        within("the handler is called", called.recv()).await,
+        Some("stuck")
+    );
+    shutdown.cancel();
+    within("the worker gives up waiting and leaves", leaving)
+        .await
+        .expect("no panic")
+        .expect("a clean end");
+    assert_eq!(server.task(&id).await["status"], "working");
+
+    let done = move |_job: Job, _input: Value| {
+        let called_tx = called_tx.clone();
+        async move {
+            let _ = called_tx.send("done");
+            Ok::<_, Failure>(json!("done elsewhere"))
+        }
+    };
+    let (shutdown, _next) = spawn(
+        Worker::builder(&server.url)
+            .name("next")
+            .kind("stuck", done),
+    );
+    let task = server.ended(&id).await;
+    assert_eq!(task["output"], "done elsewhere", "{task}");
+    assert_eq!(called.recv().await, Some("done"));
+    shutdown.cancel();
 }
