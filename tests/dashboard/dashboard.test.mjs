@@ -202,6 +202,20 @@ async function main() {
     await bob.evaluate(() => localStorage.setItem('longrun.token', 'alice-secret-token'));
     await bob.reload();
     await bob.locator(`tr[data-task="${mine.id}"]`).waitFor({ timeout: 10000 });
+
+    step('workers: the list and the task page show the worker running a task');
+    const asAlice = { 'content-type': 'application/json', authorization: 'Bearer alice-secret-token' };
+    const registered = await fetch(authBase + '/v1/workers', {
+      method: 'POST', headers: asAlice,
+      body: JSON.stringify({ name: 'browser-test-worker', capacity: 2, kinds: [{ name: 'research' }] }),
+    });
+    assert.equal(registered.status, 201, await registered.clone().text());
+    const { worker } = await registered.json();
+    const job = await start(authBase, { kind: 'research', input: { topic: 'tides' } }, 'alice-secret-token');
+    await bob.goto(authBase + '/#/workers');
+    await bob.locator(`tr[data-worker="${worker}"]`).filter({ hasText: job.id }).waitFor({ timeout: 10000 });
+    await bob.goto(`${authBase}/#/task/${job.id}`);
+    await bob.getByTestId('task-worker').filter({ hasText: worker }).waitFor({ timeout: 10000 });
     assert.deepEqual(pageErrors, []);
     await bobContext.close();
     console.log('ok: dashboard browser test passed');

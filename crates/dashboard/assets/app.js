@@ -503,6 +503,8 @@ function renderPart(part) {
 
 function taskView(id) {
   let task = null;
+  /** The connected worker running the task, if a worker runs it (from GET /v1/workers). */
+  let worker = null;
   let frame = 0;
   let timelineStream = null;
   let gone = false;
@@ -545,6 +547,7 @@ function taskView(id) {
       ['Created', time(task.created_at_ms)], ['Started', time(task.started_at_ms)],
       ['Finished', time(task.finished_at_ms)], ['Attempt', String(task.attempt)],
       ['Input', el('code', {}, JSON.stringify(task.input))],
+      ...(worker ? [['Worker', el('span', { 'data-testid': 'task-worker' }, `${worker.name || worker.id} (${worker.id})`)]] : []),
     ].flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
     progress.update(task);
     cancel.hidden = !ACTIVE.has(task.status);
@@ -593,6 +596,10 @@ function taskView(id) {
     if (!frame) frame = requestAnimationFrame(render);
   }
 
+  api('GET', '/v1/workers').then((list) => {
+    worker = list.workers.find((w) => w.tasks.includes(id)) || null;
+    schedule();
+  }, () => {});
   api('GET', `/v1/tasks/${id}`).then((t) => {
     task = t;
     schedule();
@@ -694,6 +701,35 @@ function startView() {
   return () => {};
 }
 
+// ---- workers ---------------------------------------------------------------------------
+
+/** The workers connected to this node (the caller's own), refreshed every two seconds. */
+function workersView() {
+  const body = el('tbody', { 'data-testid': 'workers' });
+  const empty = el('p', { class: 'muted' }, 'No worker is connected. A worker serves the kinds that have no command (docs/worker-protocol.md).');
+  main.replaceChildren(el('h1', {}, 'Workers'), empty,
+    el('table', {}, el('thead', {}, el('tr', {}, ...['Worker', 'Kinds', 'Tasks', 'Capacity', 'Last heartbeat', 'State'].map((h) => el('th', {}, h)))), body));
+  let timer = 0;
+  async function refresh() {
+    try {
+      const list = await api('GET', '/v1/workers');
+      empty.hidden = list.workers.length > 0;
+      body.replaceChildren(...list.workers.map((w) => el('tr', { 'data-worker': w.id },
+        el('td', {}, w.name || '—', ' ', el('code', {}, w.id)),
+        el('td', {}, w.kinds.join(', ')),
+        el('td', {}, ...w.tasks.flatMap((t) => [el('a', { href: `#/task/${t}` }, el('code', {}, t)), ' '])),
+        el('td', {}, `${w.tasks.length} / ${w.capacity}`),
+        el('td', {}, `${(w.last_heartbeat_ms_ago / 1000).toFixed(1)} s ago`),
+        el('td', {}, w.draining ? 'draining' : 'serving'))));
+    } catch (e) {
+      showError(e);
+    }
+    timer = setTimeout(refresh, 2000);
+  }
+  refresh();
+  return () => clearTimeout(timer);
+}
+
 // ---- routing ---------------------------------------------------------------------------
 
 let leave = () => {};
@@ -704,6 +740,7 @@ function route() {
   const task = hash.match(/^#\/task\/([A-Za-z0-9_]+)$/);
   if (task) leave = taskView(task[1]);
   else if (hash === '#/start') leave = startView();
+  else if (hash === '#/workers') leave = workersView();
   else leave = listView();
   // Tasks started from other tabs or agents show up live on every page.
   if (hash !== '#/' && !loaded) ensureLoaded().catch(() => {});

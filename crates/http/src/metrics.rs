@@ -336,11 +336,14 @@ pub(crate) async fn render(State(api): State<Api>) -> Response {
         .into_iter()
         .map(|spec| spec.name)
         .collect();
-    let text = api.shared.metrics.render(
+    let mut text = api.shared.metrics.render(
         &kinds,
         api.runtime().running(),
         api.surface().open_streams(),
     );
+    if let Some(hub) = api.workers() {
+        render_workers(&mut text, hub.counts());
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -349,6 +352,43 @@ pub(crate) async fn render(State(api): State<Api>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// The worker protocol's families: workers connected, tasks on workers, tasks waiting for one,
+/// and assignments made.
+fn render_workers(out: &mut String, counts: longrun_worker_hub::HubCounts) {
+    let gauges = [
+        (
+            "longrun_workers",
+            "Workers connected to this node.",
+            counts.workers,
+        ),
+        (
+            "longrun_worker_tasks",
+            "Tasks running on workers of this node.",
+            counts.assigned,
+        ),
+        (
+            "longrun_worker_waiting",
+            "Tasks of worker kinds waiting for a worker with room.",
+            counts.waiting,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        family(out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    family(
+        out,
+        "longrun_worker_assignments_total",
+        "counter",
+        "Tasks assigned to workers since the server started (a re-assignment counts again).",
+    );
+    let _ = writeln!(
+        out,
+        "longrun_worker_assignments_total {}",
+        counts.assignments_total
+    );
 }
 
 #[cfg(test)]

@@ -63,8 +63,9 @@ impl From<StepError> for TaskError {
 }
 
 impl Context {
-    /// The values earlier attempts saved, by step key: what a handler that keeps its own
-    /// journal (a process handler) is given when it starts.
+    /// The values saved so far, by step key (by earlier attempts, and by this one): what a
+    /// handler that keeps its own journal (a process handler, a worker) is given when it
+    /// starts.
     pub fn saved_steps(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
         let state = self.live.state.lock();
         state
@@ -118,9 +119,14 @@ impl Context {
         let limit = self.inner.options.bounds.event_bytes;
         self.inner
             .check_size("the step's value", json_size(&value), limit)?;
-        self.inner
-            .commit(&self.live, Change::StepSaved { key, value })
-            .await?;
+        let change = Change::StepSaved {
+            key: key.clone(),
+            value: value.clone(),
+        };
+        self.inner.commit(&self.live, change).await?;
+        // Kept for the attempt too: a handler that hands its work on mid-attempt (a worker
+        // kind whose worker was lost) passes every saved step to the next one.
+        self.live.state.lock().journal.steps.insert(key, value);
         Ok(output)
     }
 
@@ -137,9 +143,12 @@ impl Context {
             Some(until) => until,
             None => {
                 let until = self.inner.clock.now().saturating_add(duration);
-                self.inner
-                    .commit(&self.live, Change::TimerStarted { key, until })
-                    .await?;
+                let change = Change::TimerStarted {
+                    key: key.clone(),
+                    until,
+                };
+                self.inner.commit(&self.live, change).await?;
+                self.live.state.lock().journal.timers.insert(key, until);
                 until
             }
         };
