@@ -11,11 +11,11 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use serde_json::Value;
-use tokio::sync::Semaphore;
+use tokio::{sync::Semaphore, time::Instant};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
@@ -322,6 +322,10 @@ impl Session {
         };
         let job = Job::new(assignment.clone());
         // The call too runs in the task: a handler may panic before its first `.await`.
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "awaited or aborted right below: the JoinHandle is what catches a panic"
+        )]
         let mut running = tokio::spawn(async move { handler.call(job, input).await });
         let joined = tokio::select! {
             joined = &mut running => joined,

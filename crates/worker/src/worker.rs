@@ -89,9 +89,14 @@ impl Worker {
             };
             backoff.reset();
             tracing::info!(worker = %session.id(), "registered");
-            // The two loops are plain tasks that end with the session (`over`).
-            drop(tokio::spawn(session.clone().beat()));
-            drop(tokio::spawn(session.clone().listen()));
+            // The two loops are plain tasks that end with the session (`over`): a client
+            // library has no runtime tracker to spawn on, and the session's end stops them.
+            #[expect(clippy::disallowed_methods, reason = "both loops end with the session")]
+            let loops = [
+                tokio::spawn(session.clone().beat()),
+                tokio::spawn(session.clone().listen()),
+            ];
+            drop(loops);
             tokio::select! {
                 () = session.lost() => continue,
                 () = shutdown.cancelled() => {

@@ -5,6 +5,12 @@
 //!
 //! No assertion here is about time; the waits are hang guards.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 use std::{
     collections::{HashMap, HashSet},
     convert::Infallible,

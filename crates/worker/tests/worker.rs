@@ -3,6 +3,12 @@
 //! re-run elsewhere from its last step, the fence on a stale worker, capacity, and the drain
 //! (the running task finished, or handed back when the drain runs out).
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 mod common;
 
 use std::{
