@@ -326,7 +326,9 @@ async fn a_broken_stream_is_resumed_after_the_last_event_seen() {
 async fn a_forgotten_worker_registers_again_and_stops_its_old_handlers() {
     let (hub, url) = serve().await;
     let (stopped_tx, mut stopped) = mpsc::unbounded_channel::<String>();
+    let (started_tx, mut started) = mpsc::unbounded_channel::<()>();
     let handler = move |job: Job, _input: Value| {
+        let _ = started_tx.send(());
         // Says when its future is dropped: the worker stopped it.
         struct Stopped(mpsc::UnboundedSender<String>, String);
         impl Drop for Stopped {
@@ -352,6 +354,9 @@ async fn a_forgotten_worker_registers_again_and_stops_its_old_handlers() {
     })
     .await;
     assert!(push(&hub, "wkr_1", 1, start("asg_1", "k")));
+    // Forgotten only once the handler runs: a handler stopped before it was ever called has no
+    // future to drop, which is not what this test is about.
+    tokio::time::timeout(HANG, started.recv()).await.unwrap();
 
     hub.forgotten.lock().unwrap().insert("wkr_1".to_owned());
     let dropped = tokio::time::timeout(HANG, stopped.recv()).await.unwrap();
