@@ -5,8 +5,8 @@
 //! `StreamResponse` (`{"task": …}`, `{"statusUpdate": …}`, `{"artifactUpdate": …}`); 0.3
 //! posted the whole task on each change, and so does this for a 0.3 config.
 
-use longrun_delivery::Label;
 use longrun::{Notice, Seq, Task, TaskId};
+use longrun_delivery::Label;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 

@@ -9,18 +9,23 @@
 //! `webhook-id` (`<task>_<seq>`, the same on every retry and after a restart, so a receiver
 //! can de-duplicate).
 //!
-//! One delivery per task, started when the task is created and ended when its last event is
+//! One delivery per task (`running` keeps it so), started when the task is created and ended when its last event is
 //! delivered (the record is then removed). A delivery stops when the server does; a new
 //! [`Webhooks`] over the same store file resumes every unfinished one from the first event not
 //! yet delivered.
 
 mod deliver;
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    path::PathBuf,
+    sync::Arc,
+};
 
 use longrun::Runtime;
 use longrun_delivery::{Policy, Retry, Sender, SigningSecret, Store};
 use longrun_surface::{Principal, Surface};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -84,6 +89,9 @@ struct Inner {
     /// Each kind's default webhook, for starts that name none.
     defaults: HashMap<String, Webhook>,
     shutdown: CancellationToken,
+    /// The tasks whose delivery is running: resuming after a restart races with new starts,
+    /// and each task gets one delivery.
+    running: Mutex<HashSet<String>>,
 }
 
 /// A delivery's settings beyond its URL, as the store keeps them.
@@ -145,13 +153,14 @@ impl Webhooks {
                 secret,
                 defaults,
                 shutdown: surface.shutdown_token(),
+                running: Mutex::default(),
             }),
         };
         // A default that could never be delivered is a config error, found at start-up.
         for (kind, webhook) in &webhooks.inner.defaults {
-            webhooks.check(webhook).map_err(|why| {
-                WebhookError::Config(format!("kind `{kind}`'s webhook: {why}"))
-            })?;
+            webhooks
+                .check(webhook)
+                .map_err(|why| WebhookError::Config(format!("kind `{kind}`'s webhook: {why}")))?;
         }
         webhooks.resume();
         Ok(webhooks)
@@ -205,9 +214,13 @@ impl Webhooks {
             detail: serde_json::to_string(&accepted.detail).unwrap_or_default(),
             delivered: 0,
         };
-        self.inner.store.put(record.clone()).await.map_err(|error| {
-            Error::Internal(format!("cannot store the task's webhook: {error}"))
-        })?;
+        self.inner
+            .store
+            .put(record.clone())
+            .await
+            .map_err(|error| {
+                Error::Internal(format!("cannot store the task's webhook: {error}"))
+            })?;
         self.spawn(record);
         Ok(())
     }
@@ -235,8 +248,15 @@ impl Webhooks {
         if self.inner.shutdown.is_cancelled() {
             return;
         }
+        if !self.inner.running.lock().insert(record.task.clone()) {
+            return;
+        }
         let inner = self.inner.clone();
         let stop = self.inner.shutdown.child_token();
-        tokio::spawn(async move { deliver::run(&inner, record, &stop).await });
+        tokio::spawn(async move {
+            let task = record.task.clone();
+            deliver::run(&inner, record, &stop).await;
+            inner.running.lock().remove(&task);
+        });
     }
 }
