@@ -21,7 +21,7 @@ mod sign;
 mod ssrf;
 mod store;
 
-pub use retry::{Label, Retry, Sender};
+pub use retry::{Headers, Label, Retry, Sender};
 pub use sign::{SigningSecret, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
 pub use ssrf::Policy;
 pub use store::{Record, Store, StoreError};

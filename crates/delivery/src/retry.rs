@@ -40,6 +40,9 @@ pub struct Sender {
     retry: Retry,
 }
 
+/// Headers for one attempt, given the body: `(name, value)` pairs.
+pub type Headers<'a> = dyn Fn(&[u8]) -> Vec<(&'static str, String)> + Sync + 'a;
+
 /// Names a delivery in the log: the task, and the door's name for the delivery.
 #[derive(Debug, Clone, Copy)]
 pub struct Label<'a> {
@@ -86,7 +89,7 @@ impl Sender {
         label: Label<'_>,
         url: &str,
         body: &[u8],
-        headers: &(dyn Fn(&[u8]) -> Vec<(&'static str, String)> + Sync),
+        headers: &Headers<'_>,
         stop: &CancellationToken,
     ) -> bool {
         let started = Instant::now();
