@@ -1,60 +1,76 @@
-//! A TypeScript client of longrun: starts a task, watches it live, and answers the question it asks.
+//! A longrun worker in TypeScript: serves the kind `research` from this process, then starts a research task as a client would and answers its question.
 //
-// Against the demo server (`cargo run -p longrun-cli -- serve`, kinds from examples/demo):
+// From the repository's root, once the SDK is built (`cd sdk/typescript && npm ci && npm run build`):
 //
-//   cd sdk/typescript && npm ci && npm run build && node dist/examples/research.js
+//   longrun serve --config examples/typescript/longrun.toml & node sdk/typescript/dist/examples/research.js; kill $!
 //
-// Arguments: the kind and its input as JSON (default: a countdown of 4 s that asks half-way).
+// It registers as a worker of `research` (examples/typescript/longrun.toml), starts one task on
+// the topic given as its argument (default "tides"), prints what happens, answers the question
+// the task asks, and stops (drain, finish, leave) once the task has ended. With `--serve` it only
+// serves, until SIGTERM or Ctrl-C; start tasks from anywhere, such as
+// `longrun tasks start research --input '{"topic": "tides"}'`, and run more of it to share them.
 // LONGRUN_URL (default http://127.0.0.1:7700) and LONGRUN_TOKEN say which server and who.
-import { Client, LongrunError } from "@longrun/sdk";
+import { setTimeout as wait } from "node:timers/promises";
+import { Client, HandlerError, LongrunError, Worker } from "@longrun/sdk";
 
-const baseUrl = process.env["LONGRUN_URL"] ?? "http://127.0.0.1:7700";
+const url = process.env["LONGRUN_URL"] ?? "http://127.0.0.1:7700";
 const token = process.env["LONGRUN_TOKEN"];
-const client = new Client({ baseUrl, token });
-const kind = process.argv[2] ?? "countdown";
-const input: unknown = JSON.parse(process.argv[3] ?? '{"seconds": 4, "confirm": true}');
+const worker = new Worker({ url, token, name: `research-example-${process.pid}`, capacity: 4 });
 
-// Ctrl-C stops watching and cancels the task, rather than leaving it running unobserved.
-const stop = new AbortController();
-process.once("SIGINT", () => stop.abort());
+worker.kind<{ topic: string }>("research", async (ctx, { topic }) => {
+  await ctx.progress(10, `looking into ${topic}`);
+  // Once per task: a task re-run on another worker (this one died) gets the saved sources back.
+  const sources = await ctx.step("search", () => search(topic, ctx.signal));
+  await ctx.artifact("notes", [`# ${topic}\n`, ...sources.map((source) => `- ${source}\n`)], { name: "notes.md", lastChunk: true });
+  await ctx.progress(60, "notes written");
+  const publish = await ctx.ask("publish", { type: "boolean", message: `Publish the notes on ${topic}?` }, { timeoutMs: 600_000 });
+  if (publish !== true) throw new HandlerError("declined", "the notes were not approved");
+  await ctx.sleep("cool-down", 500); // durable: a re-run waits only what remains
+  await ctx.notifyAgent(`the notes on ${topic} are published`);
+  await ctx.progress(100, "published");
+  return { topic, sources: sources.length };
+});
 
-try {
-  const task = await client.start(kind, input, { session: "research-example", labels: { example: "research.ts" } });
-  console.log(`started ${task.kind} ${task.id}`);
-  try {
-    for await (const event of client.watch(task.id, { signal: stop.signal })) {
-      const change = event.change;
-      switch (change.type) {
-        case "progress":
-          console.log(`  ${change.percent ?? "?"}% ${change.message ?? ""}`);
-          break;
-        case "input_requested": {
-          // Answer as a person would: yes to a yes/no question, else a word.
-          const request = change.request as { type?: string; message?: string };
-          const answer = request.type === "boolean" ? true : "yes";
-          console.log(`  asked ${change.key}: ${request.message ?? JSON.stringify(request)} → ${JSON.stringify(answer)}`);
-          await client.answer(task.id, change.key, answer);
-          break;
-        }
-        case "artifact":
-          console.log(`  artifact ${change.id}: ${JSON.stringify(change.parts)}`);
-          break;
-        case "agent_message":
-          console.log(`  message for the agent: ${change.message}`);
-          break;
-        default:
-          break;
-      }
+/** Stands for a slow search; `signal` aborts it when the task is cancelled or taken away. */
+async function search(topic: string, signal: AbortSignal): Promise<string[]> {
+  await wait(300, undefined, { signal });
+  return [`${topic}: an encyclopedia`, `${topic}: a field guide`, `${topic}: a paper`];
+}
+
+const serving = worker.run();
+serving.catch((error: unknown) => {
+  console.error(error instanceof LongrunError ? `longrun refused the worker: ${error.status} ${error.code}: ${error.message}` : error);
+  process.exit(2);
+});
+
+if (!process.argv.includes("--serve")) {
+  const client = new Client({ baseUrl: url, token });
+  // The server may still be starting (the one-line command starts both at once).
+  for (let tries = 1; ; tries++) {
+    try {
+      await client.health();
+      break;
+    } catch (error) {
+      if (tries === 50) throw error;
+      await wait(100);
     }
-  } catch (error) {
-    if (!stop.signal.aborted) throw error;
-    await client.cancel(task.id);
+  }
+  const topic = process.argv.slice(2).find((arg) => !arg.startsWith("--")) ?? "tides";
+  const task = await client.start("research", { topic }, { session: "research-example" });
+  console.log(`started ${task.kind} ${task.id}, served by this worker`);
+  for await (const event of client.watch(task.id)) {
+    const change = event.change;
+    if (change.type === "progress") console.log(`  ${change.percent ?? "?"}% ${change.message ?? ""}`);
+    if (change.type === "artifact") console.log(`  artifact ${change.id}: ${JSON.stringify(change.parts)}`);
+    if (change.type === "agent_message") console.log(`  message for the agent: ${change.message}`);
+    if (change.type === "input_requested") {
+      console.log(`  asked ${change.key}: ${(change.request as { message?: string }).message ?? ""} → true`);
+      await client.answer(task.id, change.key, true);
+    }
   }
   const done = await client.get(task.id);
   console.log(`${done.status}: ${JSON.stringify(done.output ?? done.error ?? done.cancellation ?? null)}`);
   process.exitCode = done.status === "completed" ? 0 : 1;
-} catch (error) {
-  if (!(error instanceof LongrunError)) throw error;
-  console.error(`longrun said ${error.status} ${error.code}: ${error.message}`);
-  process.exitCode = 2;
+  await worker.stop();
 }
+await serving;

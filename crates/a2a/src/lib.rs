@@ -172,6 +172,10 @@ pub fn router(surface: Surface, config: Config, public_url: String) -> Result<Ro
             public_url: public_url.trim_end_matches('/').to_owned(),
             push,
             max_blocking,
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "the agent card's Last-Modified is the process's real start, an HTTP header, not task time"
+            )]
             started: std::time::SystemTime::now(),
             config,
         }),

@@ -1,6 +1,12 @@
 //! The JSON-RPC binding of A2A 1.0 over a real socket: send (blocking and not), streams,
 //! follow-ups answering input-required, history, list, cancel, principal isolation, errors.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 mod common;
 
 use common::{ALICE, BOB, Server, data, reply, text};

@@ -1,5 +1,11 @@
 //! The HTTP+JSON binding of A2A 1.0: its paths, bodies, streams and `google.rpc.Status` errors.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 mod common;
 
 use common::{ALICE, BOB, Server, data, reply, sse, text};

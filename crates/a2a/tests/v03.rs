@@ -1,6 +1,12 @@
 //! A2A 0.3 over JSON-RPC: requests without an `A2A-Version` header (or with `0.3`) use the
 //! slash methods and get `kind`-tagged, kebab-case answers.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 mod common;
 
 use common::{ALICE, Server};

@@ -1,8 +1,14 @@
 //! `longrun-bench`: measures longrun beside baselines taken in the same run.
 //!
-//! Each subcommand is one module (`runtime`, `durable`, `crash`, `http`) with an `Args` struct and a
+//! Each subcommand is one module (`runtime`, `durable`, `crash`, `http`, `doors`, `workers`) with an `Args` struct and a
 //! `run` function. Subcommands print a human-readable table and then, as the
 //! last line on stdout, one JSON object for scripts. Progress notes go to stderr.
+
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "a harness binary: it prints its figures, measures real elapsed time and spawns the load it awaits"
+)]
 
 mod alloc;
 mod crash;
@@ -12,8 +18,10 @@ mod host;
 mod http;
 mod rss;
 mod runtime;
+mod soak;
 mod stats;
 mod stores;
+mod workers;
 
 use clap::{Parser, Subcommand};
 
@@ -50,9 +58,18 @@ enum Command {
     Http(http::Args),
     /// One task through each front door (HTTP API, MCP, A2A) beside the HTTP round trip.
     Doors(doors::Args),
+    /// Trivial tasks per second through a Rust worker, a Python worker, a process handler and
+    /// in-process, in one run; start → handler-called latency on SQLite.
+    Workers(workers::Args),
     /// The server measured by `http`, run as its child process.
     #[command(hide = true)]
     HttpServer(http::server::Args),
+    /// Mixed load for `--minutes` (starts, answers, cancels, process handlers, 1,000 open SSE
+    /// streams): RSS, descriptors, table sizes and p99s printed as a time series.
+    Soak(soak::Args),
+    /// The server under `soak`, run as its child process.
+    #[command(hide = true)]
+    SoakServer(soak::server::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,6 +81,9 @@ fn main() -> anyhow::Result<()> {
         Command::CrashNode(args) => crash::node::run(&args),
         Command::Http(args) => http::run(&args),
         Command::Doors(args) => doors::run(&args),
+        Command::Workers(args) => workers::run(&args),
         Command::HttpServer(args) => http::server::run(&args),
+        Command::Soak(args) => soak::run(&args),
+        Command::SoakServer(args) => soak::server::run(&args),
     }
 }

@@ -5,6 +5,11 @@
 //! or connection error (including any error the server answered with), 2 failed, 3 cancelled,
 //! 4 rejected, 5 still running when the command stopped waiting.
 
+#![allow(
+    clippy::disallowed_macros,
+    reason = "the command-line binary: printing is its output"
+)]
+
 mod client;
 mod config;
 mod mcp;

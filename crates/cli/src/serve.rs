@@ -167,7 +167,15 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         .merge(a2a);
 
     let (stop, stopped) = watch::channel(0_u32);
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the binary's top level: `serve` itself owns the signal listener and ends with the process"
+    )]
     tokio::spawn(signals(stop));
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the binary's top level: `serve` awaits the server it spawns"
+    )]
     let mut server = tokio::spawn(
         axum::serve(listener, router)
             .with_graceful_shutdown(wait_for(stopped.clone(), 1))

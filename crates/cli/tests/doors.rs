@@ -8,6 +8,12 @@
 //!
 //! No assertion here is about time; the timeouts are hang guards.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 use std::{
     io::{BufRead as _, BufReader},
     path::Path,

@@ -5,6 +5,12 @@
 //! No assertion here is about time. The waits below are hang guards: a test that would hang
 //! fails after a minute instead, with what it saw.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},

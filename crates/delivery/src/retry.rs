@@ -1,9 +1,11 @@
 //! Sending one body until the receiver takes it: retries with exponential backoff, a give-up
 //! time, and an HTTP client that only reaches what the SSRF [`Policy`] allows.
 
-use std::{sync::Arc, time::Duration, time::Instant};
+use std::{sync::Arc, time::Duration};
 
 use reqwest::header::CONTENT_TYPE;
+// tokio's clock, so paused-time tests reach the give-up deadline.
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::ssrf::{Policy, Resolver};

@@ -11,6 +11,12 @@
 //! child writes) and `config` (`longrun serve`'s TOML file). `docs/reliability.md` says how to
 //! run it long.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "a harness: it prints its figures, bounds each input by real elapsed time and runs each door on a task it aborts"
+)]
+
 mod case;
 // The config parser of `longrun serve`, compiled from its own file: the binary crate exposes no
 // library, and giving it one only for the fuzzer would widen it for everyone. Much of it is

@@ -1,6 +1,12 @@
 //! `longrun-fuzz`: runs N fuzz inputs of a target (or of all), prints inputs/s and findings,
 //! writes each finding to a file, and exits non-zero on any.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "a harness: it prints its figures, bounds each input by real elapsed time and runs each door on a task it aborts"
+)]
+
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::Parser;

@@ -1,6 +1,12 @@
 //! A short run of every target, as CI runs it: a few thousand inputs each (a few hundred for
 //! the process target, whose every input starts a child), no finding allowed.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 use longrun_fuzz::{Options, Report, Target};
 
 async fn smoke(target: Target, inputs: u64) -> Report {

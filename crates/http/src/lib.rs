@@ -129,6 +129,10 @@ impl Api {
         let runtime = surface.runtime().clone();
         // Subscribed here rather than in the task, so no event between now and its first poll
         // is missed.
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the metrics collector ends on its `stop` token or when the runtime's stream closes; the door owns no TaskTracker yet"
+        )]
         tokio::spawn(metrics::collect(
             runtime.clone(),
             runtime.subscribe_all(),

@@ -1,6 +1,12 @@
 //! Event streams over a real socket: resuming with `Last-Event-ID`, many subscribers, a slow
 //! one, the all-tasks stream's filtering and lag notice, and shutdown.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 mod common;
 
 use std::{net::SocketAddr, pin::Pin, time::Duration};

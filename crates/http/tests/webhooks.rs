@@ -4,6 +4,11 @@
 //! only the last event; a kind's default applies; private targets are refused with 422; and a
 //! delivery pending when the server stops is finished by the next one over the same store.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the receiver is spawned and checks timestamps against real time, as a real one does; the test's end stops it"
+)]
+
 mod common;
 
 use std::{

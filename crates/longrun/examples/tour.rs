@@ -10,6 +10,12 @@
 //! Run it with `cargo run -p longrun --example tour`. It takes about three seconds and ends
 //! with assertions, so CI runs it as a test.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "an example prints what it shows and plays the user's side on tasks of its own"
+)]
+
 use std::{
     sync::{
         Arc,

@@ -12,6 +12,11 @@
 //! Optional second and third arguments name the task tool and its arguments (JSON); the default
 //! is server-everything's `simulate-research-query`.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "an example prints what it shows and plays the user's side on tasks of its own"
+)]
 #![allow(deprecated)] // rmcp marks sampling deprecated (SEP-2577); MCP Tasks still carry it.
 
 use longrun_mcp_client::{

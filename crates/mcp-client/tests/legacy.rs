@@ -4,6 +4,12 @@
 //! hand-written 2025-11-25 layer is tested without Node. `tests/everything.rs` runs the same
 //! flows against the reference server.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 use std::{
     collections::HashMap,
     convert::Infallible,

@@ -217,6 +217,10 @@ async fn subscribe(server: &Arc<Server>, session: &Arc<Session>, uri: &str) {
         previous.cancel();
     }
     let sink = Sink::Session(Arc::downgrade(session));
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a resource watch ends on its `stop` token or when its session is gone; the door owns no TaskTracker yet"
+    )]
     tokio::spawn(resources::follow(server.clone(), watch, sink, stop));
 }
 
@@ -291,6 +295,10 @@ async fn call(
     // Noted before anything runs, so a `notifications/cancelled` right after finds the call.
     session.call_started(&request.id, task.id);
     let (server, session) = (server.clone(), session.clone());
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the call's relay ends with its task, its stream or the surface's shutdown; the door owns no TaskTracker yet"
+    )]
     tokio::spawn(async move {
         let relayed = relay.run().await;
         if session.call_ended(&request.id) {
@@ -361,6 +369,10 @@ async fn result(
         task_call: true,
     };
     let request_id = request.id.clone();
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the call's relay ends with its task, its stream or the surface's shutdown; the door owns no TaskTracker yet"
+    )]
     tokio::spawn(async move {
         let answer = match relay.run().await {
             Ok(Followed::Ended(task)) => payload(&task),
@@ -462,6 +474,10 @@ fn watch_status(server: &Arc<Server>, session: &Arc<Session>, task: TaskId) {
     let poll = server.config.poll_interval_ms;
     let session = Arc::downgrade(session);
     let shutdown = server.surface.shutdown_token();
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "ends with the task, the session (held weakly) or the surface's shutdown; the door owns no TaskTracker yet"
+    )]
     tokio::spawn(async move {
         let Ok(mut events) = runtime.subscribe(task, longrun::Seq::ZERO).await else {
             return;

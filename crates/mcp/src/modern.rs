@@ -340,6 +340,10 @@ async fn call(
         reporter: Reporter::new(progress, envelope.logs, &spec.name),
     };
     let (server, principal) = (server.clone(), principal.clone());
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the call's gatherer ends with its task, its stream or the surface's shutdown; the door owns no TaskTracker yet"
+    )]
     tokio::spawn(async move {
         let answer = match gather.run().await {
             Ok(Gathered::Ended(task)) => match view::ended(&task) {

@@ -142,14 +142,26 @@ pub(crate) async fn listen(
         return Ok(Reply::Stream(stream));
     }
     for task in tasks {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a follower ends with its task or its listening stream; the door owns no TaskTracker yet"
+        )]
         tokio::spawn(follow_task(server.clone(), task, sink.clone()));
     }
     for watch in watched {
         let stop = tokio_util::sync::CancellationToken::new();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a resource watch ends with its listening stream; the door owns no TaskTracker yet"
+        )]
         tokio::spawn(resources::follow(server.clone(), watch, sink.clone(), stop));
     }
     let shutdown = server.surface.shutdown_token();
     let id = request.id;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "ends when the stream closes or the surface shuts down; the door owns no TaskTracker yet"
+    )]
     tokio::spawn(async move {
         tokio::select! {
             () = out.closed() => {}

@@ -148,6 +148,10 @@ impl Server {
     pub(crate) fn cancel_soon(&self, task: TaskId, by: &Principal) {
         let runtime = self.runtime().clone();
         let by = format!("mcp:{by}");
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a cancel must outlive the request that asked for it; it is one runtime call and ends by itself"
+        )]
         tokio::spawn(async move {
             match runtime.cancel_by(task, by).await {
                 Ok(_) | Err(longrun::Error::Ended { .. } | longrun::Error::Unknown(_)) => {}
@@ -166,6 +170,10 @@ impl Server {
         let server = Arc::downgrade(self);
         let wait = self.config.input_wait();
         let principal = principal.clone();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a timer that must outlive the request; it holds the server weakly, so it does nothing once the door is gone"
+        )]
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
             let Some(server) = server.upgrade() else {

@@ -15,14 +15,17 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Instant,
 };
 
 use longrun::TaskId;
 use longrun_surface::Principal;
 use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
+// tokio's clock, so paused-time tests reach the idle expiry.
+use tokio::{
+    sync::{Notify, mpsc},
+    time::Instant,
+};
 
 use crate::input::Question;
 

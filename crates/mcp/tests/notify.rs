@@ -3,6 +3,12 @@
 //! on another node of the same store; a 2025-11-25 session's GET stream carries
 //! `notifications/tasks/status`.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,12 @@
 //! The stdio transport over an in-memory duplex: both generations on one connection, a
 //! question relayed as a request and answered on stdin, malformed lines, and the end of input.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 mod common;
 
 use std::time::Duration;

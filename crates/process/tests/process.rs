@@ -1,6 +1,12 @@
 //! Process handlers with real child processes: the fixtures in `tests/fixtures/` and the
 //! example handlers in `examples/handlers/`, run through a `Runtime` on the in-memory store.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},

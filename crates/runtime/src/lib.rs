@@ -10,11 +10,15 @@
 
 mod admission;
 mod clock;
+mod commit;
 mod context;
+mod control;
 mod error;
+mod finish;
 mod handler;
 mod inbox;
 mod journal;
+mod launch;
 mod live;
 mod node;
 mod options;
@@ -26,6 +30,7 @@ mod start;
 mod step;
 mod subscribe;
 mod supervise;
+mod sweep;
 
 pub use admission::Limits;
 pub use clock::TokioClock;

@@ -76,6 +76,11 @@ impl Context {
             .collect()
     }
 
+    /// The value saved under step `key`, by an earlier attempt or this one.
+    pub fn saved_step(&self, key: &str) -> Option<serde_json::Value> {
+        self.live.state.lock().journal.steps.get(key).cloned()
+    }
+
     /// Runs `step` once for the task's whole life: if an earlier attempt saved a value under
     /// `key`, returns it without polling `step`; otherwise awaits `step`, writes its value
     /// durably, and only then returns it. A step that fails returns its error (as

@@ -1,6 +1,12 @@
 //! Idempotent starts: a start repeated under the same key finds the first task instead of
 //! making another.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 mod common;
 
 use std::{sync::Arc, time::Duration};

@@ -1,5 +1,11 @@
 //! The agent inbox: messages and detached outcomes, drained with acknowledgement.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 mod common;
 
 use std::time::Duration;

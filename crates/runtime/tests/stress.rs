@@ -1,6 +1,12 @@
 //! Races, checked on purpose: many iterations on the multi-thread runtime, each asserting the
 //! invariants that must hold whichever side wins.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 use std::{
     sync::{
         Arc,

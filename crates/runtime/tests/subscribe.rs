@@ -1,5 +1,11 @@
 //! Subscriptions: order, broadcast, late subscribers, resume, lag, and the all-tasks stream.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 mod common;
 
 use std::time::Duration;

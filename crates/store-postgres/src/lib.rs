@@ -221,6 +221,10 @@ impl PostgresStore {
             notices: notices.clone(),
             cancel: stop.clone(),
         };
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the LISTEN loop ends on the store's `stop` token, cancelled when the store is dropped; a store owns no TaskTracker"
+        )]
         tokio::spawn(listener.run(listening));
 
         let counters = Arc::new(Counters::default());
@@ -237,6 +241,10 @@ impl PostgresStore {
             tokens: HashMap::new(),
             cache: HashMap::new(),
         };
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the writer ends when its command channel closes, which dropping the store does; a store owns no TaskTracker"
+        )]
         tokio::spawn(writer.run());
 
         Ok(Arc::new(Self {

@@ -36,6 +36,10 @@ pub(crate) async fn listen(
     // The connection hands notifications out only to whoever polls it for messages, so a task
     // of its own polls it and forwards them. It ends with the connection, which drops the
     // sender and so tells the listener to reconnect.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "drives one tokio-postgres connection, as that crate requires; it ends with the connection"
+    )]
     tokio::spawn(async move {
         let mut messages = stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {

@@ -116,6 +116,10 @@ impl Connection {
 /// Opens a connection and drives it on a task of its own until its client is dropped.
 pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
     let (client, connection) = config.connect(NoTls).await?;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "drives one tokio-postgres connection, as that crate requires; it ends with the connection"
+    )]
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::warn!(%error, "a PostgreSQL connection ended");

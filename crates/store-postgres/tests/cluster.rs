@@ -1,6 +1,12 @@
 //! Two nodes on one schema: two [`PostgresStore`]s with different node names, as two processes
 //! would be. Claims, rescue and fencing, restarts, signals, notices, and group commit.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 mod common;
 
 use std::{collections::HashSet, future::Future, sync::Arc, time::Duration};

@@ -1,6 +1,12 @@
 //! The writer's behaviour beyond the store contract: a failing call fails alone, and lost
 //! connections are opened again.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 mod common;
 
 use std::{sync::Arc, time::Duration};

@@ -1,6 +1,12 @@
 //! Group commit, seen from outside: concurrent writers share commits, and a call the state
 //! machine refuses does not take the writes queued beside it down with it.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 mod support;
 
 use std::sync::Arc;

@@ -20,9 +20,13 @@
 //! Every check takes its times from fixed timestamps, never from a clock, so nothing here
 //! depends on how fast the machine is. To add a check, write it in its module and add its name
 //! to the list in [`conformance!`]; a check not on the list is not run.
+//!
+//! [`golden`] is the other half: fixtures written by earlier versions of the SQL stores, which
+//! each store's `tests/golden.rs` reads back with today's code.
 
 pub mod concurrency;
 pub mod events;
+pub mod golden;
 pub mod inbox;
 pub mod journal;
 pub mod list;

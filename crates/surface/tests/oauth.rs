@@ -2,6 +2,12 @@
 //! signed with its test-only keys, its JWKS fetched over a real socket, time from a clock the
 //! tests move by hand.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 #[path = "oauth/issuer.rs"]
 mod issuer;
 

@@ -252,6 +252,15 @@ impl Session<'_> {
                 Ok(())
             }
             Report::Step { key, value } => {
+                // A report resent after a lost answer: the same value under the same key is
+                // the same step, already durable.
+                if self.ctx.saved_step(&key).as_ref() == Some(&value) {
+                    current.push(&Push::StepSaved {
+                        assignment: current.id,
+                        key: &key,
+                    });
+                    return Ok(None);
+                }
                 let saved = self
                     .ctx
                     .step(key.clone(), async { Ok::<_, TaskError>(value) })

@@ -2,6 +2,12 @@
 //! assignment and capacity, reports and pushes, the fence after a lost worker, re-assignment
 //! from the last step, hand-back, drain, cancellation and revocation, and who may serve.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{Stream, StreamExt};
@@ -128,6 +134,19 @@ async fn a_task_waits_for_a_worker_then_runs_on_it_with_reports_and_an_answer() 
     )
     .await
     .unwrap();
+    report(
+        &hub,
+        &worker,
+        &assignment,
+        json!({"type": "step", "key": "search", "value": [1, 2]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        worker.next().await.1,
+        json!({"type": "step_saved", "assignment": assignment, "key": "search"})
+    );
+    // Resent after a lost answer: the same step, not a key used twice.
     report(
         &hub,
         &worker,

@@ -26,6 +26,10 @@ from longrun import AsyncClient, Client, Reconnect
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 CONFIG = HERE / "server" / "longrun.toml"
+KINDS = {"work", "countdown"} | {
+    f"w_{name}" for name in ("flow", "rescue", "fence", "grace", "capacity", "drain", "agent")
+}
+"""The kinds of `server/longrun.toml`: two process handlers, and the worker kinds."""
 ALICE = "alice-secret"
 BOB = "bob-secret"
 
@@ -48,8 +52,9 @@ def free_port() -> int:
 class Server:
     """One `longrun serve`, which a test may stop and start again on the same port and data."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, config: Path = CONFIG) -> None:
         self.bin = binary()
+        self.config = config
         if not self.bin.is_file():
             pytest.fail(
                 f"no server binary at {self.bin}: set LONGRUN_BIN, or `cargo build -p longrun-cli`"
@@ -69,7 +74,7 @@ class Server:
                     str(self.bin),
                     "serve",
                     "--config",
-                    str(CONFIG),
+                    str(self.config),
                     "--listen",
                     f"127.0.0.1:{self.port}",
                     "--data",

@@ -12,6 +12,7 @@ import pytest
 
 from longrun import AsyncClient, ConflictError, NotFoundError, Status, UnauthorizedError
 from longrun.models import Event, InputRequestedChange, Lagged, OutcomeEntry
+from tests.conftest import KINDS
 
 from .conftest import Server
 
@@ -22,7 +23,7 @@ def unique(prefix: str) -> str:
 
 async def test_every_call(aclient: AsyncClient) -> None:
     assert (await aclient.health()).status == "ok"
-    assert {kind.name for kind in await aclient.kinds()} == {"work", "countdown"}
+    assert {kind.name for kind in await aclient.kinds()} == KINDS
 
     session = unique("async")
     done = await aclient.start("work", {"items": 2}, session=session, labels={"a": "b"}, wait=30)

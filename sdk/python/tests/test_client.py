@@ -30,6 +30,7 @@ from longrun.models import (
     OutcomeEntry,
     ProgressChange,
 )
+from tests.conftest import KINDS
 
 from .conftest import ALICE, Server
 
@@ -52,7 +53,7 @@ def wait_for(client: Client, task_id: str, kind: str) -> tuple[list[Event], Even
 def test_health_and_kinds(client: Client) -> None:
     assert client.health().status == "ok"
     kinds = {kind.name: kind for kind in client.kinds()}
-    assert set(kinds) == {"work", "countdown"}
+    assert set(kinds) == KINDS
     assert kinds["countdown"].restart.value == "rerun"
     assert kinds["work"].restart.value == "fail"
 

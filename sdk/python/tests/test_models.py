@@ -36,6 +36,14 @@ OBJECTS: dict[str, type[BaseModel]] = {
     "Task": models.Task,
     "TaskError": models.TaskError,
     "TaskPage": models.TaskPage,
+    "Worker": models.WorkerInfo,
+    "WorkerEvent": models.WorkerEvent,
+    "WorkerHeartbeat": models.WorkerHeartbeat,
+    "WorkerKind": models.WorkerKind,
+    "WorkerList": models.WorkerList,
+    "WorkerRegistered": models.WorkerRegistered,
+    "WorkerRegistration": models.WorkerRegistration,
+    "WorkerReport": models.WorkerReport,
 }
 UNIONS: dict[str, dict[str, type[BaseModel]]] = {
     "Change": models._CHANGES,

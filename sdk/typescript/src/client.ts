@@ -1,6 +1,6 @@
-//! `Client`: every call of longrun's `/v1` API (start, get, list, watch, answer, cancel, inbox, kinds).
+//! `Client`: every call of longrun's `/v1` API (start, get, list, watch, answer, cancel, inbox, kinds, workers).
 import { Http, type CallOptions, type ClientOptions } from "./http.js";
-import type { CreateTask, Drained, Event, Health, Kind, Lagged, Status, Task, TaskPage } from "./types.js";
+import type { ConnectedWorker, CreateTask, Drained, Event, Health, Kind, Lagged, Status, Task, TaskPage } from "./types.js";
 import { events, watch, type WatchOptions } from "./watch.js";
 
 /** How to start a task. */
@@ -158,6 +158,12 @@ export class Client {
       signal: options.signal,
     });
     return drained.acknowledged;
+  }
+
+  /** The workers connected to this node: the caller's own (all of them on an anonymous server). */
+  async workers(options: CallOptions = {}): Promise<ConnectedWorker[]> {
+    const list = await this.#http.json<{ workers: ConnectedWorker[] }>({ method: "GET", path: "/v1/workers", signal: options.signal });
+    return list.workers;
   }
 
   /** The kinds the server runs. */

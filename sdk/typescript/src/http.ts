@@ -22,7 +22,7 @@ export type Query = Record<string, string | number | readonly string[] | undefin
 
 /** One request. */
 export interface Request extends CallOptions {
-  readonly method: "GET" | "POST";
+  readonly method: "GET" | "POST" | "DELETE";
   readonly path: string;
   readonly query?: Query | undefined;
   /** Sent as JSON when given (`null` included). */

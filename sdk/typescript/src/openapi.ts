@@ -112,7 +112,7 @@ export interface paths {
          *     `through` of one drain as `ack` in the next. Sessions are the caller's own: another principal
          *     draining a session of the same name drains its own inbox.
          */
-        post: operations["drain"];
+        post: operations["inbox_drain"];
         delete?: never;
         options?: never;
         head?: never;
@@ -233,6 +233,130 @@ export interface paths {
         get: operations["task"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The workers connected to this node: the caller's own (every worker on a server without
+         *     tokens).
+         */
+        get: operations["workers_list"];
+        put?: never;
+        /**
+         * Register a worker: the kinds it serves and how many tasks it runs at once.
+         * @description Every declared kind must be served by workers on this server (a `[[kinds]]` entry without
+         *     `command`, or with `worker = true`), and the caller must be allowed to serve it (`served_by`;
+         *     anyone on a server without tokens). The worker then opens its event stream and sends a
+         *     heartbeat every `heartbeat_ms`.
+         */
+        post: operations["register"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workers/{worker}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * The worker leaves: the tasks it still holds are handed back and assigned to another worker,
+         *     with every step saved so far.
+         */
+        delete: operations["leave"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workers/{worker}/assignments/{assignment}/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * One report for one assigned task, applied in the order reports arrive: send the next after
+         *     this one's answer. A `step` is answered once its value is durable.
+         */
+        post: operations["report"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workers/{worker}/drain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The worker takes no new tasks; it finishes the ones it holds. */
+        post: operations["workers_drain"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workers/{worker}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The worker's push stream: assignments (`start`), answers, time-outs, saved steps,
+         *     cancellation and revocations, as they happen.
+         * @description Each SSE message's `event` is the message's `type` and its `id` increases per worker:
+         *     reconnect with `Last-Event-ID` to get what came after it (among the last 1,024 events). One
+         *     stream per worker: a new one ends the old.
+         */
+        get: operations["events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workers/{worker}/heartbeat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The worker is alive: renews it and every task it holds. */
+        post: operations["heartbeat"];
         delete?: never;
         options?: never;
         head?: never;
@@ -726,6 +850,112 @@ export interface components {
             /** @description The tasks. */
             tasks: components["schemas"]["Task"][];
         };
+        /** @description A connected worker. */
+        Worker: {
+            /** @description How many tasks it runs at once. */
+            capacity: number;
+            /**
+             * Format: int64
+             * @description How long it has been connected.
+             */
+            connected_ms: number;
+            /** @description Whether it drains. */
+            draining: boolean;
+            /** @description Its id. */
+            id: string;
+            /** @description The kinds it serves. */
+            kinds: string[];
+            /**
+             * Format: int64
+             * @description How long ago its last heartbeat came.
+             */
+            last_heartbeat_ms_ago: number;
+            /** @description The name it registered with. */
+            name: string;
+            /** @description The principal it authenticated as. */
+            principal: string;
+            /** @description The tasks it runs now. */
+            tasks: string[];
+        };
+        /**
+         * @description One event of a worker's stream (`GET /v1/workers/{worker}/events`): the SSE `event` is its
+         *     `type`; the object is a process-protocol stdin message with the assignment it concerns.
+         */
+        WorkerEvent: {
+            /** @description The assignment (`asg_…`). */
+            assignment: string;
+            /** @description `start`: the input; `answer`: see `value`. */
+            input?: unknown;
+            /** @description `answer`, `answer_timeout`, `step_saved`: the question's or step's key. */
+            key?: string | null;
+            /** @description `start`: the steps saved so far, by key. */
+            steps?: unknown;
+            /** @description `start`: the task. */
+            task?: string | null;
+            /** @description `start`, `answer`, `answer_timeout`, `step_saved`, `cancel` or `revoke`. */
+            type: string;
+            /** @description `answer`: the answer. */
+            value?: unknown;
+        };
+        /** @description What a heartbeat returns. */
+        WorkerHeartbeat: {
+            /** @description The assignments the server counts as this worker's; drop any other. */
+            assignments: string[];
+            /** @description Whether the worker drains (takes no new tasks). */
+            draining: boolean;
+        };
+        /** @description One kind a worker serves. */
+        WorkerKind: {
+            /** @description The JSON schema of the input the worker takes; must equal the configured one, if any. */
+            input_schema?: unknown;
+            /** @description The kind's name. */
+            name: string;
+        };
+        /** @description `GET /v1/workers`. */
+        WorkerList: {
+            /** @description The workers connected to this node. */
+            workers: components["schemas"]["Worker"][];
+        };
+        /** @description What a registration returns. */
+        WorkerRegistered: {
+            /**
+             * Format: int64
+             * @description A worker without a heartbeat for this long is lost.
+             */
+            expiry_ms: number;
+            /**
+             * Format: int64
+             * @description Send a heartbeat this often.
+             */
+            heartbeat_ms: number;
+            /**
+             * Format: int32
+             * @description The version of the messages (the process protocol's).
+             */
+            protocol: number;
+            /** @description The worker's id (`wkr_…`), for every later call. */
+            worker: string;
+        };
+        /** @description `POST /v1/workers`: a worker registers (`docs/worker-protocol.md`). */
+        WorkerRegistration: {
+            /** @description How many tasks the worker runs at once, all kinds together (at least 1; default 1). */
+            capacity?: number | null;
+            /** @description The kinds it serves: each a worker kind of this server that the caller may serve. */
+            kinds: components["schemas"]["WorkerKind"][];
+            /** @description For people: a host name, a deployment. */
+            name?: string;
+        };
+        /**
+         * @description One report of a worker: a process-protocol stdout message (`progress`, `artifact`, `ask`,
+         *     `message`, `step`, `sleep`, `complete`, `fail`, `cancelled`), as `docs/process-protocol.md`
+         *     describes each.
+         */
+        WorkerReport: {
+            /** @description The message's type. */
+            type: string;
+        } & {
+            [key: string]: unknown;
+        };
     };
     responses: never;
     parameters: never;
@@ -885,7 +1115,7 @@ export interface operations {
             };
         };
     };
-    drain: {
+    inbox_drain: {
         parameters: {
             query?: never;
             header?: never;
@@ -1346,6 +1576,375 @@ export interface operations {
             };
             /** @description The caller holds too many open streams. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    workers_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The workers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkerList"];
+                };
+            };
+            /** @description Missing or wrong bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    register: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkerRegistration"];
+            };
+        };
+        responses: {
+            /** @description Registered. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkerRegistered"];
+                };
+            };
+            /** @description Missing or wrong bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller may not serve a declared kind. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A declared kind is not served by workers here (`unknown_kind`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A declared input schema differs from the configured one (`schema_mismatch`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A malformed registration. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    leave: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The worker's id. */
+                worker: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Gone. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or wrong bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another principal registered the worker. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such worker (`unknown_worker`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The worker's id. */
+                worker: string;
+                /** @description The assignment's id (`asg_…`). */
+                assignment: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkerReport"];
+            };
+        };
+        responses: {
+            /** @description Recorded. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or wrong bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another principal registered the worker. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such worker (`unknown_worker`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The assignment is not this worker's any more (`assignment_gone`): stop the task's handler. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a report, or against the protocol (`protocol_error`): the task fails. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    workers_drain: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The worker's id. */
+                worker: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Draining. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or wrong bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another principal registered the worker. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such worker (`unknown_worker`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    events: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Resume after this event. */
+                "Last-Event-ID"?: number | null;
+            };
+            path: {
+                /** @description The worker's id. */
+                worker: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An SSE stream of `WorkerEvent`s. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["WorkerEvent"];
+                };
+            };
+            /** @description Missing or wrong bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another principal registered the worker. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such worker (`unknown_worker`): register again. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    heartbeat: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The worker's id. */
+                worker: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The assignments the server counts as the worker's. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkerHeartbeat"];
+                };
+            };
+            /** @description Missing or wrong bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another principal registered the worker. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such worker (`unknown_worker`): register again. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -33,6 +33,8 @@ export type InboxEntry = Schemas["InboxEntry"];
 export type Kind = Schemas["Kind"];
 /** On the all-tasks stream, in place of events the reader fell too far behind to get. */
 export type Lagged = Schemas["Lagged"];
+/** A worker connected to the server, as `GET /v1/workers` lists it. */
+export type ConnectedWorker = Schemas["Worker"];
 /** `GET /healthz`. */
 export type Health = Schemas["Health"];
 /** Every error response's body. */

@@ -1,4 +1,5 @@
 //! A task's event stream as an async iterator that resumes after a dropped connection without gaps or duplicates.
+import { backoff, sleep } from "./delay.js";
 import { LongrunError } from "./error.js";
 import { errorDetail, type CallOptions, type Http, type Query } from "./http.js";
 import { readSse } from "./sse.js";
@@ -64,8 +65,7 @@ export async function* watch(http: Http, path: string, options: WatchOptions): A
     }
     failures += 1;
     if (failures > attempts) throw dropped;
-    const delay = Math.min(maxDelay, initialDelay * 2 ** (failures - 1));
-    await sleep(delay, signal);
+    await sleep(backoff(failures, initialDelay, maxDelay), signal);
   }
 }
 
@@ -91,7 +91,7 @@ export async function* events(http: Http, query: Query, signal: AbortSignal | un
 }
 
 /** Whether reconnecting may help: the connection failed or broke, or the server failed for now. */
-function resumable(error: unknown): boolean {
+export function resumable(error: unknown): boolean {
   if (!(error instanceof LongrunError)) {
     // Reading the body of a broken connection throws undici's `TypeError: terminated`.
     return error instanceof TypeError;
@@ -105,23 +105,4 @@ function parse<T>(data: string, status: number): T {
   } catch (cause) {
     throw new LongrunError("unexpected_response", `an SSE message whose data is not JSON: ${data.slice(0, 200)}`, status, { cause });
   }
-}
-
-/** Waits `ms`, or rejects with the signal's reason when it aborts first. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

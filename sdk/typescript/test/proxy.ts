@@ -5,7 +5,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 export interface Proxy {
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
-  /** The first bytes of each connection's first request, in order (its request line and headers). */
+  /** The first bytes of each request, in order (its request line and headers), on new and reused connections alike. */
   readonly requests: string[];
   /** Destroys every open connection, both sides. */
   cut(): void;
@@ -26,7 +26,11 @@ export function startProxy(target: string): Promise<Proxy> {
     track(downstream);
     const upstream = connect(Number(port), hostname);
     track(upstream);
-    downstream.once("data", (chunk: Buffer) => requests.push(chunk.toString("latin1")));
+    // A chunk that starts with a method opens a request (a kept-alive connection carries several).
+    downstream.on("data", (chunk: Buffer) => {
+      const text = chunk.toString("latin1");
+      if (/^(GET|POST|PUT|PATCH|DELETE) /.test(text)) requests.push(text);
+    });
     downstream.pipe(upstream);
     upstream.pipe(downstream);
     downstream.on("close", () => upstream.destroy());

@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The tokens of the test config's two principals. */
-export const TOKENS = { alice: "alice-secret-token", bob: "bob-secret-token" } as const;
+/** The tokens of the test configs' principals: `robot` serves the worker kinds. */
+export const TOKENS = { alice: "alice-secret-token", bob: "bob-secret-token", robot: "robot-secret-token" } as const;
 
 /** A running server. */
 export interface Server {
@@ -53,6 +53,55 @@ ${kind("ticks", "Progress ticks, then a question.")}
 ${kind("boom", "Fails.")}
 ${kind("late", "Asks with a zero timeout.")}
 `;
+}
+
+/** The kinds served by workers in `workerConfig`: `research` has an input schema in the config. */
+export const WORKER_KINDS = ["research", "hold", "steps", "fence", "slots", "drain", "resume", "handback", "reask"] as const;
+
+/**
+ * The worker test config: the principals of `testConfig` and `robot`, which alone may serve the
+ * worker kinds; heartbeats every 200 ms and a worker lost after 1 s of silence, so that a lost
+ * worker's task is re-run within the test's patience.
+ */
+export function workerConfig(): string {
+  const kind = (name: string, extra = "") =>
+    `[[kinds]]
+name = "${name}"
+worker = true
+served_by = ["robot"]
+restart = "rerun"
+${extra}`;
+  return `[server]
+listen = "127.0.0.1:0"
+
+[workers]
+heartbeat_ms = 200
+expiry_ms = 1000
+
+[[tokens]]
+token = "${TOKENS.alice}"
+principal = "alice"
+
+[[tokens]]
+token = "${TOKENS.bob}"
+principal = "bob"
+
+[[tokens]]
+token = "${TOKENS.robot}"
+principal = "robot"
+
+${WORKER_KINDS.map((name) =>
+  kind(
+    name,
+    name === "research"
+      ? `[kinds.input_schema]
+type = "object"
+required = ["topic"]
+properties.topic.type = "string"
+`
+      : "",
+  ),
+).join("\n")}`;
 }
 
 /** Starts `longrun serve` with `config` (TOML text, or a path with `configPath`). */

@@ -2,6 +2,11 @@
 //! 127.0.0.1:0 with two principals, raw JSON-RPC and HTTP+JSON calls over reqwest, an SSE
 //! reader, and a webhook receiver that can fail on purpose.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::{

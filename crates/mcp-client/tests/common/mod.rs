@@ -11,6 +11,11 @@
 //! - `tool_error`: ends `completed` with `isError: true`;
 //! - `named`: first an MRTR round asking `user_name`, then a task greeting that name.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::{

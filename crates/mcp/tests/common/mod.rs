@@ -1,6 +1,11 @@
 //! What the MCP door's tests share: a runtime with test kinds, the door served on a real
 //! socket, and a raw JSON-RPC client that reads JSON and SSE answers as they arrive.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
 #![allow(dead_code, unreachable_pub)]
 
 use std::{collections::HashMap, time::Duration};

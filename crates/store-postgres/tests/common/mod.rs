@@ -2,6 +2,11 @@
 //! its own that is dropped afterwards, so tests run in parallel without seeing each other.
 
 #![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+#![allow(
     dead_code,
     reason = "each test binary uses its own part of these helpers"
 )]

@@ -2,6 +2,12 @@
 //! 127.0.0.1:0, with the test-only keys in `keys/`. It counts the fetches, and can rotate its
 //! keys, answer with errors, or go away.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
 use std::{
     path::Path,
     sync::{

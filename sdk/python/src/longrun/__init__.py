@@ -1,5 +1,7 @@
-"""longrun's Python SDK: `Client` and `AsyncClient` for the /v1 HTTP API, and
-`longrun.process.run` to write a process handler as `async def handler(ctx, input)`.
+"""longrun's Python SDK: `Worker` to serve kinds from any machine, `Client` and `AsyncClient`
+for the /v1 HTTP API, `longrun.process.run` to write a process handler, and
+`longrun.pydantic_ai` for kinds as tools of Pydantic AI. A handler is
+`async def handler(ctx, input)` for both a worker and a process.
 
 The client's names are imported on first use, so that `longrun.process`, which needs only the
 standard library, runs under a bare `python3` without httpx or pydantic installed.
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
         UnauthorizedError,
     )
     from longrun.models import Event, Kind, Status, Task
+    from longrun.process import Cancelled, Context, Fail, Unanswered
+    from longrun.worker import AssignmentGone, Worker
 
 _WHERE = {
     "Reconnect": "longrun._api",
@@ -42,15 +46,25 @@ _WHERE = {
     "Kind": "longrun.models",
     "Status": "longrun.models",
     "Task": "longrun.models",
+    "Cancelled": "longrun.process",
+    "Context": "longrun.process",
+    "Fail": "longrun.process",
+    "Unanswered": "longrun.process",
+    "AssignmentGone": "longrun.worker",
+    "Worker": "longrun.worker",
 }
 
 __all__ = [
     "ApiError",
+    "AssignmentGone",
     "AsyncClient",
+    "Cancelled",
     "Client",
     "ConflictError",
+    "Context",
     "DisconnectedError",
     "Event",
+    "Fail",
     "InvalidRequestError",
     "Kind",
     "LongrunError",
@@ -58,7 +72,9 @@ __all__ = [
     "Reconnect",
     "Status",
     "Task",
+    "Unanswered",
     "UnauthorizedError",
+    "Worker",
 ]
 
 

@@ -183,6 +183,10 @@ def kinds() -> Request:
     return Request("GET", "/v1/kinds")
 
 
+def workers() -> Request:
+    return Request("GET", "/v1/workers")
+
+
 def health() -> Request:
     return Request("GET", "/healthz")
 

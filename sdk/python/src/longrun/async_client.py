@@ -222,6 +222,10 @@ class AsyncClient:
         """The kinds the server runs, with their input schemas."""
         return (await self._call(_api.kinds(), models.KindList)).kinds
 
+    async def workers(self) -> builtins.list[models.WorkerInfo]:
+        """The workers connected to this server node (see `Client.workers`)."""
+        return (await self._call(_api.workers(), models.WorkerList)).workers
+
     async def health(self) -> models.Health:
         """`GET /healthz`: whether the server takes requests."""
         return await self._call(_api.health(), models.Health)

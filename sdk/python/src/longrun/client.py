@@ -245,6 +245,12 @@ class Client:
         """The kinds the server runs, with their input schemas."""
         return self._call(_api.kinds(), models.KindList).kinds
 
+    def workers(self) -> builtins.list[models.WorkerInfo]:
+        """The workers connected to this server node: the caller's own (every one on a
+        server without tokens), with the kinds they serve and the tasks they hold.
+        """
+        return self._call(_api.workers(), models.WorkerList).workers
+
     def health(self) -> models.Health:
         """`GET /healthz`: whether the server takes requests."""
         return self._call(_api.health(), models.Health)

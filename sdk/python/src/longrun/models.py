@@ -449,6 +449,85 @@ class Health(_Wire):
     status: str
 
 
+# --- workers (docs/worker-protocol.md) ---------------------------------------------------
+
+
+class WorkerKind(BaseModel):
+    """One kind a worker serves, as it registers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    input_schema: Any = None
+
+
+class WorkerRegistration(BaseModel):
+    """`POST /v1/workers`: a worker registers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = ""
+    capacity: int | None = None
+    kinds: list[WorkerKind]
+
+
+class WorkerRegistered(_Wire):
+    """What a registration returns: the worker's id and its timings."""
+
+    worker: str
+    heartbeat_ms: int
+    expiry_ms: int
+    protocol: int
+
+
+class WorkerHeartbeat(_Wire):
+    """What a heartbeat returns: the assignments the server counts as the worker's."""
+
+    assignments: list[str]
+    draining: bool
+
+
+class WorkerEvent(_Wire):
+    """One event of a worker's stream: a process-protocol stdin message with its assignment."""
+
+    type: str
+    assignment: str
+    task: str | None = None
+    key: str | None = None
+    input: Any = None
+    steps: Any = None
+    value: Any = None
+
+
+class WorkerReport(BaseModel):
+    """One report of a worker: a process-protocol stdout message."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+
+
+class WorkerInfo(_Wire):
+    """A connected worker (`Worker` in the OpenAPI document)."""
+
+    id: str
+    name: str
+    principal: str
+    kinds: list[str]
+    capacity: int
+    tasks: list[str]
+    """The tasks it holds now."""
+    draining: bool
+    last_heartbeat_ms_ago: int
+    connected_ms: int
+
+
+class WorkerList(_Wire):
+    """`GET /v1/workers`."""
+
+    workers: list[WorkerInfo]
+
+
 class ErrorDetail(_Wire):
     """What went wrong: a stable `code` and a message for people."""
 

@@ -1,9 +1,11 @@
-//! `Context`: what a process handler sees (progress, artifacts, questions, agent messages, steps, sleeps, cancellation).
+//! `Context`: what a handler sees, as a process or in a worker (progress, artifacts, questions, agent messages, steps, sleeps, cancellation).
 //
 // Invariants: a waiter (an open question, or a step or sleep waiting for `step_saved`) is
 // registered before its line is written, so its reply cannot arrive unclaimed; each key is used
-// once per attempt; once stdin is closed every waiter is rejected and no new one is made.
+// once per attempt; once the runtime's messages end (stdin is closed) every waiter is rejected
+// and no new one is made.
 import { AnswerTimeout, InputClosed } from "./errors.js";
+import type { Transport } from "./transport.js";
 import type { Incoming, Outgoing, Start } from "./wire.js";
 
 /** Options of `ctx.artifact`. */
@@ -33,9 +35,6 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
-/** Writes one line and resolves once it is handed to the output. */
-export type Send = (line: Outgoing) => Promise<void>;
-
 /** The handler's view of its task. */
 export class Context {
   /** The task's id. */
@@ -46,10 +45,15 @@ export class Context {
   readonly attempt: number;
   /** The protocol version the runtime speaks (steps and sleeps are durable from 2). */
   readonly protocol: number;
-  /** Aborted when the task is cancelled (a `cancel` line or SIGTERM): stop, then throw or return. */
+  /**
+   * Aborted when the task is cancelled (a `cancel` message, or SIGTERM to a process handler):
+   * stop, then throw or return. In a worker it is also aborted, with a `Revoked` reason, when the
+   * task is no longer this worker's (revoked, fenced, or handed back at a stop): whatever the
+   * handler does then is reported to nobody.
+   */
   readonly signal: AbortSignal;
 
-  readonly #send: Send;
+  readonly #transport: Transport;
   readonly #saved: ReadonlyMap<string, unknown>;
   readonly #questions = new Map<string, Waiter>();
   readonly #steps = new Map<string, Waiter>();
@@ -58,14 +62,14 @@ export class Context {
   readonly #early = new Map<string, (waiter: Waiter) => void>();
   #closed = false;
 
-  /** `run` makes the one context of an attempt. @internal */
-  constructor(start: Start, send: Send, signal: AbortSignal) {
+  /** An `Attempt` makes the one context of a handler run. @internal */
+  constructor(start: Start, transport: Transport, signal: AbortSignal) {
     this.task = start.task;
     this.kind = start.kind;
     this.attempt = start.attempt;
     this.protocol = start.protocol;
     this.signal = signal;
-    this.#send = send;
+    this.#transport = transport;
     this.#saved = new Map(Object.entries(start.steps ?? {}));
   }
 
@@ -77,12 +81,12 @@ export class Context {
     const line: Outgoing = { type: "progress" };
     if (percent !== undefined) line.percent = percent;
     if (message !== undefined) line.message = message;
-    return this.#send(line);
+    return this.#transport.send(line);
   }
 
   /** Emits an artifact chunk: strings are text parts, anything else data. */
   artifact(id: string, parts: readonly unknown[], options: ArtifactOptions = {}): Promise<void> {
-    return this.#send({
+    return this.#transport.send({
       type: "artifact",
       id,
       ...(options.name === undefined ? {} : { name: options.name }),
@@ -105,7 +109,7 @@ export class Context {
 
   /** Leaves a message in the session's inbox for the agent; `trigger` asks for a new turn. */
   notifyAgent(text: string, options: NotifyOptions = {}): Promise<void> {
-    return this.#send({ type: "message", text, trigger: options.trigger ?? false });
+    return this.#transport.send({ type: "message", text, trigger: options.trigger ?? false });
   }
 
   /**
@@ -153,7 +157,7 @@ export class Context {
     });
   }
 
-  /** Hands a stdin line to whoever waits for it (`run` calls it). @internal */
+  /** Hands a message from the runtime to whoever waits for it (an `Attempt` calls it). @internal */
   receive(line: Incoming): void {
     switch (line.type) {
       case "answer":
@@ -170,7 +174,7 @@ export class Context {
     }
   }
 
-  /** Stdin has ended: nothing more can be answered or saved (`run` calls it). @internal */
+  /** The runtime's messages have ended: nothing more can be answered or saved (an `Attempt` calls it). @internal */
   close(): void {
     this.#closed = true;
     const error = new InputClosed("the runtime closed stdin: no answer can come any more");
@@ -206,7 +210,7 @@ export class Context {
           reject(error);
         },
       });
-      this.#send(line).then(
+      this.#transport.send(line).then(
         () => {
           const early = waiters === this.#questions ? this.#early.get(key) : undefined;
           if (early === undefined) return;

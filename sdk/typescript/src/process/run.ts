@@ -1,12 +1,12 @@
 //! `run(handler)`: serves one task attempt over stdin and stdout as a process handler, from the start line to the outcome.
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
-import { Context } from "./context.js";
-import { Cancelled, HandlerError } from "./errors.js";
-import { PROTOCOLS, parseIncoming, parseStart, type Outgoing } from "./wire.js";
+import { Attempt, message, type Handler } from "./attempt.js";
+import { Cancelled } from "./errors.js";
+import { parseIncoming, parseStart, type Outgoing } from "./wire.js";
 
 /** A process handler: the task's input in, its output (any JSON) out. */
-export type Handler<I = unknown, O = unknown> = (ctx: Context, input: I) => O | Promise<O>;
+export type { Handler } from "./attempt.js";
 
 /** Where `run` reads and writes; the defaults are the process's own. */
 export interface RunOptions {
@@ -34,32 +34,31 @@ export async function run<I = unknown, O = unknown>(handler: Handler<I, O>, opti
   const output = options.output ?? process.stdout;
   const own = options.exit ?? (input === process.stdin && output === process.stdout);
   const log = options.log ?? process.stderr;
-  // The protocol makes any line after the outcome an error: refuse it here, where it is clear.
-  let ended = false;
-  const send = (line: Outgoing): Promise<Outgoing> => {
-    if (ended) return Promise.reject(new Error(`the task's outcome is written: a ${line.type} line may not follow it`));
-    if (line.type === "complete" || line.type === "fail" || line.type === "cancelled") ended = true;
-    return write(output, line);
-  };
+  // Lines are written in the order they are sent: a stream keeps its writes in order.
+  const transport = { send: (line: Outgoing) => write(output, line) };
   const lines = createInterface({ input, crlfDelay: Infinity })[Symbol.asyncIterator]();
 
-  const controller = new AbortController();
-  const cancel = () => controller.abort(new Cancelled("the task was cancelled"));
+  let attempt: Attempt | undefined;
+  // A SIGTERM may come before the start line: the attempt then begins cancelled.
+  let terminated = false;
+  const cancel = () => {
+    terminated = true;
+    attempt?.abort(new Cancelled("the task was cancelled"));
+  };
   if (own) process.on("SIGTERM", cancel);
   try {
     const first = await lines.next();
-    if (first.done === true) return await send(fail("bad_start", "stdin closed before the start line"));
+    if (first.done === true) return await badStart(output, "stdin closed before the start line");
     let start;
     try {
       start = parseStart(first.value);
     } catch (error) {
-      return await send(fail("bad_start", message(error)));
-    }
-    if (!PROTOCOLS.includes(start.protocol)) {
-      return await send(fail("unsupported_protocol", `protocol ${start.protocol} is unknown to @longrun/sdk (it speaks ${PROTOCOLS.join(" and ")})`));
+      return await badStart(output, message(error));
     }
 
-    const ctx = new Context(start, async (line) => void (await send(line)), controller.signal);
+    const current = new Attempt(start, transport);
+    attempt = current;
+    if (terminated) cancel();
     const reading = (async () => {
       for (let next = await lines.next(); next.done !== true; next = await lines.next()) {
         if (next.value.trim() === "") continue;
@@ -70,14 +69,13 @@ export async function run<I = unknown, O = unknown>(handler: Handler<I, O>, opti
           log.write(`@longrun/sdk: ignoring a stdin line: ${message(error)}\n`);
           continue;
         }
-        if (line.type === "cancel") cancel();
-        else ctx.receive(line);
+        current.receive(line);
       }
-      ctx.close();
+      current.close();
     })();
-    reading.catch(() => ctx.close());
+    reading.catch(() => current.close());
 
-    return await send(await outcome(handler, ctx, start.input as I, log));
+    return await current.run(handler, log);
   } finally {
     if (own) process.off("SIGTERM", cancel);
     await lines.return?.();
@@ -89,36 +87,16 @@ export async function run<I = unknown, O = unknown>(handler: Handler<I, O>, opti
   }
 }
 
-/** The outcome line for what the handler did. */
-async function outcome<I, O>(handler: Handler<I, O>, ctx: Context, input: I, log: Writable): Promise<Outgoing> {
-  try {
-    return { type: "complete", output: (await handler(ctx, input)) ?? null };
-  } catch (error) {
-    if (error instanceof Cancelled || ctx.signal.aborted) return { type: "cancelled", message: message(error) };
-    if (error instanceof HandlerError) {
-      const line: Outgoing = { type: "fail", code: error.code, message: error.message };
-      if (error.details !== undefined) line.details = error.details;
-      if (error.retryable !== undefined) line.retryable = error.retryable;
-      if (error.retryAfterMs !== undefined) line.retry_after_ms = error.retryAfterMs;
-      return line;
-    }
-    // The stack is for people reading the server's log, not for the task's error.
-    if (error instanceof Error && error.stack !== undefined) log.write(`${error.stack}\n`);
-    return fail("handler_error", message(error));
-  }
+/** Fails the attempt before there is one: the start line is missing or unreadable. */
+async function badStart(output: Writable, text: string): Promise<Outgoing> {
+  const line: Outgoing = { type: "fail", code: "bad_start", message: text };
+  await write(output, line);
+  return line;
 }
 
-function fail(code: string, text: string): Outgoing {
-  return { type: "fail", code, message: text };
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** Writes one JSON line; resolves with it once the stream has taken it. */
-function write(output: Writable, line: Outgoing): Promise<Outgoing> {
+/** Writes one JSON line; resolves once the stream has taken it. */
+function write(output: Writable, line: Outgoing): Promise<void> {
   return new Promise((resolve, reject) => {
-    output.write(`${JSON.stringify(line)}\n`, (error) => (error ? reject(error) : resolve(line)));
+    output.write(`${JSON.stringify(line)}\n`, (error) => (error ? reject(error) : resolve()));
   });
 }

@@ -20,8 +20,9 @@ run(handler)
 ```
 """
 
+from longrun.process._attempt import Handler
 from longrun.process._context import Cancelled, Context, Fail, ProtocolError, Unanswered
-from longrun.process._runner import Handler, run, serve
+from longrun.process._runner import run, serve
 
 __all__ = [
     "Cancelled",

@@ -1,9 +1,12 @@
-"""`Context`: what a process handler sees of its task, and the exceptions a handler raises to
-end its task in a chosen way.
+"""`Context`: what a handler sees of its task, and the exceptions a handler raises to end its
+task in a chosen way. One context serves both a process handler (`longrun.process.run`) and a
+worker (`longrun.Worker`): the messages are the same, only their framing differs, and that is
+the `Transport`'s business (a line on stdout, or one HTTP request per report).
 
-Invariant: every outgoing line goes through `Context._send`, which refuses once the outcome is
-written (the protocol makes any line after the outcome an error). Everything runs on one event
-loop thread, so no lock is needed around the writer or the pending maps.
+Invariant: every outgoing message goes through `Context._send`, which refuses once the outcome
+is sent (the protocols make any message after the outcome an error). Everything runs on one
+event loop thread, so no lock is needed around the pending maps; a transport that does I/O
+keeps its own messages in order.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -71,6 +75,30 @@ class ProtocolError(Exception):
     """
 
 
+class Transport(ABC):
+    """How a context's messages reach the runtime: `send` returns once the message is handed
+    over (written to stdout, or accepted by the server), and raises if it cannot be.
+    """
+
+    confirms_steps: bool = False
+    """Whether `send` of a `step` returns only once the step is durable, so that the context
+    need not wait for `step_saved` (true of the worker protocol's reports)."""
+
+    @abstractmethod
+    async def send(self, message: str) -> None:
+        """Sends one message, a JSON object as `_wire.line` writes it."""
+
+
+class PipeTransport(Transport):
+    """The process protocol's: one line on stdout per message, through `write`."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self._write = write
+
+    async def send(self, message: str) -> None:
+        self._write(message)
+
+
 def jsonable(value: Any) -> Any:
     """`value` as plain JSON data: pydantic models, dataclasses and the like converted (by
     pydantic when it is installed; JSON data needs nothing).
@@ -83,14 +111,14 @@ def jsonable(value: Any) -> Any:
 
 
 class Context:
-    """What a process handler sees: its task, and the calls that report to the runtime.
+    """What a handler sees: its task, and the calls that report to the runtime.
 
-    `cancelled` is set as soon as the runtime cancels the task (a `cancel` line or SIGTERM);
-    if the handler has not ended a grace period later, it is cancelled
+    `cancelled` is set as soon as the runtime cancels the task (a `cancel` message, or SIGTERM
+    for a process handler); if the handler has not ended a grace period later, it is cancelled
     (`asyncio.CancelledError`).
     """
 
-    def __init__(self, start: _wire.Start, write: Callable[[str], None]) -> None:
+    def __init__(self, start: _wire.Start, transport: Transport, *, grace: float = 1.0) -> None:
         self.task: str = start.task
         """The task's id."""
         self.kind: str = start.kind
@@ -102,7 +130,9 @@ class Context:
         self.cancelled = asyncio.Event()
         """Set when the task is being cancelled."""
         self._journal: dict[str, Any] = dict(start.steps)
-        self._write = write
+        self._transport = transport
+        self._grace = grace
+        self._work: asyncio.Future[Any] | None = None
         self._ended = False
         self._closed = False
         self._asked: dict[str, asyncio.Future[Any]] = {}
@@ -121,7 +151,7 @@ class Context:
         """Reports progress: `percent` from 0 to 100 when known, `message` for people."""
         if percent is not None and not 0 <= percent <= 100:
             raise ValueError(f"progress percent must be within 0 and 100, got {percent}")
-        self._send(_wire.line("progress", percent=percent, message=message))
+        await self._send(_wire.line("progress", percent=percent, message=message))
 
     async def artifact(
         self,
@@ -139,7 +169,7 @@ class Context:
         with `append=True, last_chunk=False` and end with `last_chunk=True`.
         """
         listed = parts if isinstance(parts, list) else [parts]
-        self._send(
+        await self._send(
             _wire.line(
                 "artifact",
                 id=id,
@@ -152,7 +182,7 @@ class Context:
 
     async def notify_agent(self, text: str, *, trigger: bool = False) -> None:
         """Leaves the agent a message in its session's inbox; `trigger` asks for a new turn."""
-        self._send(_wire.line("message", text=text, trigger=trigger))
+        await self._send(_wire.line("message", text=text, trigger=trigger))
 
     async def ask(
         self,
@@ -173,7 +203,7 @@ class Context:
         timeout_ms = None if timeout is None else _millis(timeout)
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._asked[key] = answer
-        self._send(_wire.line("ask", key=key, request=jsonable(body), timeout_ms=timeout_ms))
+        await self._send(_wire.line("ask", key=key, request=jsonable(body), timeout_ms=timeout_ms))
         if key in self._early_answers:
             self._settle_answer(key, *self._early_answers.pop(key))
         elif self._closed:
@@ -198,7 +228,7 @@ class Context:
         value = await result if inspect.isawaitable(result) else result
         saved = json.loads(json.dumps(jsonable(value)))
         if self.protocol >= 2:
-            await self._saved(key, _wire.line("step", key=key, value=saved))
+            await self._saved(key, _wire.line("step", key=key, value=saved), confirmed=True)
         self._journal[key] = saved
         return saved
 
@@ -221,31 +251,50 @@ class Context:
             raise ProtocolError(f"step key `{key}` was already used in this attempt")
         self._used_keys.add(key)
 
-    async def _saved(self, key: str, message: str) -> None:
+    async def _saved(self, key: str, message: str, *, confirmed: bool = False) -> None:
+        """Sends a step or a sleep and returns once the runtime says it is saved (for a sleep:
+        once its time is up). A `confirmed` message needs no `step_saved` on a transport that
+        confirms steps by answering.
+        """
         if self._closed:
             raise ProtocolError(f"cannot save `{key}`: the runtime closed stdin")
         saved: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._saving[key] = saved
-        self._send(message)
+        await self._send(message)
+        if confirmed and self._transport.confirms_steps:
+            self._saving.pop(key, None)
+            return
         await saved
 
     # --- the runner's side --------------------------------------------------------------
 
-    def _send(self, line: str) -> None:
+    async def _send(self, message: str) -> None:
         if self._ended:
-            raise ProtocolError("the task's outcome is written: nothing may follow it")
-        self._write(line)
+            raise ProtocolError("the task's outcome is sent: nothing may follow it")
+        await self._transport.send(message)
 
-    def _end(self, line: str) -> None:
-        """Writes the outcome; nothing may be written after it."""
-        self._send(line)
+    async def _end(self, outcome: str) -> None:
+        """Sends the outcome; nothing may be sent after it."""
+        # Marked before the send: a message the handler sends meanwhile (from a task it left
+        # running) must not overtake or follow the outcome.
+        if self._ended:
+            raise ProtocolError("the task's outcome is sent: nothing may follow it")
         self._ended = True
+        await self._transport.send(outcome)
+
+    def _attach(self, work: asyncio.Future[Any]) -> None:
+        """The handler's run: cancelled `grace` seconds after the task is cancelled."""
+        self._work = work
+        if self.cancelled.is_set():
+            asyncio.get_running_loop().call_later(self._grace, work.cancel)
 
     def _receive(self, message: Mapping[str, Any]) -> None:
         """Routes one line from the runtime (after the start line)."""
         kind = message["type"]
         key = message.get("key")
         if kind == "cancel":
+            if not self.cancelled.is_set() and self._work is not None:
+                asyncio.get_running_loop().call_later(self._grace, self._work.cancel)
             self.cancelled.set()
         elif kind == "answer" and isinstance(key, str):
             self._settle_answer(key, True, message.get("value"))

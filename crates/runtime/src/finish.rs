@@ -1,0 +1,128 @@
+//! Ending a task: the outcome written once, the slots freed, the inbox told, the terminal
+//! callback run, the waiters woken.
+
+use std::sync::Arc;
+
+use longrun_core::{
+    Change, Outcome, Routing, Session, TaskId, inbox::InboxEntry, store::NewInboxItem,
+};
+
+use crate::{
+    live::{AskSlot, Live, TerminalCallback},
+    runtime::Inner,
+    supervise::{self},
+};
+
+impl Inner {
+    /// Ends a task: writes its outcome, frees its slots, tells the inbox, runs its terminal
+    /// callback, then wakes its waiters. Runs exactly once per task.
+    pub(crate) async fn finish(&self, live: &Arc<Live>, outcome: Outcome) {
+        if live.is_lost() {
+            self.drop_lost(live);
+            return;
+        }
+        let staged = {
+            let mut state = live.state.lock();
+            // A cancellation requested before the end was written wins over a late result.
+            let outcome = match (&state.cancel_reason, outcome) {
+                (Some(reason), Outcome::Completed { .. } | Outcome::Failed { .. }) => {
+                    Outcome::Cancelled {
+                        reason: reason.clone(),
+                    }
+                }
+                (_, outcome) => outcome,
+            };
+            // Questions still open will never be answered by this run.
+            for slot in state.asks.values_mut() {
+                if matches!(slot, AskSlot::Waiting(_)) {
+                    *slot = AskSlot::TimedOut;
+                }
+            }
+            self.stage(&mut state, live, Change::Ended(outcome))
+        };
+        let ended = match staged {
+            Ok(staged) => self.land(live, staged).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = &ended {
+            tracing::error!(task = %live.id, %error, "could not record a task's end");
+            if live.is_lost() {
+                self.drop_lost(live);
+                return;
+            }
+        }
+        let (detached, holds_slot) = {
+            let mut state = live.state.lock();
+            state.subscribers = None;
+            (state.detached, std::mem::take(&mut state.holds_slot))
+        };
+        if holds_slot {
+            self.admission.release(&self.slot_of(live));
+        }
+        if let (Ok(event), Some(session)) = (&ended, &live.info.session)
+            && (live.routing == Routing::Background || detached)
+            && let Change::Ended(outcome) = &event.change
+        {
+            let entry = InboxEntry::Outcome {
+                kind: live.info.kind.to_string(),
+                outcome: outcome.clone(),
+            };
+            // Boxed: a rarer, larger future than the rest, kept out of every task's allocation.
+            Box::pin(self.push_inbox(session, live.id, entry)).await;
+        }
+        // The callback is part of the end: waiters (`wait`, `cancel`, a foreground start) return
+        // after it ran, so they can rely on what it did.
+        let callback = live.on_terminal.lock().take();
+        if let Some(callback) = callback {
+            Box::pin(self.run_terminal_callback(live.id, callback)).await;
+        }
+        self.live.remove(&live.id);
+        live.changed.notify_waiters();
+    }
+
+    /// The end of a task given up (see [`Inner::abandon`]): free what it held, write nothing.
+    pub(crate) fn drop_lost(&self, live: &Live) {
+        let holds_slot = {
+            let mut state = live.state.lock();
+            state.subscribers = None;
+            std::mem::take(&mut state.holds_slot)
+        };
+        if holds_slot {
+            self.admission.release(&self.slot_of(live));
+        }
+        self.live.remove(&live.id);
+        live.changed.notify_waiters();
+    }
+
+    pub(crate) async fn run_terminal_callback(&self, id: TaskId, callback: TerminalCallback) {
+        match self.store.get(id).await {
+            Ok(Some(task)) => {
+                let run = std::panic::AssertUnwindSafe(callback(task));
+                if let Err(panic) = futures_util::FutureExt::catch_unwind(run).await {
+                    let panic = supervise::panic_message(&panic);
+                    tracing::error!(task = %id, %panic, "terminal callback panicked");
+                }
+            }
+            Ok(None) => tracing::error!(task = %id, "task vanished before its terminal callback"),
+            Err(error) => {
+                tracing::error!(task = %id, %error, "could not read a task for its terminal callback")
+            }
+        }
+    }
+
+    pub(crate) async fn push_inbox(&self, session: &Session, task: TaskId, entry: InboxEntry) {
+        let pushed = self
+            .store
+            .push(NewInboxItem {
+                session: session.clone(),
+                task,
+                at: self.clock.now(),
+                entry,
+            })
+            .await;
+        match pushed {
+            Ok(()) => self.sessions.wake(session),
+            Err(error) => tracing::error!(%task, %error, "could not place an item in the inbox"),
+        }
+    }
+}
