@@ -150,14 +150,14 @@ pub fn router(surface: Surface, config: Config, public_url: String) -> Result<Ro
         })?,
         None => push::store::Store::memory(),
     };
-    let policy = push::ssrf::Policy {
+    let policy = longrun_delivery::Policy {
         allow_loopback: config.allow_loopback_webhooks,
     };
     let push = push::Push::new(
         store,
         runtime.clone(),
         policy,
-        push::Retry::default(),
+        longrun_delivery::Retry::default(),
         config.webhook_secret.as_ref(),
         surface.shutdown_token(),
     )?;

@@ -111,6 +111,10 @@ pub(crate) struct Config {
     /// `[workers]`: the worker protocol's timings.
     #[serde(default)]
     pub(crate) workers: Workers,
+    /// `[webhooks]`: where `/v1` webhooks' pending deliveries are kept, whether loopback
+    /// receivers are allowed, and the secret for webhooks that name none (`docs/webhooks.md`).
+    #[serde(default)]
+    pub(crate) webhooks: longrun_http::WebhookConfig,
     /// The config file's directory: relative paths are relative to it.
     #[serde(skip)]
     pub(crate) dir: PathBuf,
@@ -269,6 +273,9 @@ pub(crate) struct Kind {
     pub(crate) protocol: Option<u32>,
     /// How failed attempts are retried (`[kinds.retry]`); without it, a failure is final.
     pub(crate) retry: Option<RetryConfig>,
+    /// The webhook a `/v1` start of this kind gets when it names none:
+    /// `webhook = { url = "…", events = "end" }` (`docs/webhooks.md`).
+    pub(crate) webhook: Option<longrun_http::model::Webhook>,
 }
 
 /// `[kinds.retry]`: every field optional, defaults as [`RetryPolicy::attempts`] gives them.
@@ -755,6 +762,43 @@ command = ["sh", "fail.sh"]
 
     fn parse(text: &str) -> Result<Config, Error> {
         Config::parse(text, "test.toml", PathBuf::from("/etc/longrun"))
+    }
+
+    #[test]
+    fn webhooks_and_a_kind_default_webhook_parse() {
+        let config = parse(
+            r#"
+[server]
+anonymous = true
+
+[webhooks]
+allow_loopback = true
+secret = "whsec_dGhpcnR5LXR3by1ieXRlcy1vZi13ZWJob29rLWtleSE="
+
+[[kinds]]
+name = "build"
+command = ["make"]
+webhook = { url = "https://ci.example.com/hook", events = "end" }
+"#,
+        )
+        .unwrap();
+        assert!(config.webhooks.allow_loopback);
+        assert!(config.webhooks.secret.is_some());
+        let webhook = config.kinds[0].webhook.as_ref().unwrap();
+        assert_eq!(webhook.url, "https://ci.example.com/hook");
+        assert_eq!(webhook.events, longrun_http::model::WebhookEvents::End);
+        assert_eq!(webhook.secret, None);
+        // Unknown keys are refused, in the table and in a kind's webhook.
+        let server = "[server]\nanonymous = true\n";
+        assert!(parse(&format!("{server}[webhooks]\nallow_loopback = true\n")).is_ok());
+        assert!(parse(&format!("{server}[webhooks]\nallow = true\n")).is_err());
+        assert!(
+            parse(&format!(
+                "{server}[[kinds]]\nname = \"a\"\ncommand = [\"true\"]\n\
+                 webhook = {{ url = \"https://x.example\", event = \"end\" }}\n"
+            ))
+            .is_err()
+        );
     }
 
     #[test]

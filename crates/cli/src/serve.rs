@@ -130,7 +130,26 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         None => surface_auth(auth),
     };
     let surface = longrun_surface::Surface::new(runtime.clone(), auth, limits(&config));
-    let api = longrun_http::Api::new(surface.clone()).with_workers(hub);
+    let mut webhook_config = config.webhooks.clone();
+    if webhook_config.store.is_none() {
+        let data = data_dir(&args, &config);
+        std::fs::create_dir_all(&data)
+            .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+        webhook_config.store = Some(data.join("webhooks.sqlite"));
+    }
+    let webhook_defaults = config
+        .kinds
+        .iter()
+        .filter_map(|kind| {
+            let webhook = kind.webhook.clone()?;
+            Some((kind.name.get_ref().clone(), webhook))
+        })
+        .collect();
+    let webhooks = longrun_http::Webhooks::new(&surface, &webhook_config, webhook_defaults)
+        .context("cannot set up webhooks")?;
+    let api = longrun_http::Api::new(surface.clone())
+        .with_workers(hub)
+        .with_webhooks(webhooks);
     let mcp = longrun_mcp::router(surface.clone(), config.mcp.clone());
     let mut a2a_config = config.a2a.clone();
     if a2a_config.push_store.is_none() {

@@ -16,6 +16,9 @@
 //! | `/v1/workers…` | the worker protocol (`docs/worker-protocol.md`), with [`Api::with_workers`] |
 //! | `GET /healthz`, `GET /metrics`, `GET /openapi.json` | health, Prometheus metrics, this API |
 //!
+//! A start may name a `webhook` that receives the task's events as they happen, signed with
+//! the Standard Webhooks headers ([`Api::with_webhooks`], `docs/webhooks.md`).
+//!
 //! The wire shapes are in [`model`]; the OpenAPI document ([`openapi`]) is generated from them
 //! and from the handlers, and is committed as `docs/openapi.json`.
 //!
@@ -69,6 +72,7 @@ mod kinds;
 mod metrics;
 pub mod model;
 mod tasks;
+mod webhooks;
 mod workers;
 
 use std::sync::Arc;
@@ -83,7 +87,9 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 pub use doc::openapi;
+pub use longrun_delivery::Retry as WebhookRetry;
 pub use longrun_surface::{Auth, Limits, Principal, Surface};
+pub use webhooks::{WebhookConfig, WebhookError, Webhooks};
 
 use crate::{error::Error, metrics::Metrics};
 
@@ -103,6 +109,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     /// The workers connected to this node, when the server has worker kinds.
     workers: Option<longrun_worker_hub::Hub>,
+    /// Delivers tasks' events to their webhooks, when the server has webhooks set up.
+    webhooks: Option<Webhooks>,
     /// Cancelled when the last clone goes, to stop the metrics collector.
     dropped: CancellationToken,
 }
@@ -136,6 +144,7 @@ impl Api {
                 surface,
                 metrics,
                 workers: None,
+                webhooks: None,
                 dropped,
             }),
         }
@@ -148,6 +157,21 @@ impl Api {
             None => panic!("Api::with_workers must be called before the API is cloned"),
         }
         self
+    }
+
+    /// Delivers the events of tasks started with a `webhook` (or of a kind with a default one)
+    /// with `webhooks`; without it, a start that names a webhook is refused. Call before
+    /// cloning the API.
+    pub fn with_webhooks(mut self, webhooks: Webhooks) -> Self {
+        match Arc::get_mut(&mut self.shared) {
+            Some(shared) => shared.webhooks = Some(webhooks),
+            None => panic!("Api::with_webhooks must be called before the API is cloned"),
+        }
+        self
+    }
+
+    pub(crate) fn webhooks(&self) -> Option<&Webhooks> {
+        self.shared.webhooks.as_ref()
     }
 
     /// The worker hub, if the API serves the worker protocol.

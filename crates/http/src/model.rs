@@ -353,6 +353,40 @@ pub struct CreateTask {
     /// already past starts at once. Not with `delay_ms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_at_ms: Option<u64>,
+    /// POST the task's events to this receiver as they happen, signed (`docs/webhooks.md`).
+    /// Default: the kind's webhook in the server's config, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
+}
+
+/// Where a task's events are POSTed, one event per POST (the body is an [`Event`], as on the
+/// SSE streams), signed with the Standard Webhooks headers (`webhook-id`, stable across
+/// retries, `webhook-timestamp`, `webhook-signature`). Failed POSTs are retried with backoff;
+/// pending deliveries survive a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// The receiver: an `http` or `https` URL on a public address (the server refuses
+    /// loopback, private, link-local and reserved addresses unless its config allows loopback).
+    pub url: String,
+    /// Which events: every one (`all`, the default) or only the one that ends the task (`end`).
+    #[serde(default)]
+    pub events: WebhookEvents,
+    /// The Standard Webhooks secret the POSTs are signed with: `whsec_` and the base64 of 24
+    /// to 64 random bytes. Default: the server's `[webhooks] secret`; one of the two is needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// Which of a task's events a webhook receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookEvents {
+    /// Every event, in order.
+    #[default]
+    All,
+    /// Only the event that ends the task (completed, failed, cancelled or rejected).
+    End,
 }
 
 /// `GET /v1/tasks`: one page of tasks, newest first.

@@ -38,6 +38,9 @@ const MAX_KEY: usize = 255;
 /// With an `Idempotency-Key` header, a repeat of the request (same principal, same key) while
 /// the first task is kept starts nothing and answers `200` with that task as it stands; the
 /// same key with another kind or input answers `422`.
+///
+/// With a `webhook` (or when the kind has a default one), the task's events are POSTed to it
+/// as they happen, signed with the Standard Webhooks headers (`docs/webhooks.md`).
 #[utoipa::path(
     post,
     path = "/v1/tasks",
@@ -53,7 +56,7 @@ const MAX_KEY: usize = 255;
         (status = 401, description = "Missing or wrong bearer token.", body = model::ErrorBody),
         (status = 413, description = "The body or the input is too large.", body = model::ErrorBody),
         (status = 415, description = "The body is not `application/json`.", body = model::ErrorBody),
-        (status = 422, description = "Unknown kind, unknown field, an input that fails the kind's schema, both `delay_ms` and `start_at_ms`, or an `Idempotency-Key` already used with another kind or input.", body = model::ErrorBody),
+        (status = 422, description = "Unknown kind, unknown field, an input that fails the kind's schema, both `delay_ms` and `start_at_ms`, an `Idempotency-Key` already used with another kind or input, or a `webhook` the server refuses (a loopback, private or reserved address, a bad or missing secret).", body = model::ErrorBody),
         (status = 503, description = "The server is shutting down.", body = model::ErrorBody),
     )
 )]
@@ -80,6 +83,15 @@ pub(crate) async fn create(
             "`delay_ms` and `start_at_ms` both say when to start: send one of them".to_owned(),
         ));
     }
+    let webhook = match (api.webhooks(), body.webhook) {
+        (Some(webhooks), named) => webhooks.accept(&body.kind, named)?,
+        (None, Some(_)) => {
+            return Err(Error::InvalidRequest(
+                "webhook: this server does not deliver webhooks".to_owned(),
+            ));
+        }
+        (None, None) => None,
+    };
     let request = StartRequest {
         kind: body.kind,
         input: body.input,
@@ -93,6 +105,10 @@ pub(crate) async fn create(
         delay: body.delay_ms.map(Duration::from_millis),
     };
     let Start { task, repeated } = api.surface().start(&principal, "http", request).await?;
+    if let (Some(webhooks), Some(webhook), false) = (api.webhooks(), webhook, repeated) {
+        // Delivery replays the task's log from the start, so nothing it did meanwhile is lost.
+        webhooks.start(&task.id, &principal, webhook).await?;
+    }
     // A repeat of an earlier start (its idempotency key) created nothing.
     let status = if repeated {
         StatusCode::OK

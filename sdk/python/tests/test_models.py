@@ -36,6 +36,7 @@ OBJECTS: dict[str, type[BaseModel]] = {
     "Task": models.Task,
     "TaskError": models.TaskError,
     "TaskPage": models.TaskPage,
+    "Webhook": models.Webhook,
     "Worker": models.WorkerInfo,
     "WorkerEvent": models.WorkerEvent,
     "WorkerHeartbeat": models.WorkerHeartbeat,
@@ -53,6 +54,7 @@ ENUMS: dict[str, type[Enum]] = {
     "CancelReason": models.CancelReason,
     "RestartPolicy": models.RestartPolicy,
     "Status": models.Status,
+    "WebhookEvents": models.WebhookEvents,
 }
 
 

@@ -146,6 +146,9 @@ export interface paths {
          *     With an `Idempotency-Key` header, a repeat of the request (same principal, same key) while
          *     the first task is kept starts nothing and answers `200` with that task as it stands; the
          *     same key with another kind or input answers `422`.
+         *
+         *     With a `webhook` (or when the kind has a default one), the task's events are POSTed to it
+         *     as they happen, signed with the Standard Webhooks headers (`docs/webhooks.md`).
          */
         post: operations["create"];
         delete?: never;
@@ -544,6 +547,7 @@ export interface components {
              *     keeps running, detached). Without it the answer comes at once. Capped by the server.
              */
             wait_ms?: number | null;
+            webhook?: components["schemas"]["Webhook"] | null;
         };
         /**
          * @description `POST /v1/sessions/{session}/inbox:drain`: what to acknowledge and what to fetch. Every
@@ -850,6 +854,31 @@ export interface components {
             /** @description The tasks. */
             tasks: components["schemas"]["Task"][];
         };
+        /**
+         * @description Where a task's events are POSTed, one event per POST (the body is an [`Event`], as on the
+         *     SSE streams), signed with the Standard Webhooks headers (`webhook-id`, stable across
+         *     retries, `webhook-timestamp`, `webhook-signature`). Failed POSTs are retried with backoff;
+         *     pending deliveries survive a restart.
+         */
+        Webhook: {
+            /** @description Which events: every one (`all`, the default) or only the one that ends the task (`end`). */
+            events?: components["schemas"]["WebhookEvents"];
+            /**
+             * @description The Standard Webhooks secret the POSTs are signed with: `whsec_` and the base64 of 24
+             *     to 64 random bytes. Default: the server's `[webhooks] secret`; one of the two is needed.
+             */
+            secret?: string | null;
+            /**
+             * @description The receiver: an `http` or `https` URL on a public address (the server refuses
+             *     loopback, private, link-local and reserved addresses unless its config allows loopback).
+             */
+            url: string;
+        };
+        /**
+         * @description Which of a task's events a webhook receives.
+         * @enum {string}
+         */
+        WebhookEvents: "all" | "end";
         /** @description A connected worker. */
         Worker: {
             /** @description How many tasks it runs at once. */
@@ -1300,7 +1329,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unknown kind, unknown field, an input that fails the kind's schema, both `delay_ms` and `start_at_ms`, or an `Idempotency-Key` already used with another kind or input. */
+            /** @description Unknown kind, unknown field, an input that fails the kind's schema, both `delay_ms` and `start_at_ms`, an `Idempotency-Key` already used with another kind or input, or a `webhook` the server refuses (a loopback, private or reserved address, a bad or missing secret). */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -23,6 +23,8 @@ export type Cancellation = Schemas["Cancellation"];
 export type TaskPage = Schemas["TaskPage"];
 /** What a start sends (`POST /v1/tasks`). */
 export type CreateTask = Schemas["CreateTask"];
+/** Where a start's task events are POSTed, signed with the Standard Webhooks headers (`docs/webhooks.md`). */
+export type Webhook = Schemas["Webhook"];
 /** What an inbox drain returns. */
 export type Drained = Schemas["Drained"];
 /** One item of a session's inbox. */

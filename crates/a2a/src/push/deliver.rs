@@ -5,11 +5,9 @@
 //! `StreamResponse` (`{"task": …}`, `{"statusUpdate": …}`, `{"artifactUpdate": …}`); 0.3
 //! posted the whole task on each change, and so does this for a 0.3 config.
 
-use axum::http::header;
 use longrun::{Notice, Seq, Task, TaskId};
+use longrun_delivery::Label;
 use serde_json::Value;
-// tokio's clock, so paused-time tests reach the give-up deadline.
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Inner, Record, sign::SIGNATURE_HEADER};
@@ -19,6 +17,9 @@ use crate::{
     version::Version,
     wire::StreamResponse,
 };
+
+/// The `Authorization` header.
+const AUTHORIZATION: &str = "authorization";
 
 /// The header carrying the config's token.
 const TOKEN_HEADER: &str = "x-a2a-notification-token";
@@ -32,7 +33,7 @@ pub(super) async fn run(inner: &Inner, record: Record, stop: &CancellationToken)
         return;
     };
     let mut delivered = record.delivered;
-    let mut wait = inner.retry.first;
+    let mut wait = inner.sender.retry().first;
     loop {
         let task = match inner.runtime.get(id).await {
             Ok(task) => task,
@@ -45,7 +46,7 @@ pub(super) async fn run(inner: &Inner, record: Record, stop: &CancellationToken)
             }
             Err(error) => {
                 tracing::warn!(%error, task = %id, "cannot read a task for push delivery; retrying");
-                if !pause(inner, stop, &mut wait).await {
+                if !inner.sender.pause(stop, &mut wait).await {
                     return;
                 }
                 continue;
@@ -73,7 +74,7 @@ pub(super) async fn run(inner: &Inner, record: Record, stop: &CancellationToken)
             Ok(events) => events,
             Err(error) => {
                 tracing::warn!(%error, task = %id, "cannot follow a task for push delivery; retrying");
-                if !pause(inner, stop, &mut wait).await {
+                if !inner.sender.pause(stop, &mut wait).await {
                     return;
                 }
                 continue;
@@ -111,7 +112,7 @@ pub(super) async fn run(inner: &Inner, record: Record, stop: &CancellationToken)
                 return;
             }
         }
-        if !pause(inner, stop, &mut wait).await {
+        if !inner.sender.pause(stop, &mut wait).await {
             return;
         }
     }
@@ -137,91 +138,35 @@ async fn save(inner: &Inner, record: &Record, delivered: u64) {
     }
 }
 
-/// Waits `wait` (doubling it for next time, up to the maximum); false if stopped meanwhile.
-async fn pause(inner: &Inner, stop: &CancellationToken, wait: &mut std::time::Duration) -> bool {
-    let this = *wait;
-    *wait = (*wait * 2).min(inner.retry.max);
-    tokio::select! {
-        () = stop.cancelled() => false,
-        () = tokio::time::sleep(this) => true,
-    }
-}
-
 /// POSTs `body` until the webhook answers 2xx; false if stopped or given up.
 async fn post(inner: &Inner, record: &Record, body: &Value, stop: &CancellationToken) -> bool {
-    let started = Instant::now();
-    let mut wait = inner.retry.first;
-    let mut attempt = 1u32;
-    loop {
-        let sent = tokio::select! {
-            () = stop.cancelled() => return false,
-            sent = send(inner, record, body) => sent,
-        };
-        let why = match sent {
-            Ok(()) => return true,
-            Err(why) => why,
-        };
-        if started.elapsed() >= inner.retry.give_up {
-            tracing::error!(
-                task = %record.task,
-                config = %record.id,
-                attempt,
-                %why,
-                "giving up on a push notification: the webhook kept failing"
-            );
-            return false;
+    let Ok(body) = serde_json::to_vec(body) else {
+        return false;
+    };
+    let headers = |body: &[u8]| -> Vec<(&'static str, String)> {
+        let mut headers = Vec::new();
+        if let Some(signer) = &inner.signer {
+            headers.push((SIGNATURE_HEADER, signer.header(body)));
         }
-        tracing::warn!(
-            task = %record.task,
-            config = %record.id,
-            attempt,
-            %why,
-            retry_in_ms = wait.as_millis() as u64,
-            "push notification failed; retrying"
-        );
-        if !pause(inner, stop, &mut wait).await {
-            return false;
+        if !record.scheme.is_empty() {
+            let value = if record.credentials.is_empty() {
+                record.scheme.clone()
+            } else {
+                format!("{} {}", record.scheme, record.credentials)
+            };
+            headers.push((AUTHORIZATION, value));
         }
-        attempt += 1;
-    }
-}
-
-async fn send(inner: &Inner, record: &Record, body: &Value) -> Result<(), String> {
-    // Checked again on every POST: the policy may have changed since the config was made.
-    let url = inner.policy.check(&record.url)?;
-    let body = serde_json::to_vec(body).map_err(|error| error.to_string())?;
-    let signature = inner.signer.as_ref().map(|signer| signer.header(&body));
-    let mut request = inner
-        .client
-        .post(url)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body);
-    if let Some(signature) = signature {
-        request = request.header(SIGNATURE_HEADER, signature);
-    }
-    if !record.scheme.is_empty() {
-        let value = if record.credentials.is_empty() {
-            record.scheme.clone()
-        } else {
-            format!("{} {}", record.scheme, record.credentials)
-        };
-        request = request.header(header::AUTHORIZATION, value);
-    }
-    if !record.token.is_empty() {
-        request = request.header(TOKEN_HEADER, record.token.as_str());
-    }
-    let response = request.send().await.map_err(|error| {
-        // reqwest's message names the URL, which may hold secrets in its query: keep the cause.
-        let mut cause: &dyn std::error::Error = &error;
-        while let Some(next) = cause.source() {
-            cause = next;
+        if !record.token.is_empty() {
+            headers.push((TOKEN_HEADER, record.token.clone()));
         }
-        format!("the request failed: {cause}")
-    })?;
-    let status = response.status();
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("the webhook answered {status}"))
-    }
+        headers
+    };
+    let label = Label {
+        task: &record.task,
+        id: &record.id,
+    };
+    inner
+        .sender
+        .post(label, &record.url, &body, &headers, stop)
+        .await
 }

@@ -14,7 +14,6 @@ mod deliver;
 #[cfg(test)]
 mod golden;
 pub(crate) mod sign;
-pub(crate) mod ssrf;
 pub(crate) mod store;
 
 use std::{
@@ -23,39 +22,15 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
 };
 
 use longrun::Runtime;
+use longrun_delivery::{Policy, Retry, Sender};
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 pub(crate) use store::Record;
-
-/// How deliveries retry.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Retry {
-    /// The wait after the first failure; it doubles after each further one.
-    pub(crate) first: Duration,
-    /// The longest wait between two attempts.
-    pub(crate) max: Duration,
-    /// After failing this long on one event, the delivery stops (logged as an error).
-    pub(crate) give_up: Duration,
-    /// One POST's time limit.
-    pub(crate) timeout: Duration,
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Self {
-            first: Duration::from_millis(500),
-            max: Duration::from_secs(60),
-            give_up: Duration::from_secs(3600),
-            timeout: Duration::from_secs(10),
-        }
-    }
-}
 
 /// The push-notification service. Cloning is cheap.
 #[derive(Clone)]
@@ -66,9 +41,8 @@ pub(crate) struct Push {
 struct Inner {
     store: store::Store,
     runtime: Runtime,
-    policy: ssrf::Policy,
-    client: reqwest::Client,
-    retry: Retry,
+    /// POSTs with retries, through the SSRF guard.
+    sender: Sender,
     /// Signs every POST when the server has a webhook secret.
     signer: Option<sign::Signer>,
     shutdown: CancellationToken,
@@ -80,26 +54,16 @@ impl Push {
     pub(crate) fn new(
         store: store::Store,
         runtime: Runtime,
-        policy: ssrf::Policy,
+        policy: Policy,
         retry: Retry,
         secret: Option<&sign::WebhookSecret>,
         shutdown: CancellationToken,
     ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(retry.timeout)
-            .connect_timeout(retry.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(Arc::new(ssrf::Resolver(policy)))
-            .user_agent(concat!("longrun/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
                 runtime,
-                policy,
-                client,
-                retry,
+                sender: Sender::new(policy, retry)?,
                 signer: secret.map(sign::Signer::new),
                 shutdown,
                 running: Mutex::default(),
@@ -109,8 +73,8 @@ impl Push {
     }
 
     /// The SSRF policy webhook URLs are checked against.
-    pub(crate) fn policy(&self) -> ssrf::Policy {
-        self.inner.policy
+    pub(crate) fn policy(&self) -> Policy {
+        self.inner.sender.policy()
     }
 
     /// Starts the deliveries of every stored config (after a restart). Returns at once.

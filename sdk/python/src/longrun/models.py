@@ -141,6 +141,27 @@ class Task(_Wire):
         return self.status.is_terminal
 
 
+class WebhookEvents(str, Enum):
+    """Which of a task's events a webhook receives."""
+
+    ALL = "all"
+    """Every event, in order."""
+    END = "end"
+    """Only the event that ends the task."""
+
+
+class Webhook(BaseModel):
+    """Where a task's events are POSTed, signed with the Standard Webhooks headers
+    (`docs/webhooks.md`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    events: WebhookEvents = WebhookEvents.ALL
+    secret: str | None = None
+    """`whsec_` and the base64 of 24 to 64 random bytes; default: the server's."""
+
+
 class CreateTask(BaseModel):
     """`POST /v1/tasks`: what to start. Built by `Client.start`."""
 
@@ -155,6 +176,7 @@ class CreateTask(BaseModel):
     wait_ms: int | None = None
     delay_ms: int | None = None
     start_at_ms: int | None = None
+    webhook: Webhook | None = None
 
 
 class TaskPage(_Wire):

@@ -21,13 +21,14 @@ use reqwest::{
 
 /// What the policy lets through beyond public addresses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Policy {
-    pub(crate) allow_loopback: bool,
+pub struct Policy {
+    /// Let loopback addresses through (127.0.0.0/8, ::1, `localhost`).
+    pub allow_loopback: bool,
 }
 
 impl Policy {
     /// The URL, if a webhook may point there; else why not, in words for the client.
-    pub(crate) fn check(self, url: &str) -> Result<Url, String> {
+    pub fn check(self, url: &str) -> Result<Url, String> {
         let parsed = Url::parse(url).map_err(|error| format!("`{url}` is not a URL: {error}"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(format!(
