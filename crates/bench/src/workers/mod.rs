@@ -8,6 +8,7 @@
 //! | `in_process` (baseline) | a Rust closure registered on a [`longrun::Runtime`] in this process, on SQLite, behind the same HTTP API |
 //! | `rust_worker` | a `longrun-worker` in this process, serving a `worker = true` kind of a real `longrun serve` (a child process, on SQLite) over the worker protocol |
 //! | `python_worker` | `longrun.Worker` of the Python SDK in a child process, on the same server (skipped, with the reason, when the SDK's venv is not there) |
+//! | `python_process` | the same Python handler run by `longrun.process.run`, one interpreter per task (skipped likewise) |
 //! | `process` | `examples/handlers/echo.sh` on the same server: one `sh` spawned per task |
 //!
 //! Every handler returns `{"echo": input}` at once. Each way is a closed loop: `clients`
@@ -52,7 +53,10 @@ use crate::{
 
 use self::{
     python::PythonWorker,
-    servers::{IN_PROCESS_KIND, InProcess, PROCESS_KIND, PYTHON_KIND, RUST_KIND, Serve},
+    servers::{
+        IN_PROCESS_KIND, InProcess, PROCESS_KIND, PYTHON_KIND, PYTHON_PROCESS_KIND, RUST_KIND,
+        Serve,
+    },
 };
 
 /// `workers`'s options.
@@ -140,7 +144,8 @@ async fn measure(
     .await?;
     in_process.stop().await;
 
-    let serve = Serve::start()?;
+    let interpreter = python::interpreter();
+    let serve = Serve::start(interpreter.as_deref().ok())?;
     let shutdown = CancellationToken::new();
     let worker = Worker::builder(&serve.url)
         .name("bench-rust")
@@ -182,6 +187,15 @@ async fn measure(
         name: "process",
         what: "examples/handlers/echo.sh, one spawn per task",
         measured: Ok(loop_twice(&http, &serve.url, PROCESS_KIND, clients, duration).await),
+    });
+    let python_process = match &interpreter {
+        Ok(_) => Ok(loop_twice(&http, &serve.url, PYTHON_PROCESS_KIND, clients, duration).await),
+        Err(why) => Err(why.clone()),
+    };
+    ways.push(Way {
+        name: "python_process",
+        what: "the Python handler by longrun.process.run, one interpreter per task",
+        measured: python_process,
     });
     Ok((
         ways,
@@ -342,6 +356,15 @@ fn report(
                 summary.insert(format!("{name}_vs_process"), json!(ratio));
             }
         }
+    }
+    // The comparison: the same Python handler as a worker and as a process handler.
+    if let (Some(worker), Some(process)) = (
+        per_s("python_worker"),
+        per_s("python_process").filter(|rate| *rate > 0.0),
+    ) {
+        let ratio = round2(worker / process);
+        println!("  python_worker / python_process: {ratio:.1}×");
+        summary.insert("python_worker_vs_python_process".into(), json!(ratio));
     }
     println!("start → handler called, {samples} tasks one at a time:");
     for (name, sorted) in [

@@ -29,6 +29,16 @@ async def echo(ctx, input):
 worker.run_forever()
 "#;
 
+/// The same handler as a process handler (`longrun.process.run`): one interpreter per task.
+pub(crate) const PROCESS_SCRIPT: &str = r#"
+from longrun.process import run
+
+async def echo(ctx, input):
+    return {"echo": input}
+
+run(echo)
+"#;
+
 /// A running Python worker; stopped with SIGTERM (its graceful stop) when dropped.
 pub(crate) struct PythonWorker {
     child: Child,
@@ -36,7 +46,7 @@ pub(crate) struct PythonWorker {
 }
 
 /// The venv's interpreter, or why there is none.
-fn interpreter() -> Result<PathBuf, String> {
+pub(crate) fn interpreter() -> Result<PathBuf, String> {
     let home = std::env::var_os("HOME").ok_or("HOME is not set")?;
     let python = PathBuf::from(home).join(".cache/longrun-tests/sdk-python/venv/bin/python");
     if !python.exists() {

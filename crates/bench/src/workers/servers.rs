@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 pub(crate) const RUST_KIND: &str = "echo-rust-worker";
 pub(crate) const PYTHON_KIND: &str = "echo-python-worker";
 pub(crate) const PROCESS_KIND: &str = "echo-process";
+pub(crate) const PYTHON_PROCESS_KIND: &str = "echo-python-process";
 /// The in-process server's kind.
 pub(crate) const IN_PROCESS_KIND: &str = "echo";
 
@@ -56,19 +57,26 @@ pub(crate) struct Serve {
 }
 
 impl Serve {
-    pub(crate) fn start() -> anyhow::Result<Self> {
+    /// `python`, the Python SDK's interpreter when there is one, also serves the same handler
+    /// as a Python process handler.
+    pub(crate) fn start(python: Option<&Path>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("longrun.toml");
         let echo = echo_sh();
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nanonymous = true\n\n\
-                 [[kinds]]\nname = \"{RUST_KIND}\"\nworker = true\n\n\
-                 [[kinds]]\nname = \"{PYTHON_KIND}\"\nworker = true\n\n\
-                 [[kinds]]\nname = \"{PROCESS_KIND}\"\ncommand = [\"sh\", {echo:?}]\n"
-            ),
-        )?;
+        let mut text = format!(
+            "[server]\nanonymous = true\n\n\
+             [[kinds]]\nname = \"{RUST_KIND}\"\nworker = true\n\n\
+             [[kinds]]\nname = \"{PYTHON_KIND}\"\nworker = true\n\n\
+             [[kinds]]\nname = \"{PROCESS_KIND}\"\ncommand = [\"sh\", {echo:?}]\n"
+        );
+        if let Some(python) = python {
+            let script = dir.path().join("echo_process.py");
+            std::fs::write(&script, super::python::PROCESS_SCRIPT)?;
+            text.push_str(&format!(
+                "\n[[kinds]]\nname = \"{PYTHON_PROCESS_KIND}\"\ncommand = [{python:?}, {script:?}]\n"
+            ));
+        }
+        std::fs::write(&config, text)?;
         let mut child = Command::new(binary()?)
             .arg("serve")
             .arg("--config")
