@@ -169,8 +169,10 @@ impl Hub {
         });
         let weak = Arc::downgrade(&inner);
         let every = (options.expiry / 4).max(Duration::from_millis(50));
-        // Holds only a weak reference, so it cannot keep the hub alive; it ends with it.
-        #[allow(clippy::disallowed_methods)]
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the sweep holds only a weak reference and ends with the last clone of the hub"
+        )]
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
