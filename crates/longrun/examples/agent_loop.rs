@@ -28,8 +28,10 @@ use std::{
 };
 
 use longrun::{
-    Context, KindSpec, Options, Outcome, RestartPolicy, RetryPolicy, Runtime, StartOptions, Status,
-    TaskError, TaskId, store::SqliteStore,
+    Context, KindSpec, Options, Outcome, Runtime, StartOptions, TaskError, TaskId,
+    kind::{RestartPolicy, RetryPolicy},
+    store::SqliteStore,
+    task::Status,
 };
 use serde_json::{Value, json};
 

@@ -15,7 +15,10 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use longrun::{Change, Event, Notice, Progress, Task, TaskId};
+use longrun::{
+    Task, TaskId,
+    event::{Change, Event, Notice, Progress},
+};
 use serde_json::{Map, Value, json};
 use tokio::{sync::mpsc, time::Instant};
 
@@ -144,7 +147,7 @@ impl Relay {
         // Open questions (key → request), and those the client cannot be sent.
         let mut open: BTreeMap<String, Value> = BTreeMap::new();
         let mut held: BTreeMap<String, Question> = BTreeMap::new();
-        let mut after = longrun::Seq::ZERO;
+        let mut after = longrun::event::Seq::ZERO;
         if self.task_call {
             if let Some(pending) = task.state().pending_input() {
                 for (key, request) in pending {
@@ -300,7 +303,7 @@ impl Gather {
         let mut engaged = self.resumed;
         // A fresh call follows its task from the first event, so that no progress is missed;
         // a retry picks up where the task stands.
-        let mut after = longrun::Seq::ZERO;
+        let mut after = longrun::event::Seq::ZERO;
         if self.resumed {
             if let Some(pending) = task.state().pending_input() {
                 for (key, request) in pending {

@@ -18,7 +18,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use longrun::{Change, Filter, Notice, TaskId, TaskSupport, store::Cursor};
+use longrun::{
+    TaskId,
+    event::{Change, Notice},
+    kind::TaskSupport,
+    task::{Cursor, Filter},
+};
 use longrun_surface::Principal;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
@@ -479,7 +484,7 @@ fn watch_status(server: &Arc<Server>, session: &Arc<Session>, task: TaskId) {
         reason = "ends with the task, the session (held weakly) or the surface's shutdown; the door owns no TaskTracker yet"
     )]
     tokio::spawn(async move {
-        let Ok(mut events) = runtime.subscribe(task, longrun::Seq::ZERO).await else {
+        let Ok(mut events) = runtime.subscribe(task, longrun::event::Seq::ZERO).await else {
             return;
         };
         let mut last = None;

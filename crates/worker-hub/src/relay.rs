@@ -15,7 +15,10 @@ use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Durat
 
 use futures_util::{StreamExt, stream::FuturesUnordered};
 use longrun::{
-    ArtifactChunk, AskError, Context, Error, RestartPolicy, Signal, StepError, TaskError,
+    Context, Error, TaskError,
+    error::{AskError, StepError},
+    event::ArtifactChunk,
+    kind::{RestartPolicy, Signal},
 };
 use serde_json::Value;
 use tokio::sync::oneshot;

@@ -6,7 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use longrun::{Filter, Notice, Outcome, Seq, Status, Task, TaskId, Timestamp};
+use longrun::{
+    Outcome, Task, TaskId,
+    event::{Notice, Seq},
+    task::{Filter, Status},
+    time::Timestamp,
+};
 use longrun_surface::{Principal, StartRequest};
 
 mod push;
@@ -435,7 +440,10 @@ pub(crate) async fn snapshot(door: &Door, task: &Task, shape: Shape) -> Result<w
 }
 
 /// The task's events up to the snapshot's last one.
-async fn log(door: &Door, task: &Task) -> Result<Vec<std::sync::Arc<longrun::Event>>, Error> {
+async fn log(
+    door: &Door,
+    task: &Task,
+) -> Result<Vec<std::sync::Arc<longrun::event::Event>>, Error> {
     let mut subscription = door
         .runtime()
         .subscribe(task.id, Seq::ZERO)
