@@ -13,8 +13,8 @@ pub use longrun_runtime::{
     Context, Cursor, Drained, Error, Event, Filter, Inbox, InboxEntry, InboxItem, KindSpec, Labels,
     Limits, Notice, Options, Outcome, OverLimit, Owner, Page, Progress, Published, Recovery,
     RestartPolicy, RetryPolicy, Routing, Runtime, Seq, Session, Signal, StartOptions, Started,
-    State, Status, StepError, Subscription, Task, TaskError, TaskHandle, TaskId, TaskInfo,
-    TaskSupport, Timestamp, TokioClock,
+    State, Status, StepError, StepOptions, Subscription, Task, TaskError, TaskHandle, TaskId,
+    TaskInfo, TaskSupport, Timestamp, TokioClock,
 };
 
 /// The store traits and the backends that ship with longrun.
