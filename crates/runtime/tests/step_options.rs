@@ -1,6 +1,6 @@
 //! Per-step retries ([`StepOptions`]) on paused time: tries spaced within the jitter bounds, the
-//! last try's error returned, fatal errors not retried, and a cancel that ends a step's backoff
-//! at once.
+//! last try's error returned, fatal errors not retried, a cancel that ends a step's backoff at
+//! once, and a saved step that a later attempt replays instead of trying.
 
 use std::{sync::Arc, time::Duration};
 
@@ -210,4 +210,51 @@ async fn a_cancel_during_a_steps_backoff_ends_it_at_once() {
         before.elapsed()
     );
     assert_eq!(seen.lock().as_deref(), Some("cancelled"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_saved_step_is_not_tried_again_by_a_later_attempt() {
+    let store = Arc::new(MemoryStore::new());
+    let rt = runtime(&store);
+    let tries: Arc<Mutex<u32>> = Arc::default();
+    let counted = tries.clone();
+    let kind = KindSpec::new("twice").retry(
+        RetryPolicy::attempts(2)
+            .initial_backoff(Duration::from_millis(10))
+            .jitter(0.0),
+    );
+    rt.register(kind, move |ctx: Context, _: Value| {
+        let tries = counted.clone();
+        async move {
+            let options = StepOptions::new().retry(RetryPolicy::attempts(3));
+            let value: u32 = ctx
+                .step_with("call", options, || {
+                    let tries = tries.clone();
+                    async move {
+                        *tries.lock() += 1;
+                        Ok::<_, TaskError>(7)
+                    }
+                })
+                .await?;
+            if ctx.attempt() == 1 {
+                // A later failure of the attempt: the kind retries the whole handler.
+                return Err(TaskError::new("later", "failed after the step"));
+            }
+            Ok::<_, TaskError>(json!({"value": value, "attempt": ctx.attempt()}))
+        }
+    })
+    .unwrap();
+    let task = rt
+        .start("twice", json!(null), StartOptions::foreground())
+        .await
+        .unwrap()
+        .finished()
+        .unwrap();
+    assert_eq!(
+        task.outcome(),
+        Some(&Outcome::Completed {
+            output: json!({"value": 7, "attempt": 2})
+        })
+    );
+    assert_eq!(*tries.lock(), 1, "attempt 2 got the saved value");
 }
