@@ -24,19 +24,44 @@ use crate::{context::Context, step::StepError};
 /// [`Context::step`].
 ///
 /// ```
-/// # use std::time::Duration;
-/// # use longrun_runtime::{Context, RetryPolicy, StepOptions, TaskError};
-/// # async fn call_model(prompt: &str) -> Result<String, TaskError> { Ok(prompt.to_owned()) }
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::time::Duration;
+/// use longrun_runtime::{
+///     Context, KindSpec, Outcome, RetryPolicy, Runtime, StartOptions, StepOptions, TaskError,
+/// };
+///
+/// static TRIES: AtomicU32 = AtomicU32::new(0);
+///
+/// /// A model API that is overloaded on the first try.
+/// async fn call_model(prompt: &str) -> Result<String, TaskError> {
+///     match TRIES.fetch_add(1, Ordering::SeqCst) {
+///         0 => Err(TaskError::new("overloaded", "503 from the model API")),
+///         _ => Ok(format!("echo: {prompt}")),
+///     }
+/// }
+///
 /// async fn handler(ctx: Context, prompt: String) -> Result<String, TaskError> {
-///     // Up to three tries, 200 ms then 400 ms apart (less up to a fifth, at random).
-///     let options = StepOptions::new().retry(
-///         RetryPolicy::attempts(3).initial_backoff(Duration::from_millis(200)),
-///     );
+///     // Up to three tries, 20 ms then 40 ms apart (less up to a fifth, at random).
+///     let options = StepOptions::new()
+///         .retry(RetryPolicy::attempts(3).initial_backoff(Duration::from_millis(20)));
 ///     let reply: String = ctx
 ///         .step_with("model-call-1", options, || call_model(&prompt))
 ///         .await?;
 ///     Ok(reply)
 /// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let runtime = Runtime::new(Default::default());
+/// runtime.register(KindSpec::new("chat"), handler)?;
+/// let task = runtime
+///     .start("chat", "hi", StartOptions::foreground())
+///     .await?
+///     .finished()
+///     .expect("a foreground start waits for the end");
+/// assert_eq!(task.outcome(), Some(&Outcome::Completed { output: "echo: hi".into() }));
+/// assert_eq!(TRIES.load(Ordering::SeqCst), 2);
+/// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StepOptions {
