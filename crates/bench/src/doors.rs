@@ -291,14 +291,14 @@ fn report(args: &Args, seconds: u64, host: &Host, doors: &[Door], measured: &[Me
         summary.insert(format!("{}_errors", door.name()), json!(figures.errors));
     }
     // The measure: how many times fewer tasks per second a door completes than `/v1`.
-    let rate = |name: &str| {
+    let rate = |summary: &Map<String, Value>, name: &str| {
         summary
             .get(&format!("{name}_per_s"))
             .and_then(Value::as_f64)
     };
-    if let Some(v1) = rate("v1") {
+    if let Some(v1) = rate(&summary, "v1") {
         for door in ["mcp", "a2a"] {
-            if let Some(per_s) = rate(door).filter(|r| *r > 0.0) {
+            if let Some(per_s) = rate(&summary, door).filter(|r| *r > 0.0) {
                 let cost = round2(v1 / per_s);
                 println!("  {door} costs {cost:.2}x /v1 (v1 per s / {door} per s)");
                 summary.insert(format!("{door}_cost_vs_v1"), json!(cost));

@@ -35,9 +35,10 @@ pub mod inbox {
     pub use longrun_runtime::{Drained, Inbox, InboxEntry, InboxItem};
 }
 
-/// A kind's policies (restarts, retries, task support) and stream-style handlers' signals.
+/// A kind's policies (restarts, retries, task support), a step's retries, and stream-style
+/// handlers' signals.
 pub mod kind {
-    pub use longrun_runtime::{RestartPolicy, RetryPolicy, Signal, TaskSupport};
+    pub use longrun_runtime::{RestartPolicy, RetryPolicy, Signal, StepOptions, TaskSupport};
 }
 
 /// The bounds a runtime enforces: concurrency, payload sizes.
