@@ -14,7 +14,7 @@ pub use longrun_runtime::{
     Limits, Notice, Options, Outcome, OverLimit, Owner, Page, Progress, Published, Recovery,
     RestartPolicy, RetryPolicy, Routing, Runtime, Seq, Session, Signal, StartOptions, Started,
     State, Status, StepError, Subscription, Task, TaskError, TaskHandle, TaskId, TaskInfo,
-    TaskSupport, Timestamp, TokioClock,
+    TaskSupport, Timestamp, TokioClock, TraceContext,
 };
 
 /// The store traits and the backends that ship with longrun.

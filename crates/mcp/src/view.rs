@@ -177,6 +177,7 @@ mod tests {
             created_at: Timestamp::from_millis(1_000),
             idempotency_key: None,
             start_at: None,
+            trace: None,
         })
         .0
     }

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument as _;
+
 use longrun_core::{
     Change, Outcome, Routing, Session, TaskId, inbox::InboxEntry, store::NewInboxItem,
 };
@@ -32,16 +34,18 @@ impl Inner {
                 }
                 (_, outcome) => outcome,
             };
+            let span = live.trace.end(live.id, &outcome);
             // Questions still open will never be answered by this run.
             for slot in state.asks.values_mut() {
                 if matches!(slot, AskSlot::Waiting(_)) {
                     *slot = AskSlot::TimedOut;
                 }
             }
-            self.stage(&mut state, live, Change::Ended(outcome))
+            (self.stage(&mut state, live, Change::Ended(outcome)), span)
         };
+        let (staged, span) = staged;
         let ended = match staged {
-            Ok(staged) => self.land(live, staged).await,
+            Ok(staged) => self.land(live, staged).instrument(span).await,
             Err(error) => Err(error),
         };
         if let Err(error) = &ended {

@@ -31,6 +31,7 @@ mod step;
 mod subscribe;
 mod supervise;
 mod sweep;
+mod trace;
 
 pub use admission::Limits;
 pub use clock::TokioClock;
@@ -42,7 +43,7 @@ pub use live::TaskInfo;
 pub use longrun_core::{
     Artifact, ArtifactChunk, CancelReason, Change, Event, InboxEntry, InboxItem, KindSpec, Labels,
     Outcome, OverLimit, Owner, Progress, RestartPolicy, RetryPolicy, Routing, Seq, Session, State,
-    Status, Task, TaskError, TaskId, TaskSupport, Timestamp,
+    Status, Task, TaskError, TaskId, TaskSupport, Timestamp, TraceContext,
     store::{Cursor, Filter, Page},
 };
 pub use options::{Bounds, Options};
@@ -51,3 +52,4 @@ pub use runtime::Runtime;
 pub use start::{StartOptions, Started, TaskHandle};
 pub use step::StepError;
 pub use subscribe::{AllNotice, AllSubscription, Notice, Published, Subscription};
+pub use trace::TARGET as TRACE_TARGET;
