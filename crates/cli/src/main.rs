@@ -16,6 +16,7 @@ mod mcp;
 mod serve;
 mod sse;
 mod tasks;
+mod telemetry;
 mod view;
 mod watch;
 

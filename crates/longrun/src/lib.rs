@@ -13,8 +13,8 @@ pub use longrun_runtime::{
     Context, Cursor, Drained, Error, Event, Filter, Inbox, InboxEntry, InboxItem, KindSpec, Labels,
     Limits, Notice, Options, Outcome, OverLimit, Owner, Page, Progress, Published, Recovery,
     RestartPolicy, RetryPolicy, Routing, Runtime, Seq, Session, Signal, StartOptions, Started,
-    State, Status, StepError, Subscription, Task, TaskError, TaskHandle, TaskId, TaskInfo,
-    TaskSupport, Timestamp, TokioClock, TraceContext,
+    State, Status, StepError, Subscription, TRACE_TARGET, Task, TaskError, TaskHandle, TaskId,
+    TaskInfo, TaskSupport, Timestamp, TokioClock, TraceContext,
 };
 
 /// The store traits and the backends that ship with longrun.
