@@ -32,13 +32,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_longrun");
 /// The longest any one request may take before the test counts it as hung.
 const HANG: Duration = Duration::from_secs(30);
 
-/// Kinds whose handlers are one-line shell scripts: `asks` asks `go` and then completes with
-/// its `TRACEPARENT`; `quick` completes with it at once.
+/// Kinds whose handlers are shell scripts: `asks` reports its `TRACEPARENT` as progress, asks
+/// `go`, and then completes with it; `quick` completes with it at once.
 const KINDS: &str = r#"
 [[kinds]]
 name = "asks"
 command = ["sh", "-c", '''
 read start
+printf '{"type":"progress","message":"%s"}\n' "$TRACEPARENT"
 echo '{"type":"ask","key":"go","request":{"type":"boolean"}}'
 read answer
 printf '{"type":"complete","output":{"traceparent":"%s"}}\n' "$TRACEPARENT"
@@ -81,20 +82,27 @@ struct Server {
     child: Child,
     url: String,
     _stdout: BufReader<ChildStdout>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
     fn start(config: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("longrun.toml");
+        let mut server = Self::start_in(dir.path(), config);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on the data in `dir`, which outlives it (for a restart).
+    fn start_in(dir: &std::path::Path, config: &str) -> Self {
+        let path = dir.join("longrun.toml");
         std::fs::write(&path, config).unwrap();
         let mut child = Command::new(BIN)
             .arg("serve")
             .arg("--config")
             .arg(&path)
             .arg("--data")
-            .arg(dir.path().join("data"))
+            .arg(dir.join("data"))
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
             // Send each batch after 50 ms rather than the default 5 s.
@@ -116,7 +124,7 @@ impl Server {
             child,
             url,
             _stdout: stdout,
-            _dir: dir,
+            _dir: None,
         }
     }
 
@@ -415,4 +423,101 @@ async fn without_an_exporter_the_handler_still_gets_the_callers_traceparent() {
         .until_status(&client, task["id"].as_str().unwrap(), "completed")
         .await;
     assert_eq!(done["output"]["traceparent"], "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rerun_after_a_crash_stays_in_the_callers_trace() {
+    let received = Received::default();
+    let collector = receiver(received.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // `asks`, re-run after a crash.
+    let config = format!(
+        "[server]\nanonymous = true\n\n[telemetry]\notlp_endpoint = \"{collector}\"\n{}",
+        KINDS.replacen("name = \"asks\"", "name = \"asks\"\nrestart = \"rerun\"", 1)
+    );
+    let client = Client::new();
+    let (trace_id, parent_id) = caller_trace();
+
+    let first = Server::start_in(dir.path(), &config);
+    let response = first
+        .post(&client, "/v1/tasks")
+        .header("traceparent", format!("00-{trace_id}-{parent_id}-01"))
+        .json(&json!({"kind": "asks", "input": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let task: Value = response.json().await.unwrap();
+    let id = task["id"].as_str().unwrap().to_owned();
+    first.until_status(&client, &id, "input_required").await;
+    // A task started without a trace begins its own, and keeps it across the restart too.
+    let response = first
+        .post(&client, "/v1/tasks")
+        .json(&json!({"kind": "asks", "input": {}}))
+        .send()
+        .await
+        .unwrap();
+    let untraced: Value = response.json().await.unwrap();
+    let untraced = untraced["id"].as_str().unwrap().to_owned();
+    let asking = first
+        .until_status(&client, &untraced, "input_required")
+        .await;
+    let own_trace = asking["progress"]["message"].as_str().unwrap()[3..35].to_owned();
+    // The crash: SIGKILL, nothing flushed, the task left `input_required` in the store.
+    drop(first);
+
+    let second = Server::start_in(dir.path(), &config);
+    second.until_status(&client, &id, "input_required").await;
+    let answered = second
+        .post(&client, &format!("/v1/tasks/{id}/answers/go"))
+        .json(&json!(true))
+        .send()
+        .await
+        .unwrap();
+    assert!(answered.status().is_success(), "{}", answered.status());
+    let done = second.until_status(&client, &id, "completed").await;
+    assert_eq!(done["attempt"], 2, "{done}");
+    second
+        .until_status(&client, &untraced, "input_required")
+        .await;
+    let answered = second
+        .post(&client, &format!("/v1/tasks/{untraced}/answers/go"))
+        .json(&json!(true))
+        .send()
+        .await
+        .unwrap();
+    assert!(answered.status().is_success(), "{}", answered.status());
+    let rerun = second.until_status(&client, &untraced, "completed").await;
+    let handed = rerun["output"]["traceparent"].as_str().unwrap();
+    assert_eq!(
+        &handed[3..35],
+        own_trace,
+        "the re-run joins the trace its first attempt began"
+    );
+
+    let spans = spans_until(&received, "the re-run's end", |spans| {
+        named(spans, "task", &id)
+            .iter()
+            .any(|span| attribute(span, "task.status").is_some())
+    })
+    .await;
+    let task_span = named(&spans, "task", &id)
+        .into_iter()
+        .find(|span| attribute(span, "task.status").as_deref() == Some("completed"))
+        .unwrap();
+    assert_eq!(
+        hex(&task_span.trace_id),
+        trace_id,
+        "the stored trace, after a restart"
+    );
+    assert_eq!(hex(&task_span.parent_span_id), parent_id);
+    let attempt = named(&spans, "task.attempt", &id)
+        .into_iter()
+        .find(|span| attribute(span, "task.attempt").as_deref() == Some("2"))
+        .expect("the re-run's attempt span");
+    assert_eq!(attempt.parent_span_id, task_span.span_id);
+    assert_eq!(
+        done["output"]["traceparent"],
+        format!("00-{trace_id}-{}-01", hex(&attempt.span_id)).as_str()
+    );
 }

@@ -157,7 +157,6 @@ impl Inner {
             session,
         };
         let live = Arc::new(Live::new(
-            id,
             entry.clone(),
             info,
             routing,

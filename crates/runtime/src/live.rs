@@ -96,9 +96,9 @@ pub(crate) enum AskSlot {
 }
 
 impl Live {
-    /// The record of a task just created: `first` is its `submitted` event, not yet durable.
+    /// The record of a task just created: `first` is its `submitted` event (it names the
+    /// task), not yet durable.
     pub(crate) fn new(
-        id: TaskId,
         kind: Arc<KindEntry>,
         info: TaskInfo,
         routing: Routing,
@@ -107,6 +107,7 @@ impl Live {
         first: Arc<Event>,
         trace: Trace,
     ) -> Self {
+        let id = first.task;
         let state = LiveState {
             state: State::Submitted,
             seq: first.seq,
