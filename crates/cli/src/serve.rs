@@ -70,7 +70,7 @@ pub(crate) struct Args {
 
 /// How logs are written.
 #[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
+pub(crate) enum LogFormat {
     /// For people: one line per event.
     Pretty,
     /// One JSON object per line, for log collectors.
@@ -467,7 +467,7 @@ async fn until_idle(runtime: &Runtime) {
     }
 }
 
-fn init_logs(format: LogFormat, exporter: Option<&Exporter>) {
+pub(crate) fn init_logs(format: LogFormat, exporter: Option<&Exporter>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Colour only for a person at a terminal: `longrun serve 2> file` (or a log collector)
     // gets plain text, not escape codes.

@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 
-use tracing::Instrument as _;
-
 use longrun_core::{
     Change, Outcome, Routing, Session, TaskId, inbox::InboxEntry, store::NewInboxItem,
 };
+use tracing::Instrument as _;
 
 use crate::{
     live::{AskSlot, Live, TerminalCallback},
@@ -23,7 +22,7 @@ impl Inner {
             self.drop_lost(live);
             return;
         }
-        let staged = {
+        let (staged, span) = {
             let mut state = live.state.lock();
             // A cancellation requested before the end was written wins over a late result.
             let outcome = match (&state.cancel_reason, outcome) {
@@ -43,7 +42,6 @@ impl Inner {
             }
             (self.stage(&mut state, live, Change::Ended(outcome)), span)
         };
-        let (staged, span) = staged;
         let ended = match staged {
             Ok(staged) => self.land(live, staged).instrument(span).await,
             Err(error) => Err(error),
