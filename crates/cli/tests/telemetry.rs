@@ -521,3 +521,80 @@ async fn a_rerun_after_a_crash_stays_in_the_callers_trace() {
         format!("00-{trace_id}-{}-01", hex(&attempt.span_id)).as_str()
     );
 }
+
+/// `longrun serve > file 2>&1` with spans exported and a task run: the file (its stdout line,
+/// and log lines that now name the task's spans) has no escape codes.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_into_a_file_writes_no_colour_codes() {
+    let received = Received::default();
+    let collector = receiver(received.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("longrun.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nanonymous = true\n\n[telemetry]\notlp_endpoint = \"{collector}\"\n{KINDS}"
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("serve.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .args(["--listen", "127.0.0.1:0"])
+        // Debug: the process handler's own log lines, inside the task's spans.
+        .env("RUST_LOG", "debug")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .expect("the longrun binary starts");
+    let mut url = None;
+    for _ in 0..600 {
+        let text = std::fs::read_to_string(&log).unwrap();
+        url = text
+            .lines()
+            .find(|line| line.starts_with("longrun serving on"))
+            .and_then(|line| {
+                line.split_whitespace()
+                    .find(|word| word.starts_with("http://"))
+            })
+            .map(str::to_owned);
+        if url.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = url.expect("the serving line in the file");
+    let client = Client::new();
+    let task: Value = client
+        .post(format!("{url}/v1/tasks"))
+        .timeout(HANG)
+        .json(&json!({"kind": "quick", "input": {}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = task["id"].as_str().unwrap().to_owned();
+    spans_until(&received, "the task's span", |spans| {
+        !named(spans, "task", &id).is_empty()
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains(&id),
+        "the task's spans name it in the log lines: {text}"
+    );
+    assert!(
+        !text.contains("\u{1b}["),
+        "escape codes in the file: {text:?}"
+    );
+}
