@@ -93,6 +93,7 @@ impl Inner {
             self.admission.release(&self.slot_of(live));
         }
         self.live.remove(&live.id);
+        live.trace.abandon("lost");
         live.changed.notify_waiters();
     }
 

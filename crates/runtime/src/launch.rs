@@ -253,6 +253,7 @@ impl Inner {
             self.admission.withdraw(live.id);
         }
         live.mark_lost();
+        live.trace.abandon("not_created");
         live.changed.notify_waiters();
     }
 

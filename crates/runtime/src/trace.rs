@@ -82,6 +82,14 @@ impl Trace {
             task.status = status,
         )
     }
+
+    /// Closes the `task` span of a task this runtime gives up without writing an end: `why`
+    /// (`not_created`: its creation failed, so there is no such task; `lost`: another node or
+    /// a failed write took it from this one) is its `task.status`.
+    pub(crate) fn abandon(&self, why: &'static str) {
+        let task = std::mem::replace(&mut *self.span.lock(), Span::none());
+        task.record("task.status", why);
+    }
 }
 
 /// A root `task` span (not a child of whatever request span started it: the caller's trace,
