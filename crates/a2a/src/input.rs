@@ -29,6 +29,10 @@ pub(crate) const INPUT_LABEL: &str = "a2a.input";
 pub(crate) const SKILL_KEY: &str = "skill";
 /// The metadata key naming the question a follow-up message answers.
 pub(crate) const QUESTION_KEY: &str = "question";
+/// The metadata key carrying the caller's W3C `traceparent`.
+pub(crate) const TRACEPARENT_KEY: &str = "traceparent";
+/// The metadata key carrying the caller's W3C `tracestate`.
+pub(crate) const TRACESTATE_KEY: &str = "tracestate";
 /// The longest `messageId` kept as a label; longer ones are cut.
 const MAX_MESSAGE_ID: usize = 256;
 
@@ -46,6 +50,18 @@ pub(crate) fn check(message: &Message) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// A trace context value (`key` is [`TRACEPARENT_KEY`] or [`TRACESTATE_KEY`]) from the
+/// message's metadata, else the request's, as the skill is found. Not a string: ignored, as an
+/// invalid trace context is.
+pub(crate) fn trace_text(message: &Message, request: Option<&Object>, key: &str) -> Option<String> {
+    [message.metadata.as_ref(), request]
+        .into_iter()
+        .flatten()
+        .find_map(|metadata| metadata.get(key))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 /// The kind a new message starts.

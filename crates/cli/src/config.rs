@@ -120,6 +120,9 @@ pub(crate) struct Config {
     /// receivers are allowed, and the secret for webhooks that name none (`docs/webhooks.md`).
     #[serde(default)]
     pub(crate) webhooks: longrun_http::WebhookConfig,
+    /// `[telemetry]`: where the task spans are exported (`docs/telemetry.md`).
+    #[serde(default)]
+    pub(crate) telemetry: Telemetry,
     /// The config file's directory: relative paths are relative to it.
     #[serde(skip)]
     pub(crate) dir: PathBuf,
@@ -196,6 +199,17 @@ pub(crate) struct Limits {
     pub(crate) event_bytes: Option<usize>,
     /// Keep at most this many finished tasks, whatever their ttl.
     pub(crate) max_finished: Option<usize>,
+}
+
+/// `[telemetry]`: traces. Without `otlp_endpoint`, nothing is exported and no exporter runs.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Telemetry {
+    /// The OTLP/HTTP collector: a base URL such as `http://127.0.0.1:4318` (spans go to its
+    /// `/v1/traces`), or the full URL of the traces endpoint.
+    pub(crate) otlp_endpoint: Option<String>,
+    /// The `service.name` resource attribute of the exported spans. Default `longrun`.
+    pub(crate) service_name: Option<String>,
 }
 
 /// `[workers]`: how often workers send heartbeats, and when a silent one is lost.

@@ -17,6 +17,7 @@ mod serve;
 mod sse;
 mod steps;
 mod tasks;
+mod telemetry;
 mod view;
 mod watch;
 

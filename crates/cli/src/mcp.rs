@@ -12,9 +12,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser as _;
 use longrun_surface::Principal;
-use tracing_subscriber::{EnvFilter, fmt};
 
-use crate::{config::Config, serve};
+use crate::{config::Config, serve, telemetry::Exporter};
 
 /// `longrun mcp`'s options.
 #[derive(clap::Args)]
@@ -43,15 +42,20 @@ struct ServeOptions {
 
 /// Serves MCP over stdio until stdin ends or a signal arrives.
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Stderr only: stdout is the protocol.
-    let _ = fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-
     let config = Config::load(&args.config)?;
+    // `[telemetry]` holds here as in `longrun serve`. Logs go to stderr only: stdout is the
+    // protocol.
+    let exporter = Exporter::start(&config.telemetry)?;
+    serve::init_logs(serve::LogFormat::Pretty, exporter.as_ref());
+    let served = serve_stdio(args, config).await;
+    if let Some(exporter) = exporter {
+        exporter.shutdown().await;
+    }
+    served
+}
+
+/// Serves MCP over stdio with `config` until stdin ends or a signal arrives.
+async fn serve_stdio(args: Args, config: Config) -> anyhow::Result<()> {
     let mut serve_args = vec![
         "serve".into(),
         "--config".into(),

@@ -30,9 +30,14 @@ use longrun::{
 use longrun_process::ProcessSpec;
 use longrun_worker_hub::Hub;
 use tokio::{net::TcpListener, sync::watch};
-use tracing_subscriber::{EnvFilter, fmt};
+use tracing_subscriber::{
+    EnvFilter, Layer as _, fmt, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
 
-use crate::config::{self, Config};
+use crate::{
+    config::{self, Config},
+    telemetry::Exporter,
+};
 
 /// How long open connections get to close once the API has shut down.
 const CONNECTIONS_GRACE: Duration = Duration::from_secs(1);
@@ -66,7 +71,7 @@ pub(crate) struct Args {
 
 /// How logs are written.
 #[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
+pub(crate) enum LogFormat {
     /// For people: one line per event.
     Pretty,
     /// One JSON object per line, for log collectors.
@@ -75,8 +80,8 @@ enum LogFormat {
 
 /// Serves until a signal, as the module docs describe.
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
-    init_logs(args.log_format);
-
+    // The config comes first: it says whether spans are exported, which the logging set-up
+    // needs. Its errors reach the user through `main`, not the logs.
     let path = match &args.config {
         Some(path) => path.clone(),
         None => demo_config().context(
@@ -85,6 +90,17 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         )?,
     };
     let config = Config::load(&path)?;
+    let exporter = Exporter::start(&config.telemetry)?;
+    init_logs(args.log_format, exporter.as_ref());
+    let served = serve(args, path, config).await;
+    if let Some(exporter) = exporter {
+        exporter.shutdown().await;
+    }
+    served
+}
+
+/// Serves with `config` (read from `path`) until a signal.
+async fn serve(args: Args, path: PathBuf, config: Config) -> anyhow::Result<()> {
     tracing::info!(config = %path.display(), "loaded config");
     let listen = args
         .listen
@@ -452,19 +468,22 @@ async fn until_idle(runtime: &Runtime) {
     }
 }
 
-fn init_logs(format: LogFormat) {
+pub(crate) fn init_logs(format: LogFormat, exporter: Option<&Exporter>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Colour only for a person at a terminal: `longrun serve 2> file` (or a log collector)
     // gets plain text, not escape codes.
-    let builder = fmt()
-        .with_env_filter(filter)
+    let logs = fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    // `try_init`: a subscriber already installed (never, in the binary) is not an error.
-    let _ = match format {
-        LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    // `RUST_LOG` filters the logs only: exported spans have their own filter (the exporter's).
+    let logs = match format {
+        LogFormat::Pretty => logs.with_filter(filter).boxed(),
+        LogFormat::Json => logs.json().with_filter(filter).boxed(),
     };
+    let mut layers = vec![logs];
+    layers.extend(exporter.map(Exporter::layer));
+    // `try_init`: a subscriber already installed (never, in the binary) is not an error.
+    let _ = tracing_subscriber::registry().with(layers).try_init();
 }
 
 /// Parses `10s`, `500ms`, `2m` or a bare number of seconds.

@@ -19,6 +19,7 @@ pub mod state;
 pub mod store;
 pub mod task;
 pub mod time;
+pub mod trace;
 
 pub use cluster::{Cluster, NodeId, Notice, Renewal, Signal, Signalled};
 pub use event::{Change, Event, Seq};
@@ -32,3 +33,4 @@ pub use task::{
     Task, TaskError,
 };
 pub use time::{Clock, SystemClock, Timestamp};
+pub use trace::TraceContext;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
+    TraceContext,
     event::{Change, Event, Seq},
     id::TaskId,
     state::{Refusal, State, Status},
@@ -361,6 +362,8 @@ pub struct NewTask {
     pub idempotency_key: Option<String>,
     /// When the handler may start, if later than creation (a delayed start).
     pub start_at: Option<Timestamp>,
+    /// The trace the task's spans belong to (see [`Task::trace`]).
+    pub trace: Option<TraceContext>,
 }
 
 /// A task: the unit of long-running work.
@@ -398,6 +401,11 @@ pub struct Task {
     /// When the handler may start (a delayed start): the task stays `submitted` until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_at: Option<Timestamp>,
+    /// The W3C trace context the task was started under (its caller's `traceparent`), or the
+    /// task's own span when it started a trace. Kept so that every attempt, also a re-run after
+    /// a restart, joins the same trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
     state: State,
     status_message: Option<String>,
     progress: Option<Progress>,
@@ -434,6 +442,7 @@ impl Task {
             created_at: new.created_at,
             idempotency_key: new.idempotency_key,
             start_at: new.start_at,
+            trace: new.trace,
             state: State::Submitted,
             status_message: None,
             progress: None,
@@ -624,6 +633,7 @@ mod tests {
             created_at: Timestamp::from_millis(1_000),
             idempotency_key: None,
             start_at: None,
+            trace: None,
         })
         .0
     }

@@ -42,6 +42,9 @@ const MAX_KEY: usize = 255;
 /// the first task is kept starts nothing and answers `200` with that task as it stands; the
 /// same key with another kind or input answers `422`.
 ///
+/// With a W3C `traceparent` header (and `tracestate`), the task's spans join the caller's trace,
+/// and process handlers get it as `TRACEPARENT` (`docs/telemetry.md`).
+///
 /// With a `webhook` (or when the kind has a default one), the task's events are POSTed to it
 /// as they happen, signed with the Standard Webhooks headers (`docs/webhooks.md`).
 #[utoipa::path(
@@ -51,6 +54,8 @@ const MAX_KEY: usize = 255;
     request_body = model::CreateTask,
     params(
         ("Idempotency-Key" = Option<String>, Header, description = "Names this start for the principal (at most 255 bytes): a repeat answers the first task instead of starting another."),
+        ("traceparent" = Option<String>, Header, description = "W3C Trace Context: the task's spans join this trace (`docs/telemetry.md`). An invalid value is ignored."),
+        ("tracestate" = Option<String>, Header, description = "W3C Trace Context vendor state, kept with a valid `traceparent`."),
     ),
     responses(
         (status = 200, description = "A repeat of an earlier start with the same `Idempotency-Key`: nothing was started; the first task as it stands.", body = model::Task),
@@ -106,6 +111,8 @@ pub(crate) async fn create(
         idempotency_key: key,
         start_at: body.start_at_ms.map(Timestamp::from_millis),
         delay: body.delay_ms.map(Duration::from_millis),
+        traceparent: header_text(&headers, "traceparent"),
+        tracestate: header_text(&headers, "tracestate"),
     };
     let Start { task, repeated } = api.surface().start(&principal, "http", request).await?;
     if let (Some(webhooks), Some(webhook), false) = (api.webhooks(), webhook, repeated) {
@@ -121,6 +128,13 @@ pub(crate) async fn create(
     let location = format!("/v1/tasks/{}", task.id);
     let task = model::Task::from(&task);
     Ok((status, [(header::LOCATION, location)], axum::Json(task)).into_response())
+}
+
+/// A header's value as text; `None` when absent or not visible ASCII (then it is ignored, as
+/// an invalid trace context is).
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    let value = headers.get(name)?.to_str().ok()?;
+    Some(value.to_owned())
 }
 
 /// The request's `Idempotency-Key`, if it sent one that can be used.

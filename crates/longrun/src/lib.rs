@@ -52,6 +52,11 @@ pub mod time {
     pub use longrun_runtime::{Timestamp, TokioClock};
 }
 
+/// Distributed tracing: a task's W3C trace context, and the `tracing` target of its spans.
+pub mod trace {
+    pub use longrun_runtime::{TRACE_TARGET, TraceContext};
+}
+
 /// Why an operation failed, beyond [`Error`]: refused changes, questions and steps.
 pub mod error {
     pub use longrun_core::{Refusal, RefusalReason};

@@ -266,7 +266,9 @@ async fn call(
         // There is no task to carry a tool error: a task-augmented call with a bad input is
         // refused outright.
         let input = server.input(&spec, params)?.map_err(Error::InvalidParams)?;
-        let task = server.start(principal, &spec, input, ttl).await?;
+        let task = server
+            .start(principal, &spec, input, ttl, request.meta())
+            .await?;
         watch_status(server, session, task.id);
         return Ok(Reply::Result(
             json!({"task": view::legacy(&task, server.config.poll_interval_ms)}),
@@ -283,7 +285,9 @@ async fn call(
         Ok(input) => input,
         Err(refused) => return Ok(Reply::Result(Value::Object(tools::error_result(&refused)))),
     };
-    let task = server.start(principal, &spec, input, None).await?;
+    let task = server
+        .start(principal, &spec, input, None, request.meta())
+        .await?;
     let progress = request
         .meta()
         .and_then(|meta| meta.get("progressToken"))

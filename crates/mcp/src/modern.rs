@@ -309,7 +309,11 @@ async fn call(
             task
         }
         None => match server.input(&spec, params)? {
-            Ok(input) => server.start(principal, &spec, input, None).await?,
+            Ok(input) => {
+                server
+                    .start(principal, &spec, input, None, request.meta())
+                    .await?
+            }
             Err(refused) => {
                 let result = tools::error_result(&refused);
                 return Ok(Reply::Result(modern_result(result, "complete")));

@@ -86,18 +86,27 @@ impl Server {
     }
 
     /// Starts a task of `spec` for `principal`. Returns once the store acknowledged it, so a
-    /// `tasks/get` for it resolves from then on.
+    /// `tasks/get` for it resolves from then on. `meta` is the call's `params._meta`: its
+    /// `traceparent` and `tracestate` (SEP-414) put the task's spans in the caller's trace.
     pub(crate) async fn start(
         &self,
         principal: &Principal,
         spec: &KindSpec,
         input: Value,
         ttl: Option<Duration>,
+        meta: Option<&Map<String, Value>>,
     ) -> Result<Task, Error> {
+        let text = |key: &str| {
+            meta.and_then(|meta| meta.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         let request = StartRequest {
             kind: spec.name.clone(),
             input,
             ttl,
+            traceparent: text("traceparent"),
+            tracestate: text("tracestate"),
             ..StartRequest::default()
         };
         Ok(self.surface.start(principal, "mcp", request).await?.task)

@@ -183,6 +183,7 @@ mod tests {
             created_at: Timestamp::from_millis(1_000),
             idempotency_key: None,
             start_at: None,
+            trace: None,
         })
         .0
     }

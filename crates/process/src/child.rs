@@ -11,6 +11,7 @@ use std::{
     process::Stdio,
 };
 
+use longrun::trace::TraceContext;
 use nix::{
     errno::Errno,
     sys::signal::{Signal, killpg},
@@ -56,8 +57,13 @@ impl Drop for Group {
     }
 }
 
-/// Starts `spec`'s program with piped stdio, as the leader of a new process group.
-pub(crate) fn spawn(spec: &ProcessSpec) -> io::Result<(Child, Group)> {
+/// Starts `spec`'s program with piped stdio, as the leader of a new process group. With a
+/// trace context, the program gets it as `TRACEPARENT` (and `TRACESTATE`), the environment
+/// variables OpenTelemetry SDKs read, so its spans nest under the task's attempt.
+pub(crate) fn spawn(
+    spec: &ProcessSpec,
+    trace: Option<&TraceContext>,
+) -> io::Result<(Child, Group)> {
     let mut command = Command::new(program(spec)?);
     command
         .args(&spec.args)
@@ -70,6 +76,14 @@ pub(crate) fn spawn(spec: &ProcessSpec) -> io::Result<(Child, Group)> {
         .process_group(0);
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
+    }
+    if let Some(trace) = trace {
+        command.env("TRACEPARENT", trace.traceparent());
+        // A state the server itself was started with belongs to another trace.
+        match trace.tracestate() {
+            Some(state) => command.env("TRACESTATE", state),
+            None => command.env_remove("TRACESTATE"),
+        };
     }
     let child = command.spawn()?;
     let pid = child

@@ -52,7 +52,7 @@ const QUOTE_BYTES: usize = 200;
 /// After a cancel request the runtime ignores this signal (the task ends `cancelled`), but the
 /// future still runs until the child is gone, within the kind's `cancel_grace`.
 pub(crate) async fn run(ctx: Context, spec: Arc<ProcessSpec>, input: Value) -> Signal {
-    let (mut child, group) = match child::spawn(&spec) {
+    let (mut child, group) = match child::spawn(&spec, ctx.traceparent().as_ref()) {
         Ok(spawned) => spawned,
         Err(source) => {
             let failure = Failure::Spawn {

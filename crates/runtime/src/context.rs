@@ -2,9 +2,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use longrun_core::{ArtifactChunk, Change, Owner, Progress, Session, TaskId, inbox::InboxEntry};
+use longrun_core::{
+    ArtifactChunk, Change, Owner, Progress, Session, TaskId, TraceContext, inbox::InboxEntry,
+};
 use serde_json::Value;
 use tokio::sync::oneshot;
+use tracing::{Instrument as _, Span};
 
 use crate::{
     error::{AskError, Error},
@@ -23,16 +26,26 @@ pub struct Context {
     attempt: u32,
     /// The step and timer keys this attempt used: each names one use per attempt.
     pub(crate) keys: Arc<crate::step::AttemptKeys>,
+    /// The attempt's span: the parent of its questions' spans, and the `traceparent` handed on.
+    span: Span,
 }
 
 impl Context {
-    pub(crate) fn new(inner: Arc<Inner>, live: Arc<Live>, attempt: u32) -> Self {
+    pub(crate) fn new(inner: Arc<Inner>, live: Arc<Live>, attempt: u32, span: Span) -> Self {
         Self {
             inner,
             live,
             attempt,
             keys: Arc::default(),
+            span,
         }
+    }
+
+    /// The W3C trace context a handler hands on to work it starts (a process handler's
+    /// `TRACEPARENT`): this attempt's span when spans are exported, so the work nests under the
+    /// attempt; otherwise the context the task was started under, if any.
+    pub fn traceparent(&self) -> Option<TraceContext> {
+        crate::trace::context_of(&self.span).or_else(|| self.live.trace.context.clone())
     }
 
     /// The task's id.
@@ -122,6 +135,34 @@ impl Context {
         timeout: Duration,
     ) -> Result<Value, AskError> {
         let key = key.into();
+        let span = tracing::info_span!(
+            target: crate::trace::TARGET,
+            parent: &self.span,
+            "task.ask",
+            task.id = %self.live.id,
+            ask.key = %key,
+            ask.outcome = tracing::field::Empty,
+        );
+        let asked = self
+            .ask_in_span(key, request, timeout)
+            .instrument(span.clone())
+            .await;
+        let outcome = match &asked {
+            Ok(_) => "answered",
+            Err(AskError::TimedOut(_)) => "timed_out",
+            Err(AskError::Cancelled) => "cancelled",
+            Err(_) => "refused",
+        };
+        span.record("ask.outcome", outcome);
+        asked
+    }
+
+    async fn ask_in_span(
+        &self,
+        key: String,
+        request: Value,
+        timeout: Duration,
+    ) -> Result<Value, AskError> {
         let limit = self.inner.options.bounds.event_bytes;
         self.inner
             .check_size("the question", json_size(&request), limit)?;

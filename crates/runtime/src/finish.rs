@@ -6,6 +6,7 @@ use std::sync::Arc;
 use longrun_core::{
     Change, Outcome, Routing, Session, TaskId, inbox::InboxEntry, store::NewInboxItem,
 };
+use tracing::Instrument as _;
 
 use crate::{
     live::{AskSlot, Live, TerminalCallback},
@@ -21,7 +22,7 @@ impl Inner {
             self.drop_lost(live);
             return;
         }
-        let staged = {
+        let (staged, span) = {
             let mut state = live.state.lock();
             // A cancellation requested before the end was written wins over a late result.
             let outcome = match (&state.cancel_reason, outcome) {
@@ -32,16 +33,17 @@ impl Inner {
                 }
                 (_, outcome) => outcome,
             };
+            let span = live.trace.end(live.id, &outcome);
             // Questions still open will never be answered by this run.
             for slot in state.asks.values_mut() {
                 if matches!(slot, AskSlot::Waiting(_)) {
                     *slot = AskSlot::TimedOut;
                 }
             }
-            self.stage(&mut state, live, Change::Ended(outcome))
+            (self.stage(&mut state, live, Change::Ended(outcome)), span)
         };
         let ended = match staged {
-            Ok(staged) => self.land(live, staged).await,
+            Ok(staged) => self.land(live, staged).instrument(span).await,
             Err(error) => Err(error),
         };
         if let Err(error) = &ended {
@@ -91,6 +93,7 @@ impl Inner {
             self.admission.release(&self.slot_of(live));
         }
         self.live.remove(&live.id);
+        live.trace.abandon("lost");
         live.changed.notify_waiters();
     }
 

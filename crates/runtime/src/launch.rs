@@ -17,6 +17,7 @@ use crate::{
     runtime::{Inner, json_size},
     start::{StartOptions, StartTime, Started, TaskHandle},
     supervise::{self, Admitted, Launched, Pending},
+    trace::Trace,
 };
 
 impl Inner {
@@ -95,6 +96,7 @@ impl Inner {
             on_terminal,
             idempotency_key,
             start,
+            trace,
         } = options;
         let now = self.clock.now();
         let start_at = match start {
@@ -106,8 +108,10 @@ impl Inner {
         let spec = &entry.spec;
         let routing = routing.unwrap_or(spec.routing);
         let owner = owner.unwrap_or_default();
+        let id = TaskId::random();
+        let trace = Trace::start(id, &spec.name, trace);
         let (task, first) = Task::create(NewTask {
-            id: TaskId::random(),
+            id,
             kind: spec.name.clone(),
             owner: owner.clone(),
             session: session.clone(),
@@ -118,8 +122,8 @@ impl Inner {
             created_at: now,
             idempotency_key,
             start_at,
+            trace: trace.context.clone(),
         });
-        let id = task.id;
         let first = Arc::new(first);
 
         // A delayed task is admitted when it is due: it holds no slot while it waits.
@@ -153,13 +157,13 @@ impl Inner {
             session,
         };
         let live = Arc::new(Live::new(
-            id,
             entry.clone(),
             info,
             routing,
             holds_slot,
             on_terminal,
             first.clone(),
+            trace,
         ));
         // The live record goes in before the store learns of the task, so a subscriber never
         // finds a stored, unfinished task that this runtime does not know. The write takes its
@@ -249,6 +253,7 @@ impl Inner {
             self.admission.withdraw(live.id);
         }
         live.mark_lost();
+        live.trace.abandon("not_created");
         live.changed.notify_waiters();
     }
 

@@ -32,6 +32,7 @@ mod step_options;
 mod subscribe;
 mod supervise;
 mod sweep;
+mod trace;
 
 pub use admission::Limits;
 pub use clock::TokioClock;
@@ -43,7 +44,7 @@ pub use live::TaskInfo;
 pub use longrun_core::{
     Artifact, ArtifactChunk, CancelReason, Change, Event, InboxEntry, InboxItem, KindSpec, Labels,
     Outcome, OverLimit, Owner, Progress, RestartPolicy, RetryPolicy, Routing, Seq, Session, State,
-    Status, Task, TaskError, TaskId, TaskSupport, Timestamp,
+    Status, Task, TaskError, TaskId, TaskSupport, Timestamp, TraceContext,
     store::{Cursor, Filter, Page},
 };
 pub use options::{Bounds, Options};
@@ -53,3 +54,4 @@ pub use start::{StartOptions, Started, TaskHandle};
 pub use step::StepError;
 pub use step_options::StepOptions;
 pub use subscribe::{AllNotice, AllSubscription, Notice, Published, Subscription};
+pub use trace::TARGET as TRACE_TARGET;

@@ -9,6 +9,8 @@
 //!   is the last event told to anyone. Nobody learns of an event before the store acked it.
 //! - Lock order: a `Live`'s lock may be taken while holding nothing, or while holding the
 //!   admission lock is *not* allowed (admission never calls back into a task).
+//! - The trace's span lock is a leaf: it may be taken while holding the state lock, and nothing
+//!   is locked while it is held.
 
 use std::{
     collections::HashMap,
@@ -25,7 +27,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast, oneshot};
 
-use crate::registry::KindEntry;
+use crate::{registry::KindEntry, trace::Trace};
 
 /// Runs once, after a task's end is written.
 pub(crate) type TerminalCallback =
@@ -58,6 +60,8 @@ pub(crate) struct Live {
     pub(crate) changed: Notify,
     pub(crate) on_terminal: Mutex<Option<TerminalCallback>>,
     pub(crate) state: Mutex<LiveState>,
+    /// The task's trace and its open `task` span.
+    pub(crate) trace: Trace,
 }
 
 pub(crate) struct LiveState {
@@ -92,16 +96,18 @@ pub(crate) enum AskSlot {
 }
 
 impl Live {
-    /// The record of a task just created: `first` is its `submitted` event, not yet durable.
+    /// The record of a task just created: `first` is its `submitted` event (it names the
+    /// task), not yet durable.
     pub(crate) fn new(
-        id: TaskId,
         kind: Arc<KindEntry>,
         info: TaskInfo,
         routing: Routing,
         holds_slot: bool,
         on_terminal: Option<TerminalCallback>,
         first: Arc<Event>,
+        trace: Trace,
     ) -> Self {
+        let id = first.task;
         let state = LiveState {
             state: State::Submitted,
             seq: first.seq,
@@ -116,7 +122,7 @@ impl Live {
             holds_slot,
             journal: Default::default(),
         };
-        Self::build(id, kind, info, routing, on_terminal, state)
+        Self::build(id, kind, info, routing, on_terminal, state, trace)
     }
 
     /// The record of a stored task this runtime takes up again: after a restart, or claimed
@@ -145,8 +151,9 @@ impl Live {
             holds_slot: false,
             journal: Default::default(),
         };
+        let trace = Trace::resume(task.id, &task.kind, task.trace.clone());
         // Whoever waited in the foreground is gone: the outcome goes to the inbox.
-        Self::build(task.id, kind, info, Routing::Background, None, state)
+        Self::build(task.id, kind, info, Routing::Background, None, state, trace)
     }
 
     fn build(
@@ -156,6 +163,7 @@ impl Live {
         routing: Routing,
         on_terminal: Option<TerminalCallback>,
         state: LiveState,
+        trace: Trace,
     ) -> Self {
         Self {
             id,
@@ -167,6 +175,7 @@ impl Live {
             changed: Notify::new(),
             on_terminal: Mutex::new(on_terminal),
             state: Mutex::new(state),
+            trace,
         }
     }
 

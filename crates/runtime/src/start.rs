@@ -2,7 +2,9 @@
 
 use std::{fmt, future::Future, time::Duration};
 
-use longrun_core::{Labels, Owner, Routing, Seq, Session, Status, Task, TaskId, Timestamp};
+use longrun_core::{
+    Labels, Owner, Routing, Seq, Session, Status, Task, TaskId, Timestamp, TraceContext,
+};
 use serde_json::Value;
 
 use crate::{
@@ -24,6 +26,7 @@ pub struct StartOptions {
     pub(crate) on_terminal: Option<TerminalCallback>,
     pub(crate) idempotency_key: Option<String>,
     pub(crate) start: Option<StartTime>,
+    pub(crate) trace: Option<TraceContext>,
 }
 
 /// When a delayed task may start.
@@ -127,6 +130,15 @@ impl StartOptions {
     /// already past starts at once. Replaces an earlier [`delay`](Self::delay).
     pub fn start_at(mut self, at: Timestamp) -> Self {
         self.start = Some(StartTime::At(at));
+        self
+    }
+
+    /// Puts the task's spans in the caller's trace: `trace` (a W3C `traceparent`, parsed with
+    /// [`TraceContext::parse`]) becomes the parent of the task's `task` span, is stored with the
+    /// task, and every attempt, also one after a restart, joins it. Handlers see their
+    /// attempt's context through [`Context::traceparent`](crate::Context::traceparent).
+    pub fn trace(mut self, trace: TraceContext) -> Self {
+        self.trace = Some(trace);
         self
     }
 

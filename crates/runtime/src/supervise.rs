@@ -13,6 +13,7 @@ use futures_util::FutureExt;
 use longrun_core::{CancelReason, Outcome, Seq, TaskError, Timestamp, store::Ack};
 use serde_json::Value;
 use tokio::{sync::oneshot, time::Sleep};
+use tracing::Instrument as _;
 
 use crate::{
     admission::{Decision, Slot},
@@ -118,12 +119,16 @@ pub(crate) async fn run(
     let mut input = Some(input);
     loop {
         let attempt = live.state.lock().attempt;
-        let ctx = Context::new(inner.clone(), live.clone(), attempt);
+        let span = live.trace.attempt(live.id, attempt);
+        let ctx = Context::new(inner.clone(), live.clone(), attempt, span.clone());
         let this_input = match &input {
             Some(kept) if live.kind.spec.retry.max_attempts > 1 => kept.clone(),
             _ => input.take().unwrap_or_default(),
         };
-        let outcome = drive(&inner, &live, ctx, this_input, &mut deadline).await;
+        // The handler runs inside its attempt's span, so its own spans and logs nest there.
+        let outcome = drive(&inner, &live, ctx, this_input, &mut deadline)
+            .instrument(span)
+            .await;
         let (error, delay) = match retry::after(&live, outcome) {
             // Boxed: writing the end is the largest future here, and needs its room only briefly.
             retry::After::End(outcome) => return Box::pin(inner.finish(&live, outcome)).await,

@@ -80,6 +80,7 @@ use crate::{
 ///     created_at: Timestamp::from_millis(1_000),
 ///     idempotency_key: None,
 ///     start_at: None,
+///     trace: None,
 /// });
 /// store.create(&task, &Arc::new(first)).await?;
 ///

@@ -42,6 +42,7 @@ fn new_task(created: u64) -> NewTask {
         created_at: ms(created),
         idempotency_key: None,
         start_at: None,
+        trace: None,
     }
 }
 

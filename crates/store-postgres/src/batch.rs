@@ -377,6 +377,7 @@ mod tests {
             created_at: Timestamp::from_millis(1),
             idempotency_key: None,
             start_at: None,
+            trace: None,
         });
         (task, Arc::new(first))
     }
@@ -535,6 +536,7 @@ mod tests {
                     created_at: Timestamp::EPOCH,
                     idempotency_key: None,
                     start_at: None,
+                    trace: None,
                 })
                 .1,
             ),

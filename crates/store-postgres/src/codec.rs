@@ -180,6 +180,7 @@ mod tests {
                 created_at: Timestamp::from_millis(1),
                 idempotency_key: None,
                 start_at: None,
+                trace: None,
             });
             let mut changes = Vec::new();
             if outcome.status() != Status::Rejected {

@@ -103,6 +103,7 @@ const NOTICE_BUFFER: usize = 4_096;
 ///     created_at: Timestamp::from_millis(1_000),
 ///     idempotency_key: None,
 ///     start_at: None,
+///     trace: None,
 /// });
 /// // Stored unheld: any node (this one too) may claim it.
 /// store.create(&task, &Arc::new(first)).await?;

@@ -41,6 +41,7 @@ fn new_task(kind: &str) -> (Task, Arc<Event>) {
         created_at: Timestamp::from_millis(1_700_000_000_000),
         idempotency_key: None,
         start_at: None,
+        trace: None,
     });
     (task, Arc::new(first))
 }

@@ -232,6 +232,7 @@ async fn a_dead_nodes_tasks_are_rescued_and_a_submitted_task_is_claimed() {
         created_at: Timestamp::from_millis(1),
         idempotency_key: None,
         start_at: None,
+        trace: None,
     });
     b_store.create(&task, &Arc::new(first)).await.unwrap();
     let claimed = wait_for(&b, task.id, Status::InputRequired).await;

@@ -226,6 +226,7 @@ mod tests {
             created_at: Timestamp::from_millis(1),
             idempotency_key: None,
             start_at: None,
+            trace: None,
         });
         for (at, change) in (2..).zip(changes) {
             let status = task

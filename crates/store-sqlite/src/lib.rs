@@ -97,6 +97,7 @@ use crate::{
 ///     created_at: Timestamp::from_millis(1_000),
 ///     idempotency_key: None,
 ///     start_at: None,
+///     trace: None,
 /// });
 /// // The write takes its place now; awaiting the ack waits until it is on disk.
 /// store.create(&task, &Arc::new(first)).await?;

@@ -146,6 +146,7 @@ pub async fn start_times_are_kept(store: Arc<dyn Store>) {
         store,
         NewTask {
             start_at: Some(at(60_000)),
+            trace: None,
             ..new_task(1)
         },
     )

@@ -40,6 +40,7 @@ pub(crate) fn new_task(created: u64) -> NewTask {
         created_at: at(created),
         idempotency_key: None,
         start_at: None,
+        trace: None,
     }
 }
 

@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use longrun_core::{
-    Artifact, Change, Outcome, Owner, Progress, Seq, Session, Status, Task, TaskId,
+    Artifact, Change, Outcome, Owner, Progress, Seq, Session, Status, Task, TaskId, TraceContext,
     state::RefusalReason,
     store::{Error, Store},
 };
@@ -14,7 +14,7 @@ use crate::support::{
     labels, new_task, progress, started, stored,
 };
 
-/// A created task reads back equal in every field, with its first event as its whole log; an id
+/// A created task (with a trace context) reads back equal in every field, with its first event as its whole log; an id
 /// that was never stored reads as `None`.
 pub async fn create_then_get(store: Arc<dyn Store>) {
     let store = &*store;
@@ -26,6 +26,11 @@ pub async fn create_then_get(store: Arc<dyn Store>) {
     new.labels = labels(&[("team", "search"), ("tier", "gold")]);
     new.ttl = Duration::from_millis(1_234);
     new.deadline = Some(at(99_000));
+    new.trace = TraceContext::parse(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        Some("vendor=x"),
+    );
+    assert!(new.trace.is_some());
     let local = Local::create(store, new).await;
 
     assert_stored(store, &local).await;

@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use longrun::{StartOptions, Started, Task, TaskId, time::Timestamp};
+use longrun::{StartOptions, Started, Task, TaskId, time::Timestamp, trace::TraceContext};
 use serde_json::Value;
 
 use crate::{Principal, Refusal, Surface};
@@ -34,6 +34,12 @@ pub struct StartRequest {
     pub start_at: Option<Timestamp>,
     /// How long after now the handler may start, at the earliest.
     pub delay: Option<Duration>,
+    /// The caller's W3C `traceparent` (an HTTP header, MCP `params._meta.traceparent`, A2A
+    /// `message.metadata.traceparent`): the task's spans join that trace. An invalid one is
+    /// ignored, as the W3C recommendation asks, and the task starts a trace of its own.
+    pub traceparent: Option<String>,
+    /// The caller's `tracestate`, kept with a valid `traceparent`.
+    pub tracestate: Option<String>,
 }
 
 /// A task started for a principal.
@@ -107,6 +113,13 @@ impl Surface {
         }
         if let Some(delay) = request.delay {
             options = options.delay(delay);
+        }
+        if let Some(trace) = request
+            .traceparent
+            .as_deref()
+            .and_then(|parent| TraceContext::parse(parent, request.tracestate.as_deref()))
+        {
+            options = options.trace(trace);
         }
         let started = runtime.start(&request.kind, request.input, options).await?;
         let repeated = !started.is_new();

@@ -169,6 +169,7 @@ impl Session<'_> {
             outbox: &outbox,
         };
         let steps = self.ctx.saved_steps();
+        let trace = self.ctx.traceparent();
         current.push(&Push::Start {
             assignment: &id,
             protocol: PROTOCOL,
@@ -176,6 +177,9 @@ impl Session<'_> {
             kind: self.ctx.kind(),
             attempt: self.ctx.attempt(),
             steps: &steps,
+            traceparent: trace
+                .as_ref()
+                .map(longrun::trace::TraceContext::traceparent),
             input,
         });
         // Questions this attempt asked are open for the new worker too.

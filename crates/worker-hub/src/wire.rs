@@ -122,6 +122,9 @@ pub(crate) enum Push<'a> {
         kind: &'a str,
         attempt: u32,
         steps: &'a BTreeMap<String, Value>,
+        /// The attempt's W3C trace context, for the worker's own spans; absent without one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        traceparent: Option<&'a str>,
         input: &'a Value,
     },
     Answer {
@@ -183,12 +186,27 @@ mod tests {
             kind: "research",
             attempt: 2,
             steps: &steps,
+            traceparent: None,
             input: &input,
         };
         assert_eq!(push.name(), "start");
         assert_eq!(
             push.data(),
             r#"{"type":"start","assignment":"asg_1","protocol":2,"task":"task_1","kind":"research","attempt":2,"steps":{"s1":1},"input":{"topic":"tides"}}"#
+        );
+        let traced = Push::Start {
+            assignment: "asg_1",
+            protocol: PROTOCOL,
+            task: "task_1".into(),
+            kind: "research",
+            attempt: 1,
+            steps: &BTreeMap::new(),
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            input: &input,
+        };
+        assert_eq!(
+            traced.data(),
+            r#"{"type":"start","assignment":"asg_1","protocol":2,"task":"task_1","kind":"research","attempt":1,"steps":{},"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","input":{"topic":"tides"}}"#
         );
     }
 

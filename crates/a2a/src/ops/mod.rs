@@ -175,6 +175,8 @@ impl Call {
                 .map(|(key, value)| (key.to_owned(), value))
                 .collect(),
             idempotency_key,
+            traceparent: input::trace_text(message, metadata, input::TRACEPARENT_KEY),
+            tracestate: input::trace_text(message, metadata, input::TRACESTATE_KEY),
             ..StartRequest::default()
         };
         let start = self

@@ -87,6 +87,7 @@ async fn seed(path: &std::path::Path, count: usize) -> anyhow::Result<()> {
             created_at: Timestamp::from_millis(n as u64 + 1),
             idempotency_key: None,
             start_at: None,
+            trace: None,
         });
         acks.push(store.create(&task, &Arc::new(first)));
         if n >= UNFINISHED {

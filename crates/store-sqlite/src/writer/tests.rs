@@ -37,6 +37,7 @@ fn new_task(created: u64, ttl: Duration) -> Task {
         created_at: Timestamp::from_millis(created),
         idempotency_key: None,
         start_at: None,
+        trace: None,
     })
     .0
 }
@@ -79,6 +80,7 @@ fn create(task: &Task) -> (Write, Answer<()>) {
         created_at: task.created_at,
         idempotency_key: None,
         start_at: None,
+        trace: None,
     })
     .1;
     let write = Write::Create {

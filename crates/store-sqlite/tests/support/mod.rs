@@ -25,6 +25,7 @@ pub(crate) fn new_task(created: u64) -> (Task, Arc<Event>) {
         created_at: Timestamp::from_millis(created),
         idempotency_key: None,
         start_at: None,
+        trace: None,
     });
     (task, Arc::new(first))
 }
