@@ -115,9 +115,11 @@ pub(crate) async fn create(
         tracestate: header_text(&headers, "tracestate"),
     };
     let Start { task, repeated } = api.surface().start(&principal, "http", request).await?;
-    if let (Some(webhooks), Some(webhook), false) = (api.webhooks(), webhook, repeated) {
+    if let (Some(webhooks), Some(webhook)) = (api.webhooks(), webhook) {
         // Delivery replays the task's log from the start, so nothing it did meanwhile is lost.
-        webhooks.start(&task.id, &principal, webhook).await?;
+        webhooks
+            .start(&task.id, &principal, webhook, repeated)
+            .await?;
     }
     // A repeat of an earlier start (its idempotency key) created nothing.
     let status = if repeated {

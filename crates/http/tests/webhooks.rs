@@ -241,6 +241,62 @@ async fn every_event_is_posted_signed_and_a_retry_keeps_its_id() {
     assert!(verify(other, &all[0]).is_err());
 }
 
+/// A start whose webhook was never stored (the server crashed after creating the task, before
+/// storing the webhook, and answered nothing) is retried by the client with its idempotency
+/// key: the retry attaches the webhook to the task that exists, and every event is delivered.
+/// A retry while the webhook is stored keeps it: no second one.
+#[tokio::test]
+async fn a_retried_start_attaches_a_webhook_the_first_start_never_stored() {
+    let app = app(&loopback());
+    let start = |key: &'static str, webhook: Option<String>| {
+        let mut body = json!({"kind": "complete", "input": {"n": 2}});
+        if let Some(url) = webhook {
+            body["webhook"] = json!({"url": url, "secret": SECRET});
+        }
+        let request = axum::http::Request::builder()
+            .method("POST")
+            .uri("/v1/tasks")
+            .header("authorization", format!("Bearer {ALICE}"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        app.raw(request)
+    };
+    // The first start, as the crash left it: the task, and no webhook.
+    let first = start("order-17", None).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let id = first.json["id"].as_str().unwrap().to_owned();
+    let task = app.wait(&id).await;
+
+    let receiver = Receiver::start(0).await;
+    let retried = start("order-17", Some(receiver.url.clone())).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.text);
+    assert_eq!(retried.json["id"], id);
+    let events = distinct(&receiver.wait_for_end().await);
+    assert_eq!(
+        seqs(&events),
+        (1..=task.last_seq().as_u64()).collect::<Vec<_>>()
+    );
+
+    // A webhook still pending (its receiver keeps failing) is kept by a retry: the retry's
+    // webhook gets nothing.
+    let failing = Receiver::start(usize::MAX).await;
+    let created = start("order-18", Some(failing.url.clone())).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    app.wait(created.json["id"].as_str().unwrap()).await;
+    let other = Receiver::start(0).await;
+    let repeated = start("order-18", Some(other.url.clone())).await;
+    assert_eq!(repeated.status, StatusCode::OK, "{}", repeated.text);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!failing.all().is_empty(), "the first webhook was not tried");
+    assert!(
+        other.all().is_empty(),
+        "a retry added a second webhook: {:?}",
+        other.all()
+    );
+}
+
 #[tokio::test]
 async fn events_end_posts_only_the_last_event() {
     let app = app(&loopback());

@@ -200,12 +200,30 @@ impl Webhooks {
     }
 
     /// Stores the task's webhook and starts delivering its events (from the first).
+    ///
+    /// With `repeated` (a start repeated with its `Idempotency-Key`), a webhook already stored
+    /// for the task is left as it is: the repeat adds no second one. One is stored only if the
+    /// first start's never was, which is what a client retrying after the server crashed
+    /// between creating the task and storing its webhook needs.
     pub(crate) async fn start(
         &self,
         task: &longrun::TaskId,
         owner: &Principal,
         accepted: Accepted,
+        repeated: bool,
     ) -> Result<(), Error> {
+        let stored = |error| Error::Internal(format!("cannot read the task's webhook: {error}"));
+        if repeated
+            && self
+                .inner
+                .store
+                .get(&task.to_string(), DELIVERY_ID)
+                .await
+                .map_err(stored)?
+                .is_some()
+        {
+            return Ok(());
+        }
         let record = longrun_delivery::Record {
             task: task.to_string(),
             id: DELIVERY_ID.to_owned(),
