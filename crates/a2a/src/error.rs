@@ -237,7 +237,9 @@ impl From<Refusal> for Error {
             Refusal::AlreadyAnswered { .. }
             | Refusal::QuestionClosed { .. }
             | Refusal::Conflict(_) => Self::unsupported(refusal.to_string()),
-            Refusal::ShuttingDown | Refusal::AuthUnavailable => {
+            Refusal::ShuttingDown
+            | Refusal::AuthUnavailable
+            | Refusal::StorageUnavailable { .. } => {
                 Self::new(Kind::Unavailable, refusal.to_string())
             }
             Refusal::ForeignHost => Self::new(Kind::InvalidRequest, refusal.to_string())

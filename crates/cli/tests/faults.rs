@@ -1,0 +1,374 @@
+//! Storage faults (issue 15, item 3) on the real `longrun serve` with its SQLite store: a full
+//! disk, a failing fsync and a read-only file system, each produced by the `LD_PRELOAD` shim in
+//! `tests/faults/shim.c` while a trigger file exists.
+//!
+//! For each fault, under a small load of starts over `/v1`, MCP and A2A: during the fault every
+//! door answers a start with 503 in its own shape, and nothing is acknowledged that was not
+//! written; once the trigger is gone the same server takes starts again by itself, and every
+//! task acknowledged before, during or after the fault ends; a restart of the server on the same
+//! file finds them all.
+//!
+//! Needs a C compiler (`cc`) and Linux (`/proc/self/fd`, `LD_PRELOAD`). No assertion here is
+//! about time; the waits are hang guards.
+
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    reason = "test code may spawn, print, sleep and read real time: the test's end stops all of it"
+)]
+
+use std::{
+    io::{BufRead as _, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdout, Command, Stdio},
+    sync::OnceLock,
+    time::Duration,
+};
+
+use reqwest::{Client, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_longrun");
+const ALICE: &str = "alice-secret";
+const MCP_VERSION: &str = "2026-07-28";
+/// The longest any one request may take before the test counts it as hung.
+const HANG: Duration = Duration::from_secs(30);
+
+/// The config: one token, one kind that is safe to run twice.
+const CONFIG: &str = r#"
+[[tokens]]
+token = "alice-secret"
+principal = "alice"
+
+[[kinds]]
+name = "steps"
+description = "Steps with progress."
+command = ["python3", "handler.py"]
+restart = "rerun"
+cancel_grace_ms = 3000
+term_grace_ms = 1000
+"#;
+
+/// The shim, compiled once per test binary.
+fn shim() -> &'static Path {
+    static SHIM: OnceLock<PathBuf> = OnceLock::new();
+    SHIM.get_or_init(|| {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/faults/shim.c");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("liblongrun-faults.so");
+        let status = Command::new("cc")
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(&out)
+            .arg(&source)
+            .arg("-ldl")
+            .status()
+            .expect("a C compiler (`cc`) builds the fault shim");
+        assert!(status.success(), "cc failed to build {}", source.display());
+        out
+    })
+}
+
+/// The faults the shim produces: the name of the trigger file.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    FullDisk,
+    FailingFsync,
+    ReadOnly,
+}
+
+impl Fault {
+    fn trigger(self) -> &'static str {
+        match self {
+            Self::FullDisk => "enospc",
+            Self::FailingFsync => "eio",
+            Self::ReadOnly => "erofs",
+        }
+    }
+}
+
+/// A directory holding the config, the handler, the data directory and the triggers.
+struct Place {
+    dir: tempfile::TempDir,
+}
+
+impl Place {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        std::fs::copy(fixtures.join("handler.py"), dir.path().join("handler.py")).unwrap();
+        std::fs::write(dir.path().join("longrun.toml"), CONFIG).unwrap();
+        std::fs::create_dir(dir.path().join("triggers")).unwrap();
+        Self { dir }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn trigger(&self, fault: Fault) -> PathBuf {
+        self.dir.path().join("triggers").join(fault.trigger())
+    }
+}
+
+/// A running `longrun serve`.
+struct Server {
+    child: Child,
+    url: String,
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Server {
+    /// Starts the server in `place`; with `faulty`, under the shim.
+    fn start(place: &Place, faulty: bool) -> Self {
+        let mut command = Command::new(BIN);
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(place.dir.path().join("longrun.toml"))
+            .arg("--data")
+            .arg(place.data())
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if faulty {
+            command
+                .env("LD_PRELOAD", shim())
+                .env("LONGRUN_FAULTS", place.dir.path().join("triggers"))
+                .env("LONGRUN_FAULT_FILES", place.data());
+        }
+        let mut child = command.spawn().expect("the longrun binary starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            url,
+            _stdout: stdout,
+        }
+    }
+
+    fn post(&self, client: &Client, path: &str) -> RequestBuilder {
+        client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(ALICE)
+            .timeout(HANG)
+    }
+
+    fn get(&self, client: &Client, path: &str) -> RequestBuilder {
+        client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(ALICE)
+            .timeout(HANG)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `request` and reads its answer: the status and the body, as JSON when it is.
+async fn send(request: RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+/// The doors a start comes through.
+#[derive(Clone, Copy, Debug)]
+enum Door {
+    V1,
+    Mcp,
+    A2a,
+}
+
+const DOORS: [Door; 3] = [Door::V1, Door::Mcp, Door::A2a];
+
+/// A start of a task of `steps` steps through `door`, as that door's client sends it.
+fn start(server: &Server, client: &Client, door: Door, steps: u64) -> RequestBuilder {
+    let input = json!({"steps": steps, "step_ms": 100});
+    match door {
+        Door::V1 => server
+            .post(client, "/v1/tasks")
+            .json(&json!({"kind": "steps", "input": input})),
+        Door::Mcp => {
+            let params = json!({
+                "name": "steps",
+                "arguments": input,
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": MCP_VERSION,
+                    "io.modelcontextprotocol/clientCapabilities":
+                        {"extensions": {"io.modelcontextprotocol/tasks": {}}},
+                },
+            });
+            server
+                .post(client, "/mcp")
+                .header("accept", "application/json")
+                .header("mcp-protocol-version", MCP_VERSION)
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", "steps")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}))
+        }
+        Door::A2a => {
+            let id = format!("m-{}", uuid_like());
+            server
+                .post(client, "/a2a")
+                .header("a2a-version", "1.0")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
+                    "message": {"messageId": id, "role": "ROLE_USER", "parts": [{"data": input}]},
+                    "configuration": {"returnImmediately": true},
+                }}))
+        }
+    }
+}
+
+/// A number that differs per call, for message ids.
+fn uuid_like() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// What a start's answer says: the id of the task it acknowledged, or that it was refused with
+/// the door's 503. Anything else fails the test.
+fn read_start(door: Door, status: StatusCode, body: &Value) -> Option<String> {
+    let id = match door {
+        Door::V1 => body["id"].as_str(),
+        Door::Mcp => body["result"]["taskId"].as_str(),
+        Door::A2a => body["result"]["task"]["id"].as_str(),
+    };
+    if status.is_success() && body.get("error").is_none() {
+        let id = id.unwrap_or_else(|| panic!("{door:?}: a 2xx without a task id: {body}"));
+        return Some(id.to_owned());
+    }
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{door:?}: a start refused with another status: {body}"
+    );
+    match door {
+        Door::V1 => assert_eq!(body["error"]["code"], "unavailable", "{body}"),
+        Door::Mcp => {
+            assert_eq!(body["jsonrpc"], "2.0", "{body}");
+            assert_eq!(body["error"]["code"], -32030, "{body}");
+        }
+        Door::A2a => {
+            assert_eq!(body["jsonrpc"], "2.0", "{body}");
+            assert!(body["error"]["code"].is_i64(), "{body}");
+        }
+    }
+    let message = body.to_string();
+    // Redacted: the store's own words (the file's path, SQLite's message) stay in the log.
+    assert!(!message.contains("sqlite"), "{message}");
+    assert!(!message.contains("/data"), "{message}");
+    None
+}
+
+/// Polls the task until it has ended; returns it.
+async fn until_ended(server: &Server, client: &Client, id: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..1200 {
+        let (status, task) = send(server.get(client, &format!("/v1/tasks/{id}"))).await;
+        if status == StatusCode::OK
+            && ["completed", "failed", "cancelled"].contains(&task["status"].as_str().unwrap_or(""))
+        {
+            return task;
+        }
+        last = task;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("task {id} never ended; last seen: {last}");
+}
+
+/// The whole scenario for one fault, as the module docs describe.
+async fn survives(fault: Fault) {
+    let place = Place::new();
+    let server = Server::start(&place, true);
+    let client = Client::new();
+    let mut acknowledged = Vec::new();
+
+    // Before: a task per door, long enough (2 s) to be running when the fault starts.
+    for door in DOORS {
+        let (status, body) = send(start(&server, &client, door, 20)).await;
+        let id = read_start(door, status, &body)
+            .unwrap_or_else(|| panic!("{door:?}: refused before any fault: {body}"));
+        acknowledged.push(id);
+    }
+
+    // During: every start through every door is refused with its 503, or (had a write gone
+    // through after all) acknowledged and then kept.
+    std::fs::write(place.trigger(fault), "").unwrap();
+    for _ in 0..3 {
+        for door in DOORS {
+            let (status, body) = send(start(&server, &client, door, 2)).await;
+            match read_start(door, status, &body) {
+                Some(id) => panic!("{fault:?}: {door:?} acknowledged {id} during the fault"),
+                None => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Reads need no write: a task is still there to be seen.
+    let (status, _) = send(server.get(&client, &format!("/v1/tasks/{}", acknowledged[0]))).await;
+    assert_eq!(status, StatusCode::OK, "{fault:?}: a read during the fault");
+
+    // After: the same server takes starts again by itself.
+    std::fs::remove_file(place.trigger(fault)).unwrap();
+    for door in DOORS {
+        let mut tries = 0;
+        let id = loop {
+            let (status, body) = send(start(&server, &client, door, 2)).await;
+            if let Some(id) = read_start(door, status, &body) {
+                break id;
+            }
+            tries += 1;
+            assert!(tries < 600, "{fault:?}: {door:?} never recovered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        acknowledged.push(id);
+    }
+
+    // Nothing acknowledged is lost: every task ends, those cut off by the fault re-run.
+    for id in &acknowledged {
+        let task = until_ended(&server, &client, id).await;
+        assert_eq!(task["status"], "completed", "{fault:?}: {task}");
+    }
+
+    // And a restart on the same file, without the shim, finds them all as they ended.
+    drop(server);
+    let server = Server::start(&place, false);
+    for id in &acknowledged {
+        let (status, task) = send(server.get(&client, &format!("/v1/tasks/{id}"))).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{fault:?}: {id} after a restart: {task}"
+        );
+        assert_eq!(task["status"], "completed", "{fault:?}: {task}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_is_a_503_on_every_door_and_loses_nothing() {
+    survives(Fault::FullDisk).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_fsync_is_a_503_on_every_door_and_loses_nothing() {
+    survives(Fault::FailingFsync).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_only_file_system_is_a_503_on_every_door_and_loses_nothing() {
+    survives(Fault::ReadOnly).await;
+}

@@ -1,0 +1,110 @@
+//! Taking a task up again after a failed write gave it up on this node (a full disk, a failing
+//! fsync, a database that went away), once the store works again: without this, such a task
+//! would sit unfinished in the store until the next restart of the server.
+//!
+//! Only a runtime without a cluster needs it. In a cluster, the task's lease runs out and a
+//! node (this one too) claims it; the node's own loop does that.
+//!
+//! The loop reads each given-up task back from the store and takes it up as a restart would
+//! ([`Inner::take_up`]: its kind's restart policy applies). While the store still fails, the
+//! read or the task's first write fails, the task is given up again and comes back here; the
+//! wait between passes doubles up to [`MAX_WAIT`], so a long outage costs a few reads, not a
+//! busy loop.
+
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Weak},
+    time::Duration,
+};
+
+use longrun_core::TaskId;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
+
+use crate::{recover::Recovery, runtime::Inner};
+
+/// The first wait after a task is given up: a fault that clears at once costs little.
+const FIRST_WAIT: Duration = Duration::from_millis(250);
+/// The longest wait between two passes, so recovery follows the fault's end closely.
+const MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// Takes up the tasks sent on `given_up` until shutdown, as the module docs describe.
+pub(crate) async fn run(
+    inner: Weak<Inner>,
+    mut given_up: UnboundedReceiver<TaskId>,
+    shutdown: CancellationToken,
+) {
+    // Ordered, so that tasks are taken up in the order of their ids (their creation) each pass.
+    let mut waiting = BTreeSet::new();
+    let mut wait = FIRST_WAIT;
+    loop {
+        if waiting.is_empty() {
+            wait = FIRST_WAIT;
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                id = given_up.recv() => match id {
+                    Some(id) => { waiting.insert(id); }
+                    None => return,
+                },
+            }
+        }
+        // Everything given up in the same moment is taken up in the same pass.
+        let pause = tokio::time::sleep(wait);
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = &mut pause => break,
+                id = given_up.recv() => match id {
+                    Some(id) => { waiting.insert(id); }
+                    None => return,
+                },
+            }
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        let before = waiting.len();
+        pass(&inner, &mut waiting).await;
+        // Nothing went through: the store still fails. Wait longer before the next pass.
+        wait = if waiting.len() >= before {
+            (wait * 2).min(MAX_WAIT)
+        } else {
+            FIRST_WAIT
+        };
+    }
+}
+
+/// Tries each waiting task once; removes those that are settled.
+async fn pass(inner: &Arc<Inner>, waiting: &mut BTreeSet<TaskId>) {
+    let mut recovery = Recovery::default();
+    for id in waiting.clone() {
+        // Still winding down from the failure: its handler has not stopped yet.
+        if inner.live.contains_key(&id) {
+            continue;
+        }
+        match inner.store.get(id).await {
+            // Purged, or ended after all (the failed write was an earlier one): nothing to do.
+            Ok(None) => {
+                waiting.remove(&id);
+            }
+            Ok(Some(task)) if task.finished_at().is_some() => {
+                waiting.remove(&id);
+            }
+            Ok(Some(task)) => match inner.take_up(task, &mut recovery).await {
+                Ok(()) => {
+                    waiting.remove(&id);
+                }
+                Err(error) => {
+                    tracing::warn!(task = %id, %error, "could not take a task up again yet");
+                }
+            },
+            Err(error) => {
+                // The store cannot even be read: the others would fail the same way.
+                tracing::warn!(%error, tasks = waiting.len(), "the store still fails; taking the given-up tasks up later");
+                return;
+            }
+        }
+    }
+    if recovery.taken_up() > 0 {
+        tracing::info!(?recovery, "took up tasks given up after a failed write");
+    }
+}
