@@ -361,8 +361,8 @@ mod tests {
             ),
             (
                 E::Store(longrun::store::Error::Backend("disk on fire".into())),
-                500,
-                "internal",
+                503,
+                "unavailable",
             ),
         ];
         for (error, status, code) in cases {
