@@ -121,12 +121,10 @@ impl Inner {
                 }
                 error => {
                     tracing::error!(task = %live.id, %error, "a durable write failed; giving the task up on this node until the store works again");
-                    // Without a cluster, nobody else takes it up: this node does, once the
-                    // store works again. The receiver is gone only at shutdown, when the
-                    // next start takes it up.
-                    if self.cluster.is_none() {
-                        let _ = self.given_up.send(live.id);
-                    }
+                    // Nobody else takes it up: this node holds it (and, in a cluster, its
+                    // lease). `resume` takes it up again, or releases it, once the store works.
+                    // The receiver is gone only at shutdown; the next start takes it up then.
+                    let _ = self.given_up.send(live.id);
                 }
             }
         }

@@ -2,14 +2,15 @@
 //! fsync, a database that went away), once the store works again: without this, such a task
 //! would sit unfinished in the store until the next restart of the server.
 //!
-//! Only a runtime without a cluster needs it. In a cluster, the task's lease runs out and a
-//! node (this one too) claims it; the node's own loop does that.
+//! Without a cluster, the loop reads each given-up task back from the store and takes it up as
+//! a restart would ([`Inner::take_up`]: its kind's restart policy applies). In a cluster it
+//! releases the task's lease instead, which this node still holds and keeps renewing (an
+//! outage shorter than a lease does not lose it): the task is then claimable at once, and the
+//! claim pass of this node or another takes it up with the same restart policy.
 //!
-//! The loop reads each given-up task back from the store and takes it up as a restart would
-//! ([`Inner::take_up`]: its kind's restart policy applies). While the store still fails, the
-//! read or the task's first write fails, the task is given up again and comes back here; the
-//! wait between passes doubles up to [`MAX_WAIT`], so a long outage costs a few reads, not a
-//! busy loop.
+//! While the store still fails, the read, the release or the task's first write fails, the
+//! task is given up again and comes back here; the wait between passes doubles up to
+//! [`MAX_WAIT`], so a long outage costs a few reads, not a busy loop.
 
 use std::{
     collections::BTreeSet,
@@ -81,6 +82,18 @@ async fn pass(inner: &Arc<Inner>, waiting: &mut BTreeSet<TaskId>) {
         if inner.live.contains_key(&id) {
             continue;
         }
+        if let Some(cluster) = &inner.cluster {
+            match cluster.release(&[id]).await {
+                Ok(()) => {
+                    waiting.remove(&id);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, tasks = waiting.len(), "the store still fails; releasing the given-up tasks later");
+                    return;
+                }
+            }
+            continue;
+        }
         match inner.store.get(id).await {
             // Purged, or ended after all (the failed write was an earlier one): nothing to do.
             Ok(None) => {
@@ -102,6 +115,12 @@ async fn pass(inner: &Arc<Inner>, waiting: &mut BTreeSet<TaskId>) {
                 tracing::warn!(%error, tasks = waiting.len(), "the store still fails; taking the given-up tasks up later");
                 return;
             }
+        }
+    }
+    if inner.cluster.is_some() && waiting.is_empty() {
+        // Released: claim them now rather than at the next renewal.
+        if let Err(error) = inner.claim().await {
+            tracing::warn!(%error, "could not claim the released tasks yet; the node loop will");
         }
     }
     if recovery.taken_up() > 0 {

@@ -117,13 +117,11 @@ impl Runtime {
             Arc::downgrade(&inner),
             inner.shutdown.clone(),
         ));
-        if inner.cluster.is_none() {
-            inner.tracker.spawn(crate::resume::run(
-                Arc::downgrade(&inner),
-                given_up_rx,
-                inner.shutdown.clone(),
-            ));
-        }
+        inner.tracker.spawn(crate::resume::run(
+            Arc::downgrade(&inner),
+            given_up_rx,
+            inner.shutdown.clone(),
+        ));
         if let Some(cluster) = &inner.cluster {
             inner.tracker.spawn(crate::node::run(
                 Arc::downgrade(&inner),
