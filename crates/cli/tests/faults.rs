@@ -431,6 +431,48 @@ impl Proxy {
     }
 }
 
+/// A config file in `place` for a node named `node` on `schema`.
+fn pg_config(place: &Place, schema: &str, node: &str) -> PathBuf {
+    let config = place.dir.path().join(format!("{node}.toml"));
+    std::fs::write(
+        &config,
+        format!("[server]\npostgres_schema = \"{schema}\"\nnode = \"{node}\"\n{CONFIG}"),
+    )
+    .unwrap();
+    config
+}
+
+impl Server {
+    /// Starts a server with `config` on PostgreSQL at `url`, its own files in `data`.
+    fn start_pg(config: &Path, data: &Path, url: &str) -> Self {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .arg("--data")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0", "--postgres", url])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the longrun binary starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            url,
+            _stdout: stdout,
+        }
+    }
+}
+
 /// The test database's URL, as the other PostgreSQL tests take it: required in CI, skipped
 /// loudly elsewhere.
 fn postgres_url() -> Option<String> {
@@ -520,39 +562,8 @@ async fn postgres_cut_off_is_a_503_on_every_door_and_loses_nothing() {
     let (proxied, _) = through(&url, proxy.addr);
 
     let place = Place::new();
-    let config = place.dir.path().join("longrun.toml");
-    std::fs::write(
-        &config,
-        format!("[server]\npostgres_schema = \"{schema}\"\nnode = \"faults\"\n{CONFIG}"),
-    )
-    .unwrap();
-    let start_server = |url: &str| {
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .arg("--data")
-            .arg(place.data())
-            .args(["--listen", "127.0.0.1:0", "--postgres", url])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the longrun binary starts");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .to_owned();
-        Server {
-            child,
-            url,
-            _stdout: stdout,
-        }
-    };
+    let config = pg_config(&place, &schema, "faults");
+    let start_server = |url: &str| Server::start_pg(&config, &place.data(), url);
     let server = start_server(&proxied);
     let client = Client::new();
     let mut acknowledged = Vec::new();
@@ -601,6 +612,95 @@ async fn postgres_cut_off_is_a_503_on_every_door_and_loses_nothing() {
     for id in &acknowledged {
         let (status, task) = send(server.get(&client, &format!("/v1/tasks/{id}"))).await;
         assert_eq!(status, StatusCode::OK, "{id} after a restart: {task}");
+        assert_eq!(task["status"], "completed", "{task}");
+    }
+}
+
+/// Two nodes on one schema; one is cut off from PostgreSQL for longer than a lease (6 s) while
+/// the other carries on: the cut-off node answers 503 on every door and stops its handlers
+/// (fail-stop), the other takes starts all along and claims the cut-off node's tasks once their
+/// leases expire, and the cut-off node takes starts again once the cut ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_node_of_two_cut_off_answers_503_while_the_other_carries_on() {
+    let Some(url) = postgres_url() else { return };
+    let schema = format!("faults_two_{}", std::process::id());
+    let _drop = DropSchema {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    let (_, target) = through(&url, "127.0.0.1:1".parse().unwrap());
+    let proxy = Proxy::start(target);
+    let (proxied, _) = through(&url, proxy.addr);
+    let place = Place::new();
+    let cut_off = Server::start_pg(
+        &pg_config(&place, &schema, "faults-a"),
+        &place.dir.path().join("data-a"),
+        &proxied,
+    );
+    let other = Server::start_pg(
+        &pg_config(&place, &schema, "faults-b"),
+        &place.dir.path().join("data-b"),
+        &url,
+    );
+    let client = Client::new();
+
+    // Tasks of 2 s on the node about to be cut off: running when the cut starts.
+    let mut acknowledged = Vec::new();
+    for door in DOORS {
+        let (status, body) = send(start(&cut_off, &client, door, 20)).await;
+        let id = read_start(door, status, &body)
+            .unwrap_or_else(|| panic!("{door:?}: refused before any fault: {body}"));
+        acknowledged.push(id);
+    }
+
+    proxy.cut();
+    // Until every task of the cut-off node has ended on the other one, the cut-off node
+    // refuses every start and the other takes them.
+    let cut_at = std::time::Instant::now();
+    loop {
+        for door in DOORS {
+            let (status, body) = send(start(&cut_off, &client, door, 2)).await;
+            if let Some(id) = read_start(door, status, &body) {
+                panic!("{door:?}: the cut-off node acknowledged {id}");
+            }
+            let (status, body) = send(start(&other, &client, door, 2)).await;
+            let id = read_start(door, status, &body)
+                .unwrap_or_else(|| panic!("{door:?}: the other node refused a start: {body}"));
+            acknowledged.push(id);
+        }
+        let mut ended = 0;
+        for id in &acknowledged[..3] {
+            let (_, task) = send(other.get(&client, &format!("/v1/tasks/{id}"))).await;
+            if task["status"] == "completed" {
+                ended += 1;
+            }
+        }
+        if ended == 3 {
+            break;
+        }
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(60),
+            "the other node never finished the cut-off node's tasks"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    proxy.restore();
+    for door in DOORS {
+        let mut tries = 0;
+        let id = loop {
+            let (status, body) = send(start(&cut_off, &client, door, 2)).await;
+            if let Some(id) = read_start(door, status, &body) {
+                break id;
+            }
+            tries += 1;
+            assert!(tries < 600, "{door:?}: the cut-off node never recovered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        acknowledged.push(id);
+    }
+    for id in &acknowledged {
+        let task = until_ended(&other, &client, id).await;
         assert_eq!(task["status"], "completed", "{task}");
     }
 }
