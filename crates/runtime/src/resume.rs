@@ -35,7 +35,7 @@ pub(crate) async fn run(
     mut given_up: UnboundedReceiver<TaskId>,
     shutdown: CancellationToken,
 ) {
-    // Ordered, so that tasks are taken up in the order of their ids (their creation) each pass.
+    // A set, so that a task given up again while it waits is held once.
     let mut waiting = BTreeSet::new();
     let mut wait = FIRST_WAIT;
     loop {
