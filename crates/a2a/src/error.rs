@@ -237,7 +237,9 @@ impl From<Refusal> for Error {
             Refusal::AlreadyAnswered { .. }
             | Refusal::QuestionClosed { .. }
             | Refusal::Conflict(_) => Self::unsupported(refusal.to_string()),
-            Refusal::ShuttingDown | Refusal::AuthUnavailable => {
+            Refusal::ShuttingDown
+            | Refusal::AuthUnavailable
+            | Refusal::StorageUnavailable { .. } => {
                 Self::new(Kind::Unavailable, refusal.to_string())
             }
             Refusal::ForeignHost => Self::new(Kind::InvalidRequest, refusal.to_string())
@@ -300,15 +302,17 @@ impl From<Error> for Rest {
 mod tests {
     use super::*;
 
-    /// A runtime's internal failure reaches the client as a correlation id, never in its own
-    /// words (which may name files, hosts or queries), on both bindings and both versions.
+    /// A store's failure reaches the client as a correlation id, never in its own words (which
+    /// may name files, hosts or queries), on both bindings and both versions, and as a 503 the
+    /// client may retry.
     #[test]
-    fn internal_failures_are_redacted() {
+    fn store_failures_are_redacted_and_unavailable() {
         let secret = "connection to db.internal:5432 refused";
         let error = Error::runtime(longrun::Error::Store(longrun::store::Error::Backend(
             secret.into(),
         )));
-        assert_eq!(error.kind, Kind::Internal);
+        assert_eq!(error.kind, Kind::Unavailable);
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
         for shown in [
             error.jsonrpc(Version::V10).to_string(),
             error.jsonrpc(Version::V03).to_string(),

@@ -97,7 +97,16 @@ pub(crate) async fn handle(
             axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
         }
         Ok(Reply::Stream(frames)) => sse(frames, id, version),
-        Err(error) => reply_error(&id, &error, version),
+        Err(error) => {
+            let mut response = reply_error(&id, &error, version);
+            // A call's error travels in a 200, as JSON-RPC's do, except one the client should
+            // retry (a failing store, a server stopping): a 503 here as on every other door,
+            // so that a client or proxy retries it as it would any other.
+            if error.status() == StatusCode::SERVICE_UNAVAILABLE {
+                *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            }
+            response
+        }
     }
 }
 

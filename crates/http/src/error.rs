@@ -110,7 +110,8 @@ pub(crate) enum Error {
     /// The server is shutting down.
     #[error("the server is shutting down and takes no new requests")]
     ShuttingDown,
-    /// The credentials cannot be checked right now (the OAuth issuer is unreachable).
+    /// The credentials cannot be checked right now (the OAuth issuer is unreachable), or the
+    /// store is failing (a full disk, a lost database): try again.
     #[error("{0}")]
     Unavailable(String),
     /// Something failed on the server's side (the store); the details are in its log.
@@ -260,6 +261,7 @@ impl From<Refusal> for Error {
             Refusal::KeyReused(message) => Self::KeyReused(message),
             Refusal::TooLarge(message) => Self::TooLarge(message),
             Refusal::TooManyStreams { limit } => Self::TooManyStreams { limit },
+            Refusal::StorageUnavailable { .. } => Self::Unavailable(refusal.to_string()),
             Refusal::Internal { .. } => Self::Internal(refusal.to_string()),
         }
     }
@@ -359,8 +361,8 @@ mod tests {
             ),
             (
                 E::Store(longrun::store::Error::Backend("disk on fire".into())),
-                500,
-                "internal",
+                503,
+                "unavailable",
             ),
         ];
         for (error, status, code) in cases {

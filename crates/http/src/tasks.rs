@@ -65,7 +65,7 @@ const MAX_KEY: usize = 255;
         (status = 413, description = "The body or the input is too large.", body = model::ErrorBody),
         (status = 415, description = "The body is not `application/json`.", body = model::ErrorBody),
         (status = 422, description = "Unknown kind, unknown field, an input that fails the kind's schema, both `delay_ms` and `start_at_ms`, an `Idempotency-Key` already used with another kind or input, or a `webhook` the server refuses (a loopback, private or reserved address, a bad or missing secret).", body = model::ErrorBody),
-        (status = 503, description = "The server is shutting down.", body = model::ErrorBody),
+        (status = 503, description = "The server is shutting down (`shutting_down`), or its store is failing (`unavailable`: a full disk, a failing fsync, a read-only file system, the database unreachable). Nothing was started; try again, with the same `Idempotency-Key`.", body = model::ErrorBody),
     )
 )]
 pub(crate) async fn create(

@@ -33,6 +33,10 @@ pub(crate) enum Error {
     /// The server failed; the details are in its log.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The server's storage is failing (a full disk, a lost database): nothing was done, and
+    /// the client may try again. HTTP 503 in both transports, as the other doors answer it.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
     /// No principal: a missing or wrong bearer token (HTTP 401).
     #[error("{0}")]
     Unauthenticated(String),
@@ -67,6 +71,8 @@ impl Error {
             Self::MethodNotFound(_) => -32601,
             Self::InvalidParams(_) | Self::UnknownTask(_) | Self::ResourceNotFound(_) => -32602,
             Self::Internal(_) => -32603,
+            // In the server range, beside the others this server names.
+            Self::Unavailable(_) => UNAVAILABLE,
             // JSON-RPC leaves -32000 to -32099 to servers; MCP names none for authentication.
             Self::Unauthenticated(_) => -32001,
             Self::HeaderMismatch(_) => -32020,
@@ -103,12 +109,18 @@ impl Error {
     }
 }
 
+/// The JSON-RPC code of [`Error::Unavailable`].
+pub(crate) const UNAVAILABLE: i64 = -32030;
+
 /// The HTTP status of a response that carries only an error with `code`. The 2026-07-28
 /// transport names one for its own errors; a 2025-11-25 error travels in a 200 response, as
 /// every result does, except that a message that could not be read at all is a 400.
 pub(crate) fn status_of(code: i64, version: Option<&str>) -> StatusCode {
     match code {
         -32700 | -32600 => StatusCode::BAD_REQUEST,
+        // A failing store is a 503 on every door and in both transports, so that a client or
+        // proxy retries it as it would any other.
+        UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
         _ if version != Some(MODERN) => StatusCode::OK,
         -32601 => StatusCode::NOT_FOUND,
         -32602 | -32020 | -32021 | -32022 => StatusCode::BAD_REQUEST,
@@ -175,6 +187,7 @@ impl From<Refusal> for Error {
             | Refusal::NotRunning(_)
             | Refusal::TooManyStreams { .. }
             | Refusal::Internal { .. } => Self::Internal(refusal.to_string()),
+            Refusal::StorageUnavailable { .. } => Self::Unavailable(refusal.to_string()),
         }
     }
 }
@@ -194,6 +207,7 @@ mod tests {
             (Error::InvalidParams("x".into()), -32602, 400, 200),
             (Error::UnknownTask("t".into()), -32602, 400, 200),
             (Error::Internal("x".into()), -32603, 200, 200),
+            (Error::Unavailable("x".into()), -32030, 503, 503),
             (Error::HeaderMismatch("x".into()), -32020, 400, 200),
             (Error::tasks_required(), -32021, 400, 200),
             (

@@ -83,7 +83,9 @@ async fn admit(http: &Http, headers: &HeaderMap) -> Result<Principal, Refused> {
 /// A refusal of the gate as a JSON-RPC error response, with the HTTP status it calls for.
 fn refusal_response(refusal: Refusal) -> Response {
     let status = match &refusal {
-        Refusal::ShuttingDown | Refusal::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Refusal::ShuttingDown | Refusal::AuthUnavailable | Refusal::StorageUnavailable { .. } => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         Refusal::ForeignHost => StatusCode::FORBIDDEN,
         Refusal::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
         Refusal::Unauthenticated { error, challenge } => {

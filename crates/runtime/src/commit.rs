@@ -9,7 +9,9 @@
 //! - **Spawn before await.** Staging is synchronous; the await for durability comes after, in
 //!   `land`, so a caller that drops its future never leaves an event half-handed to the store.
 //! - **Abandon on a failed write.** A write that fails or is fenced gives the task up on this
-//!   node (`abandon`): its handler is dropped and nothing more is written for it here.
+//!   node (`abandon`): its handler is dropped and nothing more is written for it by this run.
+//!   A task given up after a failed write is taken up again once the store works
+//!   (`crate::resume`), as a restart would.
 
 use std::sync::Arc;
 
@@ -109,8 +111,8 @@ impl Inner {
 
     /// Gives a task up without writing anything more, because a durable write for it failed or
     /// another node took it over. Its handler is dropped and its record removed; what the store
-    /// holds stands, and the task's restart policy applies when it is next taken up (at the next
-    /// start of this node, or by whichever node claims it).
+    /// holds stands, and the task's restart policy applies when it is next taken up (by this
+    /// node once the store works again, or by whichever node claims it).
     pub(crate) fn abandon(&self, live: &Live, why: &longrun_core::store::Error) {
         if live.mark_lost() {
             match why {
@@ -118,7 +120,11 @@ impl Inner {
                     tracing::warn!(task = %live.id, "another node took this task over; stopping it here")
                 }
                 error => {
-                    tracing::error!(task = %live.id, %error, "a durable write failed; giving the task up on this node")
+                    tracing::error!(task = %live.id, %error, "a durable write failed; giving the task up on this node until the store works again");
+                    // Nobody else takes it up: this node holds it (and, in a cluster, its
+                    // lease). `resume` takes it up again, or releases it, once the store works.
+                    // The receiver is gone only at shutdown; the next start takes it up then.
+                    let _ = self.given_up.send(live.id);
                 }
             }
         }

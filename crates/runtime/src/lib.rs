@@ -24,6 +24,7 @@ mod node;
 mod options;
 mod recover;
 mod registry;
+mod resume;
 mod retry;
 mod runtime;
 mod start;

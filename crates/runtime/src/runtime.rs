@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     pub(crate) sessions: Sessions,
     pub(crate) tracker: TaskTracker,
     pub(crate) shutdown: CancellationToken,
+    /// Tasks given up after a failed write, for [`crate::resume`] to take up again.
+    pub(crate) given_up: tokio::sync::mpsc::UnboundedSender<TaskId>,
 }
 
 /// An event staged under a task's lock, waiting for the store's ack.
@@ -93,6 +95,7 @@ impl Runtime {
             .clone()
             .unwrap_or_else(|| Arc::new(TokioClock::new()));
         let (all, _) = broadcast::channel(options.all_subscriber_buffer.max(1));
+        let (given_up, given_up_rx) = tokio::sync::mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             store,
             cluster: options.cluster.clone(),
@@ -106,11 +109,17 @@ impl Runtime {
             sessions: Sessions::default(),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            given_up,
         });
         // In the tracker, so `shutdown` and `leave` return only once these loops have ended
         // too (each ends on `shutdown` between passes).
         inner.tracker.spawn(crate::sweep::sweep(
             Arc::downgrade(&inner),
+            inner.shutdown.clone(),
+        ));
+        inner.tracker.spawn(crate::resume::run(
+            Arc::downgrade(&inner),
+            given_up_rx,
             inner.shutdown.clone(),
         ));
         if let Some(cluster) = &inner.cluster {

@@ -102,6 +102,19 @@ pub enum Refusal {
         /// The bound.
         limit: usize,
     },
+    /// The store failed to write or read (a full disk, a failing fsync, a read-only file
+    /// system, a database that cannot be reached): a fault that clears by itself, so the
+    /// client may try again. The request was not acknowledged; a start retried with the same
+    /// idempotency key is not made twice. The failure's own words are in the server's log under
+    /// `correlation`.
+    #[error(
+        "the server's storage is failing right now, so this request was not carried out; try \
+         again shortly (quote `{correlation}` to the operator if it lasts)"
+    )]
+    StorageUnavailable {
+        /// The id the log line carries.
+        correlation: Correlation,
+    },
     /// The server failed. The failure's own words are in the server's log under
     /// `correlation`; the client gets only the id.
     #[error(
@@ -145,6 +158,14 @@ impl Refusal {
         let correlation = Correlation::new();
         tracing::error!(%correlation, error = %detail, "a request failed on the server's side");
         Self::Internal { correlation }
+    }
+
+    /// A store failure the client may retry: `detail` goes to the log with a new correlation
+    /// id, and only the id to the client.
+    pub fn storage_unavailable(detail: &dyn fmt::Display) -> Self {
+        let correlation = Correlation::new();
+        tracing::error!(%correlation, error = %detail, "a request failed because the store did");
+        Self::StorageUnavailable { correlation }
     }
 
     /// A task that is unknown to this caller, quoting what the client wrote.
@@ -192,11 +213,12 @@ impl From<longrun::store::Error> for Refusal {
             E::NotFound(id) => Self::NotFound(id.to_string()),
             E::Refused { refusal, .. } => Self::Conflict(refusal.to_string()),
             // The store's own words stay in the log: they may name files, hosts or queries.
+            // A backend failure is the storage's (a full disk, a lost connection): the client
+            // is told to try again, as the doors' 503 says.
+            E::Backend(_) => Self::storage_unavailable(&error),
             // A key taken is settled by the runtime (it answers with the first task); one that
             // reaches a door is the server's failure.
-            E::Duplicate(_) | E::KeyTaken { .. } | E::Fenced(_) | E::Backend(_) => {
-                Self::internal(&error)
-            }
+            E::Duplicate(_) | E::KeyTaken { .. } | E::Fenced(_) => Self::internal(&error),
         }
     }
 }
@@ -219,7 +241,7 @@ mod tests {
         let secret = "could not connect to db.internal:5432 as admin";
         let error = longrun::store::Error::Backend(secret.into());
         let refusal = Refusal::from(longrun::Error::Store(error));
-        let Refusal::Internal { correlation } = &refusal else {
+        let Refusal::StorageUnavailable { correlation } = &refusal else {
             panic!("{refusal:?}");
         };
         let message = refusal.to_string();
