@@ -35,6 +35,9 @@ use crate::{
     subscribe::{AllSubscription, Published, Subscription},
 };
 
+/// How many events [`Runtime::events`] reads from the store at a time.
+const EVENTS_PAGE: usize = 1_000;
+
 /// The longrun engine. Cloning is cheap; every clone drives the same tasks.
 ///
 /// ```
@@ -267,6 +270,31 @@ impl Runtime {
     /// Cancels every task that has not ended and waits for them; returns how many it stopped.
     pub async fn stop_all(&self) -> usize {
         self.inner.stop_all().await
+    }
+
+    /// The task's stored events after `after` through `through`, in order, read from the store
+    /// at once: what a door shows as a task's history, without subscribing. Events of a task
+    /// read with [`Runtime::get`] are all stored through its `last_seq`.
+    pub async fn events(
+        &self,
+        id: TaskId,
+        after: Seq,
+        through: Seq,
+    ) -> Result<Vec<Arc<Event>>, Error> {
+        let mut events = Vec::new();
+        let mut last = after;
+        while last < through {
+            let wanted = usize::try_from(through.as_u64() - last.as_u64()).unwrap_or(usize::MAX);
+            let page = self
+                .inner
+                .store
+                .read(id, last, wanted.min(EVENTS_PAGE))
+                .await?;
+            let Some(newest) = page.last() else { break };
+            last = newest.seq;
+            events.extend(page.into_iter().filter(|event| event.seq <= through));
+        }
+        Ok(events)
     }
 
     /// Subscribes to one task's events after sequence `after` (use [`Seq::ZERO`] for all of

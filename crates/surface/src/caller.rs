@@ -85,6 +85,34 @@ impl Surface {
         door: &'static str,
         request: StartRequest,
     ) -> Result<Start, Refusal> {
+        let started = self.begin(principal, door, request).await?;
+        let repeated = !started.is_new();
+        let task = match started {
+            Started::Finished(task) | Started::Existing(task) => *task,
+            Started::Running(handle) | Started::Detached(handle) => handle.task().await?,
+        };
+        Ok(Start { task, repeated })
+    }
+
+    /// [`Surface::start`] for a door that follows the task from here (it waits for it to
+    /// settle, say) and needs only its id now: the task is not read back. Returns the id and
+    /// whether the idempotency key named an earlier start.
+    pub async fn start_id(
+        &self,
+        principal: &Principal,
+        door: &'static str,
+        request: StartRequest,
+    ) -> Result<(TaskId, bool), Refusal> {
+        let started = self.begin(principal, door, request).await?;
+        Ok((started.id(), !started.is_new()))
+    }
+
+    async fn begin(
+        &self,
+        principal: &Principal,
+        door: &'static str,
+        request: StartRequest,
+    ) -> Result<Started, Refusal> {
         let runtime = self.runtime();
         self.check_input(&request.kind, &request.input)?;
         let mut options = match request.wait {
@@ -121,12 +149,6 @@ impl Surface {
         {
             options = options.trace(trace);
         }
-        let started = runtime.start(&request.kind, request.input, options).await?;
-        let repeated = !started.is_new();
-        let task = match started {
-            Started::Finished(task) | Started::Existing(task) => *task,
-            Started::Running(handle) | Started::Detached(handle) => handle.task().await?,
-        };
-        Ok(Start { task, repeated })
+        Ok(runtime.start(&request.kind, request.input, options).await?)
     }
 }

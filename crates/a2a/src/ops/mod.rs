@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use longrun::{
     Outcome, Task, TaskId,
-    event::{Notice, Seq},
+    event::Seq,
     task::{Filter, Status},
     time::Timestamp,
 };
@@ -179,12 +179,12 @@ impl Call {
             tracestate: input::trace_text(message, metadata, input::TRACESTATE_KEY),
             ..StartRequest::default()
         };
-        let start = self
+        let (id, repeated) = self
             .door
             .surface()
-            .start(&self.principal, "a2a", request)
+            .start_id(&self.principal, "a2a", request)
             .await?;
-        Ok((start.task.id, !start.repeated))
+        Ok((id, !repeated))
     }
 
     async fn follow_up(&self, message: &Message) -> Result<TaskId, Error> {
@@ -427,21 +427,10 @@ async fn log(
     door: &Door,
     task: &Task,
 ) -> Result<Vec<std::sync::Arc<longrun::event::Event>>, Error> {
-    let mut subscription = door
-        .runtime()
-        .subscribe(task.id, Seq::ZERO)
+    door.runtime()
+        .events(task.id, Seq::ZERO, task.last_seq())
         .await
-        .map_err(Error::runtime)?;
-    let mut events = Vec::new();
-    while subscription.last_seq() < task.last_seq() {
-        match subscription.next().await.map_err(Error::runtime)? {
-            Some(Notice::Event(event)) => events.push(event),
-            Some(Notice::Lagged { .. }) => {}
-            None => break,
-        }
-    }
-    events.retain(|event| event.seq <= task.last_seq());
-    Ok(events)
+        .map_err(Error::runtime)
 }
 
 /// The idempotency key of a message: its context and its id, each length-prefixed so that no
