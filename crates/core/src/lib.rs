@@ -20,7 +20,7 @@ pub mod store;
 pub mod task;
 pub mod time;
 
-pub use cluster::{Cluster, NodeId, Notice, Renewal, Signal, Signalled};
+pub use cluster::{Claim, Cluster, NodeId, Notice, Renewal, Signal, Signalled};
 pub use event::{Change, Event, Seq};
 pub use id::{ParseIdError, TaskId};
 pub use inbox::{InboxEntry, InboxItem};

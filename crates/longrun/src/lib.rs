@@ -17,11 +17,16 @@ pub use longrun_runtime::{
     TaskSupport, Timestamp, TokioClock,
 };
 
+/// Gates: what a kind needs from a node before its handler may start there (a worker).
+pub mod gate {
+    pub use longrun_runtime::{Entry, Gate, Ticket, Waiting};
+}
+
 /// The store traits and the backends that ship with longrun.
 /// For stores shared by several nodes: leases, claims, signals, notices.
 pub mod cluster {
     pub use longrun_core::cluster::{
-        Cluster, NodeId, Notice, NoticeStream, Renewal, Signal, Signalled,
+        Claim, Cluster, NodeId, Notice, NoticeStream, Renewal, Signal, Signalled,
     };
 }
 

@@ -13,8 +13,8 @@ use std::{collections::HashSet, future::Future, sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
 use longrun_core::{
-    CancelReason, Change, Cluster, Event, Labels, NewTask, Notice, Outcome, Owner, Seq, Signal,
-    Signalled, Status, Task, TaskId, Timestamp,
+    CancelReason, Change, Claim, Cluster, Event, Labels, NewTask, Notice, Outcome, Owner, Seq,
+    Signal, Signalled, Status, Task, TaskId, Timestamp,
     cluster::NoticeStream,
     store::{Error, Store, TaskStore},
 };
@@ -131,7 +131,10 @@ async fn concurrent_claims_never_hand_a_task_to_both_nodes() {
             tokio::spawn(async move {
                 let mut claimed = Vec::new();
                 loop {
-                    let batch = store.claim(&kinds("work"), 7).await.expect("claim");
+                    let batch = store
+                        .claim(Claim::new(kinds("work"), 7))
+                        .await
+                        .expect("claim");
                     if batch.is_empty() {
                         return (store, claimed);
                     }
@@ -194,7 +197,10 @@ async fn an_expired_lease_is_rescued_and_the_stale_holder_fenced_off() {
 
     // Node a stops renewing, as if it had died; b claims the task once a's lease runs out.
     let rescued = eventually(|| async {
-        let claimed = b.claim(&kinds("rescue"), 10).await.expect("claim");
+        let claimed = b
+            .claim(Claim::new(kinds("rescue"), 10))
+            .await
+            .expect("claim");
         (!claimed.is_empty()).then_some(claimed)
     })
     .await;
@@ -225,7 +231,7 @@ async fn an_expired_lease_is_rescued_and_the_stale_holder_fenced_off() {
     assert_eq!((renewal.renewed, renewal.lost.len()), (0, 0));
     assert_eq!(b.get(task.id).await.expect("get"), Some(task));
     assert!(
-        b.claim(&kinds("rescue"), 10)
+        b.claim(Claim::new(kinds("rescue"), 10))
             .await
             .expect("claim")
             .is_empty()
@@ -246,11 +252,17 @@ async fn a_restarted_node_takes_its_tasks_back_at_once() {
         tasks.push(task);
     }
     assert!(
-        b.claim(&kinds("job"), 10).await.expect("claim").is_empty(),
+        b.claim(Claim::new(kinds("job"), 10))
+            .await
+            .expect("claim")
+            .is_empty(),
         "live leases are nobody else's"
     );
     assert!(
-        a.claim(&kinds("job"), 10).await.expect("claim").is_empty(),
+        a.claim(Claim::new(kinds("job"), 10))
+            .await
+            .expect("claim")
+            .is_empty(),
         "a node never claims what it holds"
     );
 
@@ -259,7 +271,7 @@ async fn a_restarted_node_takes_its_tasks_back_at_once() {
     drop(a);
     let a = schema.connect("node-a", LONG).await;
     let mut reclaimed: Vec<TaskId> = a
-        .claim(&kinds("job"), 10)
+        .claim(Claim::new(kinds("job"), 10))
         .await
         .expect("claim")
         .into_iter()
@@ -269,7 +281,12 @@ async fn a_restarted_node_takes_its_tasks_back_at_once() {
     reclaimed.sort();
     expected.sort();
     assert_eq!(reclaimed, expected);
-    assert!(b.claim(&kinds("job"), 10).await.expect("claim").is_empty());
+    assert!(
+        b.claim(Claim::new(kinds("job"), 10))
+            .await
+            .expect("claim")
+            .is_empty()
+    );
     let mut first = tasks.remove(0);
     a.append(&[next(&mut first, started())])
         .await
@@ -277,7 +294,7 @@ async fn a_restarted_node_takes_its_tasks_back_at_once() {
 
     // A release hands a task over at once.
     a.release(&[first.id]).await.expect("release");
-    let handed = b.claim(&kinds("job"), 10).await.expect("claim");
+    let handed = b.claim(Claim::new(kinds("job"), 10)).await.expect("claim");
     assert_eq!(handed, [first.clone()]);
     let result = a.append(&[next(&mut first.clone(), completed())]).await;
     assert!(
@@ -460,7 +477,7 @@ async fn a_delayed_task_is_not_claimed_before_its_start_time() {
     a.create(&due, &due_first).await.expect("create");
 
     let claimed: Vec<TaskId> = b
-        .claim(&kinds("delayed"), 10)
+        .claim(Claim::new(kinds("delayed"), 10))
         .await
         .expect("claim")
         .into_iter()
@@ -472,7 +489,7 @@ async fn a_delayed_task_is_not_claimed_before_its_start_time() {
         "only the task whose start time has passed"
     );
     assert!(
-        a.claim(&kinds("delayed"), 10)
+        a.claim(Claim::new(kinds("delayed"), 10))
             .await
             .expect("claim")
             .is_empty()
@@ -486,7 +503,7 @@ async fn a_delayed_task_is_not_claimed_before_its_start_time() {
     };
     a.signal(later.id, cancel).await.expect("signal");
     let claimed: Vec<TaskId> = a
-        .claim(&kinds("delayed"), 10)
+        .claim(Claim::new(kinds("delayed"), 10))
         .await
         .expect("claim")
         .into_iter()

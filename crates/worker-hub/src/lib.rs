@@ -18,6 +18,7 @@
 //! nodes on one PostgreSQL store, connect a worker to each node (or put the nodes behind one
 //! address per worker pool).
 
+mod gate;
 mod outbox;
 mod relay;
 mod roster;
@@ -51,6 +52,9 @@ pub struct HubOptions {
     /// Whether anyone may serve any worker kind (a server without tokens); otherwise only the
     /// principals each kind names.
     pub open: bool,
+    /// In a cluster: a task no worker here has taken for this long goes to another node whose
+    /// workers have room (see the crate docs).
+    pub hand_over_after: Duration,
 }
 
 impl Default for HubOptions {
@@ -59,6 +63,7 @@ impl Default for HubOptions {
             heartbeat: Duration::from_secs(2),
             expiry: Duration::from_secs(6),
             open: false,
+            hand_over_after: Duration::from_secs(1),
         }
     }
 }
@@ -198,9 +203,12 @@ impl Hub {
         };
         self.inner.kinds.write().insert(spec.name.clone(), entry);
         let inner = self.inner.clone();
+        let gate = Arc::new(gate::KindGate {
+            hub: self.inner.clone(),
+        });
         self.inner
             .runtime
-            .register_stream(spec, move |ctx, input: Value| {
+            .register_stream_gated(spec, gate, move |ctx, input: Value| {
                 futures_util::stream::once(relay::run(inner.clone(), ctx, input))
             })
     }
@@ -275,6 +283,8 @@ impl Hub {
             },
         );
         self.inner.dispatch();
+        // Room for tasks waiting for a worker anywhere in the cluster.
+        self.inner.runtime.claim_soon();
         Ok(Registered {
             worker: id.to_string(),
             heartbeat_ms: millis(self.inner.options.heartbeat),
