@@ -546,3 +546,27 @@ async fn two_nodes_racing_one_key_store_one_task() {
         assert_eq!(a.get(loser.0).await.expect("get"), None);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_claimed_only_for_signals_is_claimed_once_a_signal_waits() {
+    let Some(url) = common::url() else { return };
+    let schema = Schema::new(&url);
+    let a = schema.connect("node-a", LONG).await;
+    let (task, first) = new_task("gated");
+    a.create(&task, &first).await.expect("create unheld");
+    let only_signalled = || Claim {
+        kinds: Vec::new(),
+        signalled: kinds("gated"),
+        limit: 10,
+    };
+    assert!(
+        a.claim(only_signalled()).await.expect("claim").is_empty(),
+        "no signal waits: a node that cannot run the kind leaves the task"
+    );
+    let cancel = Signal::Cancel {
+        reason: CancelReason::Requested { by: None },
+    };
+    a.signal(task.id, cancel).await.expect("signal");
+    let claimed = a.claim(only_signalled()).await.expect("claim");
+    assert_eq!(claimed, [task]);
+}
