@@ -137,8 +137,9 @@ pub(crate) async fn run(
             _ => input.take().unwrap_or_default(),
         };
         let outcome = drive(&inner, &live, ctx, this_input, &mut deadline).await;
-        // A ticket the handler did not take frees what the gate reserved.
-        drop(live.state.lock().ticket.take());
+        // A ticket the handler did not take frees what the gate reserved (outside the lock).
+        let untaken = live.state.lock().ticket.take();
+        drop(untaken);
         let (error, delay) = match retry::after(&live, outcome) {
             // Boxed: writing the end is the largest future here, and needs its room only briefly.
             retry::After::End(outcome) => return Box::pin(inner.finish(&live, outcome)).await,
@@ -257,7 +258,8 @@ async fn start_recorded(
     match inner.record_start(live).await {
         Ok(()) => true,
         Err(error) => {
-            drop(live.state.lock().ticket.take());
+            let untaken = live.state.lock().ticket.take();
+            drop(untaken);
             fail_to_start(inner, live, error).await;
             false
         }
