@@ -43,7 +43,8 @@ pub struct Waiting {
     /// Its input.
     pub input: Arc<Value>,
     /// Whether the task may be handed over ([`Entry::HandOver`]): the runtime is a node of a
-    /// cluster. Otherwise the gate waits for as long as it takes.
+    /// cluster, not shutting down, and the task has no terminal callback (which lives in this
+    /// process only). Otherwise the gate waits for as long as it takes.
     pub may_hand_over: bool,
     /// Whether the task was started on this node a moment ago and never waited anywhere:
     /// without room here, handing it over at once costs nobody anything.

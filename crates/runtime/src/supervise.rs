@@ -280,7 +280,10 @@ async fn pass_gate(
         task: live.id,
         kind: live.info.kind.clone(),
         input: Arc::new(input.clone()),
-        may_hand_over: inner.cluster.is_some() && !inner.shutdown.is_cancelled(),
+        // A terminal callback lives in this process only: such a task stays here.
+        may_hand_over: inner.cluster.is_some()
+            && !inner.shutdown.is_cancelled()
+            && live.on_terminal.lock().is_none(),
         fresh,
     };
     let entry = tokio::select! {
