@@ -8,6 +8,7 @@ Without the variable these tests are skipped, loudly; under CI (`$CI` set) they 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -57,6 +58,17 @@ worker = true
 served_by = ["alice"]
 restart = "rerun"
 """
+
+
+ENDS = 30.0
+"""Seconds a task gets to reach the point a test waits for: it fails, rather than hangs, when a
+task never reaches the other node's worker."""
+
+
+async def progressed(client: AsyncClient, task: str) -> None:
+    async for event in client.watch(task):
+        if event.change.type == "progress":
+            return
 
 
 class Nodes:
@@ -127,7 +139,7 @@ async def test_a_worker_on_node_b_runs_a_task_started_on_node_a(nodes: Nodes) ->
     try:
         async with AsyncClient(nodes.a.url, token=ALICE) as on_a:
             task = await on_a.start("w_nodes_flow", {"n": 21})
-            ended = await wait_for_end(on_a, task.id)
+            ended = await asyncio.wait_for(wait_for_end(on_a, task.id), ENDS)
         assert ended.status is Status.COMPLETED, ended.error
         # Moving from A to B's worker was no attempt.
         assert ended.output == {"double": 42, "attempt": 1}
@@ -148,16 +160,14 @@ async def test_a_killed_workers_task_is_rerun_on_the_other_nodes_worker_from_its
         await first.says("registered as")
         async with AsyncClient(nodes.a.url, token=ALICE) as on_a:
             task = await on_a.start("w_nodes_rescue", {"hang": True})
-            async for event in on_a.watch(task):
-                if event.change.type == "progress":
-                    break
+            await asyncio.wait_for(progressed(on_a, task.id), ENDS)
             assert record.read_text().splitlines() == ["first one", "first two"]
 
             first.process.send_signal(signal.SIGKILL)
             first.process.wait(timeout=30)
             second = Process(nodes.a, "second", "w_nodes_rescue", record)
 
-            ended = await wait_for_end(on_a, task.id)
+            ended = await asyncio.wait_for(wait_for_end(on_a, task.id), ENDS)
         assert ended.status is Status.COMPLETED, ended.error
         assert ended.output is not None
         assert ended.output["finished_by"] == "second"
