@@ -80,24 +80,22 @@ pub(crate) async fn run(
     shutdown: CancellationToken,
 ) {
     let mut notices = cluster.notices();
-    let interval = match inner.upgrade() {
-        Some(inner) => inner.options.renew_interval,
+    // Only the notifier is kept between passes, not the runtime, so that dropping the runtime
+    // ends the loop.
+    let (interval, wanted) = match inner.upgrade() {
+        Some(inner) => (inner.options.renew_interval, inner.claim_wanted.clone()),
         None => return,
     };
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut renewed = tokio::time::Instant::now();
     loop {
-        let Some(wanted) = inner.upgrade() else {
-            return;
-        };
         let notice = tokio::select! {
             () = shutdown.cancelled() => return,
             notice = notices.next() => notice.map(Woken::Notice),
-            () = wanted.claim_wanted.notified() => Some(Woken::Room),
+            () = wanted.notified() => Some(Woken::Room),
             _ = tick.tick() => None,
         };
-        drop(wanted);
         let Some(inner) = inner.upgrade() else { return };
         let result = match notice {
             Some(Woken::Room | Woken::Notice(Notice::Claimable)) => inner.claim().await.map(drop),

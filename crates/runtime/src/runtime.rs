@@ -74,7 +74,7 @@ pub(crate) struct Inner {
     pub(crate) tracker: TaskTracker,
     pub(crate) shutdown: CancellationToken,
     /// Woken by [`Runtime::claim_soon`]; the node loop claims when it is.
-    pub(crate) claim_wanted: tokio::sync::Notify,
+    pub(crate) claim_wanted: Arc<tokio::sync::Notify>,
 }
 
 /// An event staged under a task's lock, waiting for the store's ack.
@@ -109,7 +109,7 @@ impl Runtime {
             sessions: Sessions::default(),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
-            claim_wanted: tokio::sync::Notify::new(),
+            claim_wanted: Arc::default(),
         });
         // In the tracker, so `shutdown` and `leave` return only once these loops have ended
         // too (each ends on `shutdown` between passes).
