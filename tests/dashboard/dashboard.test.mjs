@@ -173,6 +173,23 @@ async function main() {
     const after = await (await fetch(`${base}/v1/tasks/${running[1].id}`)).json();
     assert.equal(after.status, 'cancelled');
 
+    step('a saved step is one collapsed line in the timeline, its value shown when opened');
+    const agent = await start(base, { kind: 'agent', input: { calls: 2, pause_ms: 0 } });
+    await page.goto(`${base}/#/task/${agent.id}`);
+    await page.locator('.meta [data-testid=status]', { hasText: 'completed' }).waitFor({ timeout: 15000 });
+    const saved = page.locator('[data-testid=timeline] li[data-type=step_saved]');
+    await saved.nth(1).waitFor({ timeout: 10000 });
+    const first = saved.filter({ has: page.locator('details[data-key="call-1"]') });
+    const summaryLine = await first.locator('summary').innerText();
+    assert.match(summaryLine, /^step call-1 saved \(\d+ B\)$/);
+    assert.equal(await first.locator('details').getAttribute('open'), null, 'collapsed at first');
+    assert.equal(await first.getByTestId('step-value').count(), 0, 'the value is not on the page until asked for');
+    assert.doesNotMatch(await page.getByTestId('timeline').innerText(), /answer 1/);
+    await first.locator('summary').click();
+    const value = first.getByTestId('step-value');
+    await value.waitFor({ timeout: 5000 });
+    assert.deepEqual(JSON.parse(await value.innerText()), { reply: 'answer 1', seen: 0 });
+
     step('API errors are shown plainly');
     await page.goto(base + '/#/task/task_00000000000000000000000000000000');
     await page.getByTestId('error').waitFor();

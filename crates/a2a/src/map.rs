@@ -16,7 +16,11 @@
 //! History is rebuilt from the event log: the message that started the task, each question and
 //! each answer, each message to the agent, and the final message.
 
-use longrun::{ArtifactChunk, Change, Event, Outcome, Progress, State, Status, Task, TaskError};
+use longrun::{
+    Outcome, Task, TaskError,
+    event::{ArtifactChunk, Change, Event, Progress},
+    task::{State, Status},
+};
 use serde_json::{Map, Value, json};
 
 use crate::{

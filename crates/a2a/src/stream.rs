@@ -12,7 +12,7 @@
 use std::pin::Pin;
 
 use futures_util::Stream;
-use longrun::{Seq, Status, Task, TaskId};
+use longrun::{Task, TaskId, event::Seq, task::Status};
 use longrun_surface::StreamPermit;
 
 use crate::{

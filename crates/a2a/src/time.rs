@@ -1,7 +1,7 @@
 //! Timestamps on the wire: ISO-8601 in UTC with milliseconds (`2026-11-21T18:48:42.982Z`), as
 //! ProtoJSON writes `google.protobuf.Timestamp`, and read back (any offset, any fraction).
 
-use longrun::Timestamp;
+use longrun::time::Timestamp;
 
 /// `at` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub(crate) fn format(at: Timestamp) -> String {

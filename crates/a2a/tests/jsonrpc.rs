@@ -809,3 +809,59 @@ async fn an_oversize_body_gets_a_json_rpc_error_in_both_bindings() {
     let answer: Value = response.json().await.expect("an error body");
     assert!(answer["error"]["message"].is_string(), "{answer}");
 }
+
+#[tokio::test]
+async fn a_saved_step_is_a_status_message_on_the_stream() {
+    let runtime = common::runtime();
+    runtime
+        .register(
+            longrun::KindSpec::new("stepper"),
+            |ctx: longrun::Context, _: Value| async move {
+                let first: String = ctx
+                    .step("first", async {
+                        Ok::<_, longrun::TaskError>("one".to_owned())
+                    })
+                    .await?;
+                let second: String = ctx
+                    .step("second", async {
+                        Ok::<_, longrun::TaskError>("two".to_owned())
+                    })
+                    .await?;
+                Ok::<_, longrun::TaskError>(json!([first, second]))
+            },
+        )
+        .unwrap();
+    let server = Server::on(runtime, longrun_a2a::Config::default()).await;
+    let events = server
+        .rpc_stream(
+            ALICE,
+            Some("1.0"),
+            "SendStreamingMessage",
+            json!({"message": text("stepper", "go")}),
+        )
+        .await;
+    // A new task's stream shows every change from the start: each step is a working status
+    // update whose message says which step was saved.
+    let messages: Vec<(&str, &str)> = events
+        .iter()
+        .filter_map(|event| event["result"].get("statusUpdate"))
+        .filter_map(|update| {
+            let state = update["status"]["state"].as_str()?;
+            let text = update["status"]["message"]["parts"][0]["text"].as_str()?;
+            Some((state, text))
+        })
+        .filter(|(_, text)| text.starts_with("step "))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            ("TASK_STATE_WORKING", "step `first` done"),
+            ("TASK_STATE_WORKING", "step `second` done"),
+        ],
+        "{events:#?}"
+    );
+    assert_eq!(
+        states(&events).last().map(String::as_str),
+        Some("status:TASK_STATE_COMPLETED")
+    );
+}

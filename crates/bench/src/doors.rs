@@ -55,6 +55,10 @@ pub(crate) struct Args {
     /// A short smoke run (CI): figures are not meaningful.
     #[arg(long)]
     quick: bool,
+    /// Only these doors (repeatable: `baseline`, `v1`, `mcp`, `a2a`), e.g. to profile one door
+    /// alone. All of them by default.
+    #[arg(long = "door", value_parser = ["baseline", "v1", "mcp", "a2a"])]
+    doors: Vec<String>,
 }
 
 /// The scenarios, in the order they run: the baseline first.
@@ -149,8 +153,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let measured = tokio.block_on(measure(args.clients, duration))?;
-    report(args, seconds, &host, &measured);
+    let doors: Vec<Door> = DOORS
+        .into_iter()
+        .filter(|door| args.doors.is_empty() || args.doors.iter().any(|d| d == door.name()))
+        .collect();
+    let measured = tokio.block_on(measure(&doors, args.clients, duration))?;
+    report(args, seconds, &host, &doors, &measured);
     let errors: u64 = measured.iter().map(|m| m.errors).sum();
     anyhow::ensure!(
         errors == 0,
@@ -159,7 +167,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn measure(clients: usize, duration: Duration) -> anyhow::Result<Vec<Measured>> {
+async fn measure(
+    doors: &[Door],
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Vec<Measured>> {
     let dir = tempfile::tempdir()?;
     let store = SqliteStore::open(dir.path().join("longrun.db"))?;
     let runtime = Runtime::new(Options {
@@ -188,7 +200,7 @@ async fn measure(clients: usize, duration: Duration) -> anyhow::Result<Vec<Measu
         .pool_max_idle_per_host(clients)
         .build()?;
     let mut measured = Vec::new();
-    for door in DOORS {
+    for &door in doors {
         // Warm-up, not counted: connections open, caches and the store's file pages warm.
         closed_loop(door, &client, &base, clients, duration / 4).await;
         measured.push(closed_loop(door, &client, &base, clients, duration).await);
@@ -250,7 +262,7 @@ async fn closed_loop(
     }
 }
 
-fn report(args: &Args, seconds: u64, host: &Host, measured: &[Measured]) {
+fn report(args: &Args, seconds: u64, host: &Host, doors: &[Door], measured: &[Measured]) {
     println!(
         "doors: {} clients, closed loop, {seconds} s per door, SQLite store ({} CPUs, load {})",
         args.clients,
@@ -263,7 +275,7 @@ fn report(args: &Args, seconds: u64, host: &Host, measured: &[Measured]) {
         "door", "p50 ms", "p99 ms", "per s", "errors"
     );
     let mut summary = Map::new();
-    for (door, figures) in DOORS.iter().zip(measured) {
+    for (door, figures) in doors.iter().zip(measured) {
         let p50 = round2(ms(stats::percentile(&figures.latencies, 50.0)));
         let p99 = round2(ms(stats::percentile(&figures.latencies, 99.0)));
         let per_s = figures.per_s.round();
@@ -277,6 +289,21 @@ fn report(args: &Args, seconds: u64, host: &Host, measured: &[Measured]) {
         summary.insert(format!("{}_p99_ms", door.name()), json!(p99));
         summary.insert(format!("{}_per_s", door.name()), json!(per_s));
         summary.insert(format!("{}_errors", door.name()), json!(figures.errors));
+    }
+    // The measure: how many times fewer tasks per second a door completes than `/v1`.
+    let rate = |summary: &Map<String, Value>, name: &str| {
+        summary
+            .get(&format!("{name}_per_s"))
+            .and_then(Value::as_f64)
+    };
+    if let Some(v1) = rate(&summary, "v1") {
+        for door in ["mcp", "a2a"] {
+            if let Some(per_s) = rate(&summary, door).filter(|r| *r > 0.0) {
+                let cost = round2(v1 / per_s);
+                println!("  {door} costs {cost:.2}x /v1 (v1 per s / {door} per s)");
+                summary.insert(format!("{door}_cost_vs_v1"), json!(cost));
+            }
+        }
     }
     summary.insert("clients".into(), json!(args.clients));
     summary.insert("seconds".into(), json!(seconds));

@@ -22,7 +22,12 @@ use std::{
     time::Duration,
 };
 
-use longrun::{KindSpec, OverLimit, RestartPolicy, RetryPolicy, Routing, TaskSupport};
+use longrun::{
+    KindSpec,
+    kind::{RestartPolicy, RetryPolicy, TaskSupport},
+    limits::OverLimit,
+    task::Routing,
+};
 use serde::{
     Deserialize, Deserializer,
     de::{MapAccess, SeqAccess, Visitor},

@@ -15,6 +15,7 @@ mod config;
 mod mcp;
 mod serve;
 mod sse;
+mod steps;
 mod tasks;
 mod view;
 mod watch;

@@ -22,8 +22,9 @@ use std::{
 use anyhow::{Context as _, bail};
 use clap::ValueEnum;
 use longrun::{
-    Bounds, Options, Runtime,
+    Options, Runtime,
     cluster::NodeId,
+    limits::Bounds,
     store::{PostgresOptions, PostgresStore, SqliteStore},
 };
 use longrun_process::ProcessSpec;

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::{
     ClientArgs, Exit,
     client::{Client, segment},
+    steps,
     view::{self, Task, compact},
     watch,
 };
@@ -53,7 +54,8 @@ pub(crate) enum Command {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
-    /// Show a task; the exit code tells its status (5 while it has not ended).
+    /// Show a task and the steps it saved; the exit code tells its status (5 while it has not
+    /// ended).
     Get {
         /// The task id (`task_…`).
         id: String,
@@ -163,8 +165,22 @@ pub(crate) async fn run(args: &ClientArgs, command: Command) -> anyhow::Result<E
             })
         }
         Command::Get { id } => {
-            let task = client.get(&task_path(&id), &[]).await?;
-            print_task(args, &task);
+            let mut task = client.get(&task_path(&id), &[]).await?;
+            let last_seq = task.get("last_seq").and_then(Value::as_u64).unwrap_or(0);
+            let saved = steps::saved(&client, &id, last_seq).await?;
+            if args.json {
+                // The task as `/v1` shows it, with its saved steps beside it (key → value).
+                if let Some(fields) = task.as_object_mut() {
+                    let steps: Map<String, Value> = saved.into_iter().collect();
+                    fields.insert("steps".into(), Value::Object(steps));
+                }
+                print_task(args, &task);
+            } else {
+                print_task(args, &task);
+                if !saved.is_empty() {
+                    println!("  {}", steps::summary(&saved));
+                }
+            }
             Ok(view::exit_for(Task(&task).status()))
         }
         Command::List {

@@ -206,6 +206,18 @@ impl<'a> Event<'a> {
         }
     }
 
+    /// A `step_saved` event's key and value.
+    pub(crate) fn step(self) -> Option<(&'a str, &'a Value)> {
+        if self.kind() != "step_saved" {
+            return None;
+        }
+        let change = self.change_value();
+        Some((
+            str_at(change, "key").unwrap_or_default(),
+            change.get("value").unwrap_or(&Value::Null),
+        ))
+    }
+
     /// One line for people: `#3 working  progress 50% counting down`.
     pub(crate) fn line(self) -> String {
         let seq = self
@@ -236,10 +248,7 @@ impl<'a> Event<'a> {
                 let attempt = self.change_value().get("attempt").and_then(Value::as_u64);
                 format!("started, attempt {}", attempt.unwrap_or(1))
             }
-            Change::Other if self.kind() == "step_saved" => {
-                let change = self.change_value();
-                let key = str_at(change, "key").unwrap_or_default();
-                let value = change.get("value").unwrap_or(&Value::Null);
+            Change::Other if let Some((key, value)) = self.step() => {
                 format!("step `{key}` saved: {}", compact(value))
             }
             Change::Other if self.kind() == "retry_scheduled" => {

@@ -470,6 +470,70 @@ fn on_postgres_a_killed_servers_tasks_are_taken_up_at_its_restart() {
 }
 
 /// Waits until the re-run of `id` asks `go` again, and answers yes.
+/// The example Python agent loop (`examples/handlers/agent.py`, protocol 2), its server
+/// SIGKILLed between two model calls and restarted on the same SQLite database: the re-run
+/// replays the saved calls and makes only the rest. The agent writes a line to a log for each
+/// call it really makes, so the count is taken outside longrun.
+#[test]
+fn a_killed_servers_agent_resumes_without_repeating_a_saved_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixtures().join("agent.toml");
+    let log = dir.path().join("calls.log");
+    let calls = || -> Vec<String> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let (server, _) = Server::start_with(&config, dir.path(), &[]);
+    // Four calls with a durable pause after the second: long enough that the kill surely lands
+    // in it, between call 2 (saved) and call 3 (not begun).
+    let input = json!({"calls": 4, "pause_ms": 5000, "log": log.display().to_string()});
+    let id = server.start_task("agent", input);
+    let task = server.until(&id, "two calls saved and pausing", |task| {
+        task["steps"]
+            .as_object()
+            .is_some_and(|steps| steps.len() == 2)
+            && task["status_message"]
+                .as_str()
+                .is_some_and(|message| message.contains("timer `pause`"))
+    });
+    assert_eq!(calls(), ["call-1", "call-2"], "{task}");
+    server.kill();
+    // The agent cannot begin call 3 without the server: the kill came between calls.
+    assert_eq!(calls(), ["call-1", "call-2"], "the kill came mid-call");
+
+    let (server, line) = Server::start_with(&config, dir.path(), &[]);
+    assert!(line.contains("1 tasks recovered"), "{line}");
+    let task = server.until(&id, "completed", |task| task["status"] == "completed");
+    assert_eq!(task["attempt"], 2, "{task}");
+    assert_eq!(
+        task["output"]["replies"],
+        json!(["answer 1", "answer 2", "answer 3", "answer 4"]),
+        "{task}"
+    );
+    assert_eq!(
+        calls(),
+        ["call-1", "call-2", "call-3", "call-4"],
+        "each call made once: the saved ones were replayed, not made again"
+    );
+
+    // `tasks get` shows the saved steps: by key and value with --json, in a line without.
+    let task = server.json(ALICE, &["tasks", "get", &id], 0);
+    let steps = task["steps"].as_object().expect("steps beside the task");
+    let keys: Vec<&str> = steps.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["call-1", "call-2", "call-3", "call-4"], "{task}");
+    assert_eq!(steps["call-3"]["reply"], "answer 3", "{task}");
+    let shown = server.run(Some(ALICE), &["tasks", "get", &id]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("4 steps saved (call-1, call-2, call-3, call-4)"),
+        "{}",
+        describe(&shown)
+    );
+}
+
 fn answer_when_asked(server: &Server, id: &str) {
     server.until(id, "asking again in its second attempt", |task| {
         task["attempt"] == 2 && task["status"] == "input_required"

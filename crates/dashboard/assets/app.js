@@ -475,7 +475,7 @@ function describe(event) {
     case 'agent_message': return `message: ${c.message}`;
     case 'detached': return 'the caller stopped waiting; runs on detached';
     case 'cancel_requested': return `cancel requested (${c.cancellation.reason}${c.cancellation.by ? ' by ' + c.cancellation.by : ''})`;
-    case 'step_saved': return `step ${c.key} done`;
+    case 'step_saved': return `step ${c.key} saved (${bytes(c.value)})`;
     case 'timer_started': return `sleeps on timer ${c.key} until ${new Date(c.until_ms).toLocaleTimeString()}`;
     case 'retry_scheduled': return `attempt ${c.attempt} failed (${c.error.code}: ${c.error.message}); next attempt at ${new Date(c.at_ms).toLocaleTimeString()}`;
     case 'ended':
@@ -484,6 +484,30 @@ function describe(event) {
       return `ended ${event.status}`;
     default: return c.type;
   }
+}
+
+/** The size of a JSON value as stored: `512 B`, `3.4 kB`. */
+function bytes(value) {
+  const n = new TextEncoder().encode(JSON.stringify(value === undefined ? null : value)).length;
+  if (n < 1000) return `${n} B`;
+  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${(n / 1e6).toFixed(1)} MB`;
+}
+
+/**
+ * A saved step in the timeline: one collapsed line, `step key saved (size)`; its value (which
+ * may be a whole model reply) is rendered only when opened, so a long agent loop's timeline
+ * stays a list of lines.
+ */
+function stepEntry(change) {
+  const summary = el('summary', {}, 'step ', el('code', {}, change.key), ` saved (${bytes(change.value)})`);
+  const details = el('details', { class: 'step', 'data-testid': 'step', 'data-key': change.key }, summary);
+  details.addEventListener('toggle', () => {
+    if (details.open && !details.querySelector('pre')) {
+      details.append(el('pre', { class: 'json', 'data-testid': 'step-value' }, JSON.stringify(change.value, null, 2)));
+    }
+  });
+  return details;
 }
 
 /** One artifact part: text as text, links as links, anything else as JSON. */
@@ -611,7 +635,8 @@ function taskView(id) {
         try { event = JSON.parse(msg.data); } catch (_) { return; }
         timeline.append(el('li', { 'data-type': event.change.type },
           el('span', { class: 't' }, '#' + event.seq), el('span', { class: 't' }, new Date(event.at_ms).toLocaleTimeString()),
-          statusBadge(event.status), el('span', {}, describe(event))));
+          statusBadge(event.status),
+          event.change.type === 'step_saved' ? stepEntry(event.change) : el('span', {}, describe(event))));
         apply(task, event);
         const shared = tasks.get(id);
         if (shared) { apply(shared, event); changed(id); }

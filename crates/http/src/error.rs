@@ -7,7 +7,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use longrun::{Status, TaskId};
+use longrun::{TaskId, task::Status};
 use longrun_surface::{InputError, Refusal};
 use longrun_worker_hub::HubError;
 
@@ -296,7 +296,7 @@ impl From<QueryRejection> for Error {
 #[cfg(test)]
 mod tests {
     use longrun::Error as E;
-    use longrun::Status;
+    use longrun::task::Status;
 
     use super::*;
 
@@ -369,10 +369,10 @@ mod tests {
             assert_eq!(error.status().as_u16(), status, "{shown}");
             assert_eq!(error.code(), code, "{shown}");
         }
-        let refused = longrun::State::Ended(longrun::Outcome::Completed {
+        let refused = longrun::task::State::Ended(longrun::Outcome::Completed {
             output: serde_json::Value::Null,
         })
-        .after(&longrun::Change::Detached)
+        .after(&longrun::event::Change::Detached)
         .unwrap_err();
         let error = Error::from(E::Refused(refused));
         assert_eq!(error.status(), StatusCode::CONFLICT);

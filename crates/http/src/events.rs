@@ -12,7 +12,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response, sse},
 };
-use longrun::{AllNotice, Seq};
+use longrun::event::{AllNotice, Seq};
 use serde::Deserialize;
 
 use crate::{
@@ -173,7 +173,7 @@ pub(crate) async fn all(
     Ok(api.surface().sse(stream))
 }
 
-fn event_message(event: &longrun::Event) -> sse::Event {
+fn event_message(event: &longrun::event::Event) -> sse::Event {
     json_message(&model::Event::from(event))
 }
 

@@ -4,7 +4,7 @@ use axum::{
     extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request},
     http::request::Parts,
 };
-use longrun::{Seq, TaskId};
+use longrun::{TaskId, event::Seq};
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use longrun::Inbox;
+use longrun::inbox::Inbox;
 
 use crate::{
     Api,

@@ -22,7 +22,12 @@ use axum::{
     http::header,
     response::{IntoResponse, Response},
 };
-use longrun::{AllNotice, AllSubscription, Change, Event, Runtime, Status, TaskId, Timestamp};
+use longrun::{
+    Runtime, TaskId,
+    event::{AllNotice, AllSubscription, Change, Event},
+    task::Status,
+    time::Timestamp,
+};
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -393,7 +398,7 @@ fn render_workers(out: &mut String, counts: longrun_worker_hub::HubCounts) {
 
 #[cfg(test)]
 mod tests {
-    use longrun::{Outcome, Seq};
+    use longrun::{Outcome, event::Seq};
     use serde_json::json;
 
     use super::*;

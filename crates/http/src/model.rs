@@ -40,16 +40,16 @@ pub enum Status {
     Rejected,
 }
 
-impl From<longrun::Status> for Status {
-    fn from(status: longrun::Status) -> Self {
+impl From<longrun::task::Status> for Status {
+    fn from(status: longrun::task::Status) -> Self {
         match status {
-            longrun::Status::Submitted => Self::Submitted,
-            longrun::Status::Working => Self::Working,
-            longrun::Status::InputRequired => Self::InputRequired,
-            longrun::Status::Completed => Self::Completed,
-            longrun::Status::Failed => Self::Failed,
-            longrun::Status::Cancelled => Self::Cancelled,
-            longrun::Status::Rejected => Self::Rejected,
+            longrun::task::Status::Submitted => Self::Submitted,
+            longrun::task::Status::Working => Self::Working,
+            longrun::task::Status::InputRequired => Self::InputRequired,
+            longrun::task::Status::Completed => Self::Completed,
+            longrun::task::Status::Failed => Self::Failed,
+            longrun::task::Status::Cancelled => Self::Cancelled,
+            longrun::task::Status::Rejected => Self::Rejected,
         }
     }
 }
@@ -75,8 +75,8 @@ pub struct Progress {
     pub message: Option<String>,
 }
 
-impl From<&longrun::Progress> for Progress {
-    fn from(progress: &longrun::Progress) -> Self {
+impl From<&longrun::event::Progress> for Progress {
+    fn from(progress: &longrun::event::Progress) -> Self {
         Self {
             percent: progress.percent,
             message: progress.message.clone(),
@@ -98,8 +98,8 @@ pub struct Artifact {
     pub complete: bool,
 }
 
-impl From<&longrun::Artifact> for Artifact {
-    fn from(artifact: &longrun::Artifact) -> Self {
+impl From<&longrun::event::Artifact> for Artifact {
+    fn from(artifact: &longrun::event::Artifact) -> Self {
         Self {
             id: artifact.id.clone(),
             name: artifact.name.clone(),
@@ -159,13 +159,17 @@ pub struct Cancellation {
     pub message: Option<String>,
 }
 
-impl From<&longrun::CancelReason> for Cancellation {
-    fn from(reason: &longrun::CancelReason) -> Self {
+impl From<&longrun::task::CancelReason> for Cancellation {
+    fn from(reason: &longrun::task::CancelReason) -> Self {
         let (reason, by, message) = match reason {
-            longrun::CancelReason::Requested { by } => (CancelReason::Requested, by.clone(), None),
-            longrun::CancelReason::DeadlineExceeded => (CancelReason::DeadlineExceeded, None, None),
-            longrun::CancelReason::Stopped => (CancelReason::Stopped, None, None),
-            longrun::CancelReason::Handler { message } => {
+            longrun::task::CancelReason::Requested { by } => {
+                (CancelReason::Requested, by.clone(), None)
+            }
+            longrun::task::CancelReason::DeadlineExceeded => {
+                (CancelReason::DeadlineExceeded, None, None)
+            }
+            longrun::task::CancelReason::Stopped => (CancelReason::Stopped, None, None),
+            longrun::task::CancelReason::Handler { message } => {
                 (CancelReason::Handler, None, Some(message.clone()))
             }
         };
@@ -417,8 +421,8 @@ pub struct Event {
     pub change: Change,
 }
 
-impl From<&longrun::Event> for Event {
-    fn from(event: &longrun::Event) -> Self {
+impl From<&longrun::event::Event> for Event {
+    fn from(event: &longrun::event::Event) -> Self {
         Self {
             task: event.task,
             seq: event.seq.as_u64(),
@@ -534,9 +538,9 @@ pub enum Change {
     },
 }
 
-impl From<&longrun::Change> for Change {
-    fn from(change: &longrun::Change) -> Self {
-        use longrun::Change as C;
+impl From<&longrun::event::Change> for Change {
+    fn from(change: &longrun::event::Change) -> Self {
+        use longrun::event::Change as C;
         match change {
             C::Submitted => Self::Submitted,
             C::Started { attempt } => Self::Started { attempt: *attempt },
@@ -652,8 +656,8 @@ pub struct InboxItem {
     pub entry: InboxEntry,
 }
 
-impl From<&longrun::InboxItem> for InboxItem {
-    fn from(item: &longrun::InboxItem) -> Self {
+impl From<&longrun::inbox::InboxItem> for InboxItem {
+    fn from(item: &longrun::inbox::InboxItem) -> Self {
         Self {
             position: item.position,
             task: item.task,
@@ -693,14 +697,14 @@ pub enum InboxEntry {
     },
 }
 
-impl From<&longrun::InboxEntry> for InboxEntry {
-    fn from(entry: &longrun::InboxEntry) -> Self {
+impl From<&longrun::inbox::InboxEntry> for InboxEntry {
+    fn from(entry: &longrun::inbox::InboxEntry) -> Self {
         match entry {
-            longrun::InboxEntry::Message { message, trigger } => Self::Message {
+            longrun::inbox::InboxEntry::Message { message, trigger } => Self::Message {
                 message: message.clone(),
                 trigger: *trigger,
             },
-            longrun::InboxEntry::Outcome { kind, outcome } => {
+            longrun::inbox::InboxEntry::Outcome { kind, outcome } => {
                 let Ending {
                     output,
                     error,
@@ -766,8 +770,8 @@ impl From<&longrun::KindSpec> for Kind {
             deadline_ms: spec.deadline.map(millis),
             cancel_grace_ms: millis(spec.cancel_grace),
             restart: match spec.restart {
-                longrun::RestartPolicy::Rerun => RestartPolicy::Rerun,
-                longrun::RestartPolicy::Fail => RestartPolicy::Fail,
+                longrun::kind::RestartPolicy::Rerun => RestartPolicy::Rerun,
+                longrun::kind::RestartPolicy::Fail => RestartPolicy::Fail,
             },
         }
     }
@@ -815,7 +819,7 @@ mod tests {
 
     #[test]
     fn every_status_converts() {
-        for status in longrun::Status::ALL {
+        for status in longrun::task::Status::ALL {
             let wire = Status::from(status);
             assert_eq!(serde_json::to_value(wire).unwrap(), json!(status.as_str()));
             assert_eq!(wire.is_terminal(), status.is_terminal());
@@ -824,8 +828,8 @@ mod tests {
 
     #[test]
     fn changes_are_tagged_by_type() {
-        let ended = longrun::Change::Ended(longrun::Outcome::Cancelled {
-            reason: longrun::CancelReason::Requested {
+        let ended = longrun::event::Change::Ended(longrun::Outcome::Cancelled {
+            reason: longrun::task::CancelReason::Requested {
                 by: Some("alice".into()),
             },
         });
@@ -833,7 +837,7 @@ mod tests {
             serde_json::to_value(Change::from(&ended)).unwrap(),
             json!({"type": "ended", "cancellation": {"reason": "requested", "by": "alice"}})
         );
-        let asked = longrun::Change::InputRequested {
+        let asked = longrun::event::Change::InputRequested {
             key: "approve".into(),
             request: json!({"question": "ok?"}),
         };
@@ -842,7 +846,7 @@ mod tests {
             json!({"type": "input_requested", "key": "approve", "request": {"question": "ok?"}})
         );
         assert_eq!(
-            serde_json::to_value(Change::from(&longrun::Change::Detached)).unwrap(),
+            serde_json::to_value(Change::from(&longrun::event::Change::Detached)).unwrap(),
             json!({"type": "detached"})
         );
     }

@@ -7,7 +7,10 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use longrun::{Filter, Status, Timestamp};
+use longrun::{
+    task::{Filter, Status},
+    time::Timestamp,
+};
 use longrun_surface::{Start, StartRequest};
 use serde_json::Value;
 

@@ -362,12 +362,12 @@ async fn questions_show_on_the_task() {
     // Follow the task's events until it asks.
     let mut events = app
         .runtime
-        .subscribe(id.parse().unwrap(), longrun::Seq::ZERO)
+        .subscribe(id.parse().unwrap(), longrun::event::Seq::ZERO)
         .await
         .unwrap();
     while let Some(notice) = events.next().await.unwrap() {
-        if let longrun::Notice::Event(event) = notice
-            && event.status == longrun::Status::InputRequired
+        if let longrun::event::Notice::Event(event) = notice
+            && event.status == longrun::task::Status::InputRequired
         {
             break;
         }
@@ -734,9 +734,9 @@ async fn bodies_above_the_limit_are_413() {
 
     // The runtime's own bounds are 413 too.
     let options = Options {
-        bounds: longrun::Bounds {
+        bounds: longrun::limits::Bounds {
             input_bytes: 100,
-            ..longrun::Bounds::default()
+            ..longrun::limits::Bounds::default()
         },
         ..Options::default()
     };

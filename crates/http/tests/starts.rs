@@ -10,7 +10,7 @@ use axum::{
     http::{Request, StatusCode},
 };
 use common::{ALICE, App, BOB, Reply};
-use longrun::Status;
+use longrun::task::Status;
 use serde_json::{Value, json};
 
 /// `POST /v1/tasks` as `token`, with `key` as the `Idempotency-Key` when given.

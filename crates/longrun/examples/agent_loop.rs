@@ -4,10 +4,12 @@
 //! the loop goes on. The first "process" is killed while the fourth call is in flight (its tokio
 //! runtime is dropped on the spot, as a kill -9 would). The second process opens the same file
 //! and calls `recover()`: the task runs again (attempt 2), gets the first three replies from its
-//! journal without calling the model, and makes only the calls it had not finished. The fifth
-//! call answers 429 once; the kind's retry policy runs attempt 3 after the `retry_after` the
-//! error asks for, again without repeating a saved call. Every completed model call is counted
-//! outside the store: each happens exactly once.
+//! journal without calling the model, and makes only the calls it had not finished. Each call
+//! is a step with its own retry policy ([`StepOptions`]): two tries. The fifth call answers 429
+//! twice, so the step gives up and the kind's retry policy runs attempt 3 after the
+//! `retry_after` the error asks for, again without repeating a saved call; the sixth answers
+//! 503 once, and the step's second try, after a short backoff, gets the reply within the
+//! attempt. Every completed model call is counted outside the store: each happens exactly once.
 //!
 //! Run it with `cargo run -p longrun --features sqlite --example agent_loop`. It ends with
 //! assertions, so CI runs it as a test.
@@ -28,8 +30,10 @@ use std::{
 };
 
 use longrun::{
-    Context, KindSpec, Options, Outcome, RestartPolicy, RetryPolicy, Runtime, StartOptions, Status,
-    TaskError, TaskId, store::SqliteStore,
+    Context, KindSpec, Options, Outcome, Runtime, StartOptions, TaskError, TaskId,
+    kind::{RestartPolicy, RetryPolicy, StepOptions},
+    store::SqliteStore,
+    task::Status,
 };
 use serde_json::{Value, json};
 
@@ -39,17 +43,21 @@ const CALLS: usize = 6;
 static COMPLETED: [AtomicU32; CALLS] = [const { AtomicU32::new(0) }; CALLS];
 /// While set, the fourth call hangs, so the first process dies with it in flight.
 static HANG_ON_FOURTH: AtomicBool = AtomicBool::new(true);
-/// Whether the fifth call has already answered 429 once.
-static RATE_LIMITED: AtomicBool = AtomicBool::new(false);
+/// Tries of each call, failed ones included.
+static TRIES: [AtomicU32; CALLS] = [const { AtomicU32::new(0) }; CALLS];
 
 /// A stand-in for a model API call.
 async fn call_model(n: usize, transcript: &[String]) -> Result<String, TaskError> {
+    let tries = TRIES[n - 1].fetch_add(1, Ordering::SeqCst) + 1;
     if n == 4 && HANG_ON_FOURTH.load(Ordering::SeqCst) {
         std::future::pending::<()>().await;
     }
-    if n == 5 && !RATE_LIMITED.swap(true, Ordering::SeqCst) {
+    if n == 5 && tries <= 2 {
         return Err(TaskError::new("rate_limited", "429 Too Many Requests")
             .retry_after(Duration::from_millis(50)));
+    }
+    if n == 6 && tries == 1 {
+        return Err(TaskError::new("overloaded", "503 Service Unavailable"));
     }
     tokio::time::sleep(Duration::from_millis(5)).await;
     COMPLETED[n - 1].fetch_add(1, Ordering::SeqCst);
@@ -58,9 +66,14 @@ async fn call_model(n: usize, transcript: &[String]) -> Result<String, TaskError
 
 async fn agent(ctx: Context, goal: String) -> Result<Value, TaskError> {
     let mut transcript = Vec::new();
+    // A failed call is tried once more within the attempt before the attempt fails.
+    let options = StepOptions::new()
+        .retry(RetryPolicy::attempts(2).initial_backoff(Duration::from_millis(20)));
     for n in 1..=CALLS {
         let reply: String = ctx
-            .step(format!("model-call-{n}"), call_model(n, &transcript))
+            .step_with(format!("model-call-{n}"), options, || {
+                call_model(n, &transcript)
+            })
             .await?;
         println!("  attempt {}: call {n} -> {reply}", ctx.attempt());
         transcript.push(reply);
@@ -140,6 +153,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let counts: Vec<u32> = COMPLETED.iter().map(|c| c.load(Ordering::SeqCst)).collect();
     println!("completed model calls per call: {counts:?}");
     assert_eq!(counts, [1; CALLS], "no model call was repeated");
+    let tries: Vec<u32> = TRIES.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    println!("tries per call (failed ones included): {tries:?}");
+    // Call 4 was in flight at the kill; call 5 failed twice (the step gave up, the kind
+    // retried); call 6 failed once (the step tried again).
+    assert_eq!(tries, [1, 1, 1, 2, 3, 2]);
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

@@ -32,8 +32,10 @@ use std::{
 };
 
 use longrun::{
-    AllNotice, AllSubscription, CancelReason, Change, Context, Error, Filter, InboxEntry, KindSpec,
-    Notice, Options, Outcome, Runtime, Seq, StartOptions, Started, Status, TaskError, TaskId,
+    Context, Error, KindSpec, Options, Outcome, Runtime, StartOptions, Started, TaskError, TaskId,
+    event::{AllNotice, AllSubscription, Change, Notice, Seq},
+    inbox::InboxEntry,
+    task::{CancelReason, Filter, Status},
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -19,8 +19,8 @@
 use std::{path::Path, sync::Arc, time::Duration};
 
 use longrun::{
-    Context, KindSpec, Options, Outcome, RestartPolicy, Runtime, StartOptions, Status, TaskError,
-    TaskId, store::SqliteStore,
+    Context, KindSpec, Options, Outcome, Runtime, StartOptions, TaskError, TaskId,
+    kind::RestartPolicy, store::SqliteStore, task::Status,
 };
 use serde_json::{Value, json};
 

@@ -33,8 +33,9 @@
 use std::time::Duration;
 
 use longrun::{
-    ArtifactChunk, CancelReason, Change, Context, Error, Event, KindSpec, Notice, Options, Outcome,
-    Runtime, Seq, StartOptions, Started, Status, TaskError, TaskId,
+    Context, Error, KindSpec, Options, Outcome, Runtime, StartOptions, Started, TaskError, TaskId,
+    event::{ArtifactChunk, Change, Event, Notice, Seq},
+    task::{CancelReason, Status},
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

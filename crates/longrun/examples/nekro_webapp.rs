@@ -29,8 +29,11 @@ use std::{
 
 use async_stream::stream;
 use longrun::{
-    AllNotice, AllSubscription, CancelReason, Change, Context, InboxEntry, KindSpec, Notice,
-    Options, Outcome, Runtime, Seq, Signal, StartOptions, Status, Task, TaskError, TaskId,
+    Context, KindSpec, Options, Outcome, Runtime, StartOptions, Task, TaskError, TaskId,
+    event::{AllNotice, AllSubscription, Change, Notice, Seq},
+    inbox::InboxEntry,
+    kind::Signal,
+    task::{CancelReason, Status},
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -25,8 +25,10 @@ use std::{
 };
 
 use longrun::{
-    CancelReason, Change, Context, InboxEntry, KindSpec, Notice, Options, Outcome, Runtime, Seq,
-    StartOptions, Started, Status, TaskError, TaskId,
+    Context, KindSpec, Options, Outcome, Runtime, StartOptions, Started, TaskError, TaskId,
+    event::{Change, Notice, Seq},
+    inbox::InboxEntry,
+    task::{CancelReason, Status},
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -8,21 +8,61 @@
 //! The README's example is compiled and run as this crate's doctest:
 #![doc = include_str!("../../../README.md")]
 
+// What a first program needs: a runtime, a kind, a handler's context, and the task it starts.
 pub use longrun_runtime::{
-    AllNotice, AllSubscription, Artifact, ArtifactChunk, AskError, Bounds, CancelReason, Change,
-    Context, Cursor, Drained, Error, Event, Filter, Inbox, InboxEntry, InboxItem, KindSpec, Labels,
-    Limits, Notice, Options, Outcome, OverLimit, Owner, Page, Progress, Published, Recovery,
-    RestartPolicy, RetryPolicy, Routing, Runtime, Seq, Session, Signal, StartOptions, Started,
-    State, Status, StepError, Subscription, Task, TaskError, TaskHandle, TaskId, TaskInfo,
-    TaskSupport, Timestamp, TokioClock,
+    Context, Error, KindSpec, Options, Outcome, Runtime, StartOptions, Started, Task, TaskError,
+    TaskHandle, TaskId,
 };
+
+/// A task's identity and lifecycle: status, ownership, sessions, and listing tasks.
+pub mod task {
+    pub use longrun_runtime::{
+        CancelReason, Cursor, Filter, Labels, Owner, Page, Routing, Session, State, Status,
+        TaskInfo,
+    };
+}
+
+/// What happens to a task, as events, and the subscriptions that follow them.
+pub mod event {
+    pub use longrun_runtime::{
+        AllNotice, AllSubscription, Artifact, ArtifactChunk, Change, Event, Notice, Progress,
+        Published, Seq, Subscription,
+    };
+}
+
+/// The per-session agent inbox: how an agent learns, at its next turn, how its tasks ended.
+pub mod inbox {
+    pub use longrun_runtime::{Drained, Inbox, InboxEntry, InboxItem};
+}
+
+/// A kind's policies (restarts, retries, task support), a step's retries, and stream-style
+/// handlers' signals.
+pub mod kind {
+    pub use longrun_runtime::{RestartPolicy, RetryPolicy, Signal, StepOptions, TaskSupport};
+}
+
+/// The bounds a runtime enforces: concurrency, payload sizes.
+pub mod limits {
+    pub use longrun_runtime::{Bounds, Limits, OverLimit};
+}
+
+/// Time as the runtime sees it: a clock to inject (tests use paused time) and timestamps.
+pub mod time {
+    pub use longrun_core::Clock;
+    pub use longrun_runtime::{Timestamp, TokioClock};
+}
+
+/// Why an operation failed, beyond [`Error`]: refused changes, questions and steps.
+pub mod error {
+    pub use longrun_core::{Refusal, RefusalReason};
+    pub use longrun_runtime::{AskError, StepError};
+}
 
 /// Gates: what a kind needs from a node before its handler may start there (a worker).
 pub mod gate {
     pub use longrun_runtime::{Entry, Gate, Ticket, Waiting};
 }
 
-/// The store traits and the backends that ship with longrun.
 /// For stores shared by several nodes: leases, claims, signals, notices.
 pub mod cluster {
     pub use longrun_core::cluster::{
@@ -30,13 +70,15 @@ pub mod cluster {
     };
 }
 
-/// The store traits, and the in-memory store (the library's default).
+/// The store traits, the in-memory store (the library's default), the durable stores behind
+/// their features, and what a recovery from a store did.
 pub mod store {
     pub use longrun_core::NewTask;
     pub use longrun_core::store::{
-        Ack, BoxFuture, Cursor, Error, EventLog, Filter, InboxStore, NewInboxItem, Page, Purge,
-        Query, Retention, Store, TaskStore,
+        Ack, BoxFuture, Error, EventLog, InboxStore, NewInboxItem, Purge, Query, Retention, Store,
+        TaskStore,
     };
+    pub use longrun_runtime::Recovery;
     pub use longrun_store_memory::MemoryStore;
     #[cfg(feature = "postgres")]
     pub use longrun_store_postgres::{PostgresOptions, PostgresStore};

@@ -10,7 +10,11 @@ use std::{
     time::Duration,
 };
 
-use longrun::{Change, Notice, Outcome, Runtime, Seq, StartOptions, Status as TaskStatus};
+use longrun::{
+    Outcome, Runtime, StartOptions,
+    event::{Change, Notice, Seq},
+    task::Status as TaskStatus,
+};
 use longrun_mcp_client::{
     Client, Error, Protocol, Status, Target, TaskSupport, Update,
     gateway::{Upstream, register_upstreams},
@@ -286,7 +290,7 @@ async fn the_gateway_runs_an_upstream_tool_as_a_task() {
     );
     assert_eq!(
         runtime.kind(&kind).expect("kind").task_support,
-        longrun::TaskSupport::Required
+        longrun::kind::TaskSupport::Required
     );
 
     // To completion, with the upstream's status messages as progress.

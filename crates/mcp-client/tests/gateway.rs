@@ -8,8 +8,10 @@ mod common;
 use std::time::Duration;
 
 use longrun::{
-    Change, Notice, Outcome, Runtime, Seq, StartOptions, Status as TaskStatus, TaskHandle,
-    TaskSupport,
+    Outcome, Runtime, StartOptions, TaskHandle,
+    event::{Change, Notice, Seq},
+    kind::TaskSupport,
+    task::Status as TaskStatus,
 };
 use longrun_mcp_client::gateway::{Upstream, register_upstreams};
 use serde_json::{Value, json};

@@ -15,7 +15,10 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use longrun::{Change, Event, Notice, Progress, Task, TaskId};
+use longrun::{
+    Task, TaskId,
+    event::{Change, Event, Notice, Progress},
+};
 use serde_json::{Map, Value, json};
 use tokio::{sync::mpsc, time::Instant};
 
@@ -49,6 +52,12 @@ impl Reporter {
             logger: logger.to_owned(),
             ..Self::default()
         }
+    }
+
+    /// Whether no event can give a notification: the client asked for neither progress nor
+    /// log messages, so a call may wait for its task's end without following its events.
+    fn is_silent(&self) -> bool {
+        self.token.is_none() && !self.logs
     }
 
     /// The notification for a progress report, if the client asked for them. MCP wants
@@ -140,11 +149,23 @@ impl Relay {
 
     async fn relay(&mut self, stream: u64) -> Result<Followed, Error> {
         let runtime = self.server.runtime().clone();
+        if !self.task_call && self.reporter.is_silent() {
+            // As for a 2026-07-28 call: wait for the end or a question alone.
+            let handle = runtime.handle(self.task);
+            let settled = tokio::select! {
+                settled = handle.settled() => settled?,
+                () = self.out.closed() => return Ok(Followed::Gone),
+                () = self.server.surface.stopping() => return Ok(Followed::Stopping),
+            };
+            if settled.status().is_terminal() {
+                return Ok(Followed::Ended(Box::new(settled)));
+            }
+        }
         let task = runtime.get(self.task).await?;
         // Open questions (key → request), and those the client cannot be sent.
         let mut open: BTreeMap<String, Value> = BTreeMap::new();
         let mut held: BTreeMap<String, Question> = BTreeMap::new();
-        let mut after = longrun::Seq::ZERO;
+        let mut after = longrun::event::Seq::ZERO;
         if self.task_call {
             if let Some(pending) = task.state().pending_input() {
                 for (key, request) in pending {
@@ -293,6 +314,19 @@ pub(crate) struct Gather {
 impl Gather {
     pub(crate) async fn run(mut self) -> Result<Gathered, Error> {
         let runtime = self.server.runtime().clone();
+        if !self.resumed && !self.handout && self.reporter.is_silent() {
+            // Nothing to relay until the task ends or asks: wait for that moment alone (no
+            // store reads on the way), and follow the events only if it asked.
+            let handle = runtime.handle(self.task);
+            let settled = tokio::select! {
+                settled = handle.settled() => settled?,
+                () = self.out.closed() => return Ok(Gathered::Gone),
+                () = self.server.surface.stopping() => return Ok(Gathered::Stopping),
+            };
+            if settled.status().is_terminal() {
+                return Ok(Gathered::Ended(Box::new(settled)));
+            }
+        }
         let task = runtime.get(self.task).await?;
         let mut open: BTreeMap<String, Question> = BTreeMap::new();
         // Whether the task has done something since it started that may end the wait for it
@@ -300,7 +334,7 @@ impl Gather {
         let mut engaged = self.resumed;
         // A fresh call follows its task from the first event, so that no progress is missed;
         // a retry picks up where the task stands.
-        let mut after = longrun::Seq::ZERO;
+        let mut after = longrun::event::Seq::ZERO;
         if self.resumed {
             if let Some(pending) = task.state().pending_input() {
                 for (key, request) in pending {

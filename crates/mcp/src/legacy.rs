@@ -14,11 +14,16 @@
 //! | `resources/*` (with `subscribe`), `prompts/*`, `completion/complete` | `resources.rs`, `prompts.rs` |
 //!
 //! On the session's GET stream the server sends `notifications/tasks/status` for every task the
-//! session created, each time its status changes.
+//! session created, each time its status changes and for each step it saves.
 
 use std::{sync::Arc, time::Duration};
 
-use longrun::{Change, Filter, Notice, TaskId, TaskSupport, store::Cursor};
+use longrun::{
+    TaskId,
+    event::{Change, Notice},
+    kind::TaskSupport,
+    task::{Cursor, Filter},
+};
 use longrun_surface::Principal;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
@@ -468,7 +473,8 @@ pub(crate) fn listen(session: &Session) -> mpsc::Receiver<Value> {
 }
 
 /// Sends `notifications/tasks/status` on the session's GET stream each time `task`'s status
-/// changes, until it ends or the session is gone.
+/// changes, and for each step it saves (its `statusMessage` names the step), until it ends or
+/// the session is gone.
 fn watch_status(server: &Arc<Server>, session: &Arc<Session>, task: TaskId) {
     let runtime = server.runtime().clone();
     let poll = server.config.poll_interval_ms;
@@ -479,7 +485,7 @@ fn watch_status(server: &Arc<Server>, session: &Arc<Session>, task: TaskId) {
         reason = "ends with the task, the session (held weakly) or the surface's shutdown; the door owns no TaskTracker yet"
     )]
     tokio::spawn(async move {
-        let Ok(mut events) = runtime.subscribe(task, longrun::Seq::ZERO).await else {
+        let Ok(mut events) = runtime.subscribe(task, longrun::event::Seq::ZERO).await else {
             return;
         };
         let mut last = None;
@@ -496,14 +502,25 @@ fn watch_status(server: &Arc<Server>, session: &Arc<Session>, task: TaskId) {
             let Some(session) = session.upgrade() else {
                 return;
             };
-            if matches!(event.change, Change::Submitted) || last == Some(event.status) {
+            // A saved step changes no status, but it is news worth a status message: the
+            // notification says which step, whatever the task has done since.
+            let step = match &event.change {
+                Change::StepSaved { key, .. } => Some(format!("step `{key}` done")),
+                _ => None,
+            };
+            if matches!(event.change, Change::Submitted)
+                || (step.is_none() && last == Some(event.status))
+            {
                 continue;
             }
             last = Some(event.status);
             let Ok(task) = runtime.get(task).await else {
                 return;
             };
-            let status = view::legacy(&task, poll);
+            let mut status = view::legacy(&task, poll);
+            if let (Some(step), Some(fields)) = (step, status.as_object_mut()) {
+                fields.insert("statusMessage".to_owned(), Value::String(step));
+            }
             session.notify_listener(crate::jsonrpc::notification(
                 "notifications/tasks/status",
                 status,

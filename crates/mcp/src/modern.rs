@@ -23,7 +23,7 @@
 
 use std::sync::Arc;
 
-use longrun::TaskSupport;
+use longrun::kind::TaskSupport;
 use longrun_surface::Principal;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;

@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Weak};
 
-use longrun::{Notice, Task};
+use longrun::{Task, event::Notice};
 use longrun_surface::Principal;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;

@@ -248,9 +248,9 @@ async fn artifact_candidates(
 ) -> Result<Vec<String>, Error> {
     match variable {
         "id" => {
-            let filter = longrun::Filter {
+            let filter = longrun::task::Filter {
                 owner: Some(principal.owner()),
-                ..longrun::Filter::default()
+                ..longrun::task::Filter::default()
             };
             let page = server.runtime().list(filter, None, MAX_VALUES).await?;
             Ok(page.tasks.iter().map(|task| task.id.to_string()).collect())

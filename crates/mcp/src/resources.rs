@@ -11,7 +11,10 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use longrun::{Change, Notice, Seq, TaskId};
+use longrun::{
+    TaskId,
+    event::{Change, Notice, Seq},
+};
 use longrun_surface::Principal;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;

@@ -1,6 +1,6 @@
 //! Timestamps as MCP writes them: RFC 3339 in UTC with milliseconds, `2026-11-21T18:49:30.905Z`.
 
-use longrun::Timestamp;
+use longrun::time::Timestamp;
 
 /// `at` in RFC 3339, UTC, with milliseconds.
 pub(crate) fn rfc3339(at: Timestamp) -> String {

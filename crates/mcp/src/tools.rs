@@ -10,7 +10,7 @@
 //!   result as it is, `isError` included; a string output is one text block; any other output
 //!   is one text block holding its JSON, and also the `structuredContent` when it is an object.
 
-use longrun::{KindSpec, TaskSupport};
+use longrun::{KindSpec, kind::TaskSupport};
 use serde_json::{Map, Value, json};
 
 /// The argument that carries a non-object input.

@@ -15,7 +15,7 @@
 //! is kept at least that long from creation), and once it ended it is exactly when the task
 //! expires, minus its creation.
 
-use longrun::{Outcome, State, Task};
+use longrun::{Outcome, Task, task::State};
 use serde_json::{Map, Value, json};
 
 use crate::{error::Error, input::Question, time::rfc3339, tools};
@@ -160,7 +160,13 @@ pub(crate) fn ended(task: &Task) -> Option<Result<Map<String, Value>, Error>> {
 mod tests {
     use std::time::Duration;
 
-    use longrun::{Change, Event, Labels, Owner, TaskError, TaskId, Timestamp, store::NewTask};
+    use longrun::{
+        TaskError, TaskId,
+        event::{Change, Event},
+        store::NewTask,
+        task::{Labels, Owner},
+        time::Timestamp,
+    };
 
     use super::*;
 
@@ -257,7 +263,7 @@ mod tests {
         assert!(!view.contains_key("result"));
 
         let cancelled = ended_with(Outcome::Cancelled {
-            reason: longrun::CancelReason::Requested { by: None },
+            reason: longrun::task::CancelReason::Requested { by: None },
         });
         assert_eq!(status(&cancelled, false), "cancelled");
         assert!(matches!(ended(&cancelled), Some(Err(_))));

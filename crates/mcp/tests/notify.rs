@@ -1,7 +1,7 @@
 //! Task notifications: a 2026-07-28 `subscriptions/listen` stream with `taskIds` carries one
 //! `notifications/tasks` per change, the task as `tasks/get` shows it, also for a task running
 //! on another node of the same store; a 2025-11-25 session's GET stream carries
-//! `notifications/tasks/status`.
+//! `notifications/tasks/status`, also for each step a task saves.
 
 #![allow(
     clippy::disallowed_methods,
@@ -179,6 +179,105 @@ async fn a_session_get_stream_carries_status_notifications() {
         stream.last_event_id.is_some(),
         "the GET stream's events carry ids"
     );
+}
+
+/// The test runtime with `stepper`: saves the steps `first` and `second`, then runs until
+/// cancelled.
+fn with_stepper() -> longrun::Runtime {
+    let runtime = common::runtime();
+    let mut stepper =
+        longrun::KindSpec::new("stepper").task_support(longrun::kind::TaskSupport::Optional);
+    stepper.input_schema = json!({"type": "object", "properties": {}});
+    runtime
+        .register(stepper, |ctx: longrun::Context, _: Value| async move {
+            let _: String = ctx
+                .step("first", async {
+                    Ok::<_, longrun::TaskError>("one".to_owned())
+                })
+                .await?;
+            let _: String = ctx
+                .step("second", async {
+                    Ok::<_, longrun::TaskError>("two".to_owned())
+                })
+                .await?;
+            ctx.cancelled().await;
+            Err::<(), _>(longrun::TaskError::new("cancelled", "stopped"))
+        })
+        .unwrap();
+    runtime
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_step_is_a_status_notification_on_the_session_stream() {
+    let url = serve(with_stepper(), config()).await;
+    let session = common::Session::open(&Client::new(&url, Some(ALICE)), json!({})).await;
+    let mut stream = session
+        .client
+        .get(&[
+            ("mcp-session-id", session.id.as_str()),
+            ("mcp-protocol-version", "2025-11-25"),
+        ])
+        .await;
+    let created = session
+        .ok(
+            "tools/call",
+            json!({"name": "stepper", "arguments": {}, "task": {}}),
+        )
+        .await;
+    let id = created["task"]["taskId"].as_str().unwrap().to_owned();
+    // One notification per step, each naming its own, though the status stays `working`.
+    // (The first notification, for `working`, reads the task, so it may already show a step:
+    // what counts is the pair that follows.)
+    let first = r#""working" "step `first` done""#;
+    let second = r#""working" "step `second` done""#;
+    let mut seen: Vec<String> = Vec::new();
+    let followed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while !seen.ends_with(&[first.to_owned(), second.to_owned()]) {
+            let message = stream.next().await.expect("status notifications");
+            assert_eq!(message["method"], "notifications/tasks/status");
+            assert_eq!(message["params"]["taskId"], id.as_str());
+            let params = &message["params"];
+            seen.push(format!("{} {}", params["status"], params["statusMessage"]));
+        }
+    })
+    .await;
+    assert!(followed.is_ok(), "no notification per step: {seen:#?}");
+    session.ok("tasks/cancel", json!({"taskId": id})).await;
+    loop {
+        let message = stream.next().await.expect("status notifications");
+        if message["params"]["status"] == "cancelled" {
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_step_is_the_status_message_of_tasks_get() {
+    let url = serve(with_stepper(), config()).await;
+    let alice = Client::new(&url, Some(ALICE));
+    let created = alice
+        .modern_ok(
+            "tools/call",
+            json!({"name": "stepper", "arguments": {}}),
+            true,
+        )
+        .await;
+    let id = created["taskId"].as_str().unwrap().to_owned();
+    let mut shown = Value::Null;
+    for _ in 0..400 {
+        shown = alice
+            .modern_ok("tasks/get", json!({"taskId": id}), true)
+            .await;
+        if shown["statusMessage"] == "step `second` done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(shown["statusMessage"], "step `second` done", "{shown}");
+    assert_eq!(shown["status"], "working", "{shown}");
+    alice
+        .modern_ok("tasks/cancel", json!({"taskId": id}), true)
+        .await;
 }
 
 /// The test database's URL, as the other PostgreSQL tests take it: required in CI, skipped

@@ -201,7 +201,7 @@ async fn malformed_lines_get_errors_and_the_end_of_input_stops_the_door() {
         .unwrap()
         .unwrap();
     drop(lines);
-    let filter = longrun::Filter {
+    let filter = longrun::task::Filter {
         kind: Some("work".into()),
         ..Default::default()
     };
@@ -210,7 +210,7 @@ async fn malformed_lines_get_errors_and_the_end_of_input_stops_the_door() {
         if page
             .tasks
             .iter()
-            .all(|task| task.status() == longrun::Status::Cancelled)
+            .all(|task| task.status() == longrun::task::Status::Cancelled)
         {
             assert_eq!(page.tasks.len(), 1);
             return;

@@ -22,7 +22,11 @@ use std::{
 };
 
 use futures_util::{StreamExt, stream::FuturesUnordered};
-use longrun::{AskError, Context, Error, Signal, StepError, TaskError, TaskId};
+use longrun::{
+    Context, Error, TaskError, TaskId,
+    error::{AskError, StepError},
+    kind::Signal,
+};
 use nix::sys::signal::Signal::{SIGKILL, SIGTERM};
 use serde_json::Value;
 use tokio::{

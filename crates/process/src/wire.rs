@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use longrun::{ArtifactChunk, TaskError};
+use longrun::{TaskError, event::ArtifactChunk};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -13,8 +13,9 @@ use std::{
 };
 
 use longrun::{
-    CancelReason, Change, Event, KindSpec, Notice, Outcome, Runtime, StartOptions, Status,
-    Subscription, Task, TaskError, TaskHandle,
+    KindSpec, Outcome, Runtime, StartOptions, Task, TaskError, TaskHandle,
+    event::{Change, Event, Notice, Subscription},
+    task::{CancelReason, Status},
 };
 use longrun_process::{PROCESS_FAILED, PROTOCOL_ERROR, ProcessSpec};
 use serde_json::{Value, json};
@@ -82,7 +83,7 @@ async fn next_matching(events: &mut Subscription, matches: impl Fn(&Event) -> bo
 
 /// Every event of a task, to its end.
 async fn all_events(handle: &TaskHandle) -> Vec<Arc<Event>> {
-    let mut events = handle.subscribe(longrun::Seq::ZERO).await.unwrap();
+    let mut events = handle.subscribe(longrun::event::Seq::ZERO).await.unwrap();
     let mut all = Vec::new();
     while let Some(notice) = events.next().await.unwrap() {
         if let Notice::Event(event) = notice {
@@ -117,7 +118,7 @@ async fn gone(pid: i32) -> bool {
 
 /// The two pids `ignore_term.sh` reports in its progress message.
 async fn reported_pids(handle: &TaskHandle) -> (i32, i32) {
-    let mut events = handle.subscribe(longrun::Seq::ZERO).await.unwrap();
+    let mut events = handle.subscribe(longrun::event::Seq::ZERO).await.unwrap();
     let event = next_matching(&mut events, |e| matches!(e.change, Change::Progress(_))).await;
     let Change::Progress(progress) = &event.change else {
         unreachable!()
@@ -227,7 +228,7 @@ async fn the_shell_examples_echo_and_fail() {
 async fn a_question_is_asked_and_its_answer_relayed() {
     let runtime = runtime(KindSpec::new("ask"), fixture("ask.py"));
     let handle = start(&runtime, "ask", json!({})).await;
-    let mut events = handle.subscribe(longrun::Seq::ZERO).await.unwrap();
+    let mut events = handle.subscribe(longrun::event::Seq::ZERO).await.unwrap();
     let asked = next_matching(&mut events, |e| e.status == Status::InputRequired).await;
     assert!(matches!(
         &asked.change,
@@ -427,7 +428,7 @@ async fn a_child_that_honours_cancel_cleans_up() {
     let spec = fixture("honour_cancel.py").env("MARKER", marker.to_str().unwrap());
     let runtime = runtime(KindSpec::new("polite"), spec);
     let handle = start(&runtime, "polite", json!({})).await;
-    let mut events = handle.subscribe(longrun::Seq::ZERO).await.unwrap();
+    let mut events = handle.subscribe(longrun::event::Seq::ZERO).await.unwrap();
     next_matching(&mut events, |e| matches!(e.change, Change::Progress(_))).await;
 
     let task = handle.cancel_by("test").await.unwrap();
@@ -527,7 +528,7 @@ async fn countdown(answer: Value) -> (Task, Vec<Arc<Event>>) {
         json!({"seconds": 2, "confirm": true}),
     )
     .await;
-    let mut events = handle.subscribe(longrun::Seq::ZERO).await.unwrap();
+    let mut events = handle.subscribe(longrun::event::Seq::ZERO).await.unwrap();
     let asked = next_matching(&mut events, |e| e.status == Status::InputRequired).await;
     let Change::InputRequested { key, request } = &asked.change else {
         panic!("{asked:?}")
@@ -571,7 +572,7 @@ async fn countdown_honours_cancel() {
     let _guard = logs.capture(tracing::Level::DEBUG);
     let runtime = runtime(KindSpec::new("countdown"), example("countdown.py"));
     let handle = start(&runtime, "countdown", json!({"seconds": 60})).await;
-    let mut events = handle.subscribe(longrun::Seq::ZERO).await.unwrap();
+    let mut events = handle.subscribe(longrun::event::Seq::ZERO).await.unwrap();
     next_matching(&mut events, |e| matches!(e.change, Change::Progress(_))).await;
     let task = handle.cancel().await.unwrap();
     assert_eq!(task.status(), Status::Cancelled);
@@ -592,7 +593,7 @@ async fn a_protocol_2_handler_resumes_after_its_last_saved_step_on_retry() {
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("calls.log");
     let _ = std::fs::remove_file(&log);
-    let kind = KindSpec::new("agent").retry(longrun::RetryPolicy::attempts(2));
+    let kind = KindSpec::new("agent").retry(longrun::kind::RetryPolicy::attempts(2));
     let runtime = runtime(kind, example("agent.py").protocol(2));
     let input = json!({"calls": 4, "fail_at": 3, "log": log, "pause_ms": 5});
     let handle = start(&runtime, "agent", input).await;

@@ -165,6 +165,8 @@ impl Context {
             (staged, answer)
         };
         self.inner.land(&self.live, staged).await?;
+        // Whoever waits for the task to settle (a blocking door) learns of the question.
+        self.live.changed.notify_waiters();
 
         tokio::select! {
             biased;

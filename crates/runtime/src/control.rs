@@ -93,6 +93,27 @@ impl Inner {
         }
     }
 
+    /// Waits until the live task has ended or waits for an answer, and returns it as stored
+    /// then. A question counts once it is durable: `ask` wakes `changed` after its event landed,
+    /// and the stored task is what decides.
+    pub(crate) async fn wait_settled(&self, live: &Live) -> Result<Task, Error> {
+        loop {
+            let changed = live.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
+            if live.is_ended() && !self.live.contains_key(&live.id) {
+                return self.get(live.id).await;
+            }
+            if live.status() == Status::InputRequired {
+                let task = self.get(live.id).await?;
+                if task.status() == Status::InputRequired || task.status().is_terminal() {
+                    return Ok(task);
+                }
+            }
+            changed.await;
+        }
+    }
+
     pub(crate) async fn answer(&self, id: TaskId, key: &str, value: Value) -> Result<(), Error> {
         self.check_size(
             "the answer",

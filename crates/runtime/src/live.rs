@@ -19,7 +19,7 @@ use std::{
 };
 
 use longrun_core::{
-    CancelReason, Event, Owner, Routing, Seq, Session, State, TaskId, store::BoxFuture,
+    CancelReason, Event, Owner, Routing, Seq, Session, State, Status, TaskId, store::BoxFuture,
 };
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -222,5 +222,10 @@ impl Live {
     /// Whether the task's end is durable and published.
     pub(crate) fn is_ended(&self) -> bool {
         self.state.lock().ended
+    }
+
+    /// The task's status as staged (its last change may not be durable yet).
+    pub(crate) fn status(&self) -> Status {
+        self.state.lock().state.status()
     }
 }

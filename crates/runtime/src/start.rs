@@ -2,10 +2,15 @@
 
 use std::{fmt, future::Future, time::Duration};
 
-use longrun_core::{Labels, Owner, Routing, Seq, Session, Task, TaskId, Timestamp};
+use longrun_core::{Labels, Owner, Routing, Seq, Session, Status, Task, TaskId, Timestamp};
 use serde_json::Value;
 
-use crate::{error::Error, live::TerminalCallback, runtime::Runtime, subscribe::Subscription};
+use crate::{
+    error::Error,
+    live::TerminalCallback,
+    runtime::Runtime,
+    subscribe::{Notice, Subscription},
+};
 
 /// How to start one task. Everything not set comes from the kind.
 #[derive(Default)]
@@ -243,6 +248,30 @@ impl TaskHandle {
             // Running on another node, or not yet taken up after a restart.
             None => self.runtime.inner.wait_stored(self.id).await,
         }
+    }
+
+    /// Waits until the task has ended or waits for an answer (`input_required`), and returns
+    /// it as stored then: what a blocking door waits for before it answers. Cheaper than
+    /// following the task's events when only that moment matters.
+    pub async fn settled(&self) -> Result<Task, Error> {
+        if let Some(live) = self.runtime.inner.live(self.id) {
+            return self.runtime.inner.wait_settled(&live).await;
+        }
+        // Running on another node, or not taken up yet: follow its events from where it stands.
+        let settled = |status: Status| status.is_terminal() || status == Status::InputRequired;
+        let task = self.runtime.get(self.id).await?;
+        if settled(task.status()) {
+            return Ok(task);
+        }
+        let mut events = self.runtime.subscribe(self.id, task.last_seq()).await?;
+        loop {
+            match events.next().await? {
+                Some(Notice::Event(event)) if settled(event.status) => break,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        self.runtime.get(self.id).await
     }
 
     /// Cancels the task; see [`Runtime::cancel`].

@@ -84,7 +84,9 @@ impl Context {
     /// Runs `step` once for the task's whole life: if an earlier attempt saved a value under
     /// `key`, returns it without polling `step`; otherwise awaits `step`, writes its value
     /// durably, and only then returns it. A step that fails returns its error (as
-    /// [`StepError::Failed`]) and records nothing. Each key names one step per attempt.
+    /// [`StepError::Failed`]) and records nothing. Each key names one step per attempt. To
+    /// retry a failing step within the attempt, use [`Context::step_with`] and
+    /// [`StepOptions`](crate::StepOptions).
     ///
     /// ```
     /// # use longrun_runtime::{Context, TaskError};
@@ -102,19 +104,42 @@ impl Context {
         F: Future<Output = Result<T, E>>,
     {
         let key = key.into();
-        if !self.keys.steps.lock().insert(key.clone()) {
-            return Err(StepError::KeyReused(key));
-        }
-        let recorded = self.live.state.lock().journal.steps.get(&key).cloned();
-        if let Some(value) = recorded {
-            return serde_json::from_value(value).map_err(|error| StepError::Decode {
-                key,
-                message: error.to_string(),
-            });
+        if let Some(recorded) = self.begin_step(&key)? {
+            return Ok(recorded);
         }
         let output = step
             .await
             .map_err(|error| StepError::Failed(error.into()))?;
+        self.save_step(key, output).await
+    }
+
+    /// Claims `key` for this attempt and returns the value an earlier run saved under it, if
+    /// any: the part of a step that comes before its work.
+    pub(crate) fn begin_step<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StepError> {
+        if !self.keys.steps.lock().insert(key.to_owned()) {
+            return Err(StepError::KeyReused(key.to_owned()));
+        }
+        let recorded = self.live.state.lock().journal.steps.get(key).cloned();
+        recorded
+            .map(|value| {
+                serde_json::from_value(value).map_err(|error| StepError::Decode {
+                    key: key.to_owned(),
+                    message: error.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Writes a step's value durably and only then hands it back: the part of a step that
+    /// comes after its work.
+    pub(crate) async fn save_step<T: Serialize>(
+        &self,
+        key: String,
+        output: T,
+    ) -> Result<T, StepError> {
         let value = serde_json::to_value(&output).map_err(|error| {
             StepError::Failed(TaskError::new(
                 TaskError::INVALID_OUTPUT,

@@ -201,3 +201,66 @@ async fn cancellation_wakes_a_waiting_question() {
     let task = handle.cancel().await.unwrap();
     assert_eq!(task.status(), Status::Cancelled);
 }
+
+/// `settled` returns once the question is durable (what a blocking door answers with), and
+/// again once the task ends after its answer; a task that never asks settles at its end.
+#[tokio::test(start_paused = true)]
+async fn settled_returns_at_a_question_and_at_the_end() {
+    let rt = runtime();
+    with_approval(&rt);
+    let handle = rt
+        .start("approve", json!({}), StartOptions::new())
+        .await
+        .unwrap()
+        .handle()
+        .unwrap();
+    let asked = handle.settled().await.unwrap();
+    assert_eq!(asked.status(), Status::InputRequired);
+    assert!(
+        asked
+            .state()
+            .pending_input()
+            .unwrap()
+            .contains_key("approval")
+    );
+    // Still waiting: settling again answers at once with the same question.
+    assert_eq!(
+        handle.settled().await.unwrap().status(),
+        Status::InputRequired
+    );
+
+    rt.answer(handle.id(), "approval", json!("yes"))
+        .await
+        .unwrap();
+    let ended = loop {
+        let task = handle.settled().await.unwrap();
+        if task.status().is_terminal() {
+            break task;
+        }
+        // The answer is recorded before the handler resumes: it may still show the question.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    assert_eq!(ended.status(), Status::Completed);
+
+    rt.register(
+        KindSpec::new("quiet"),
+        |_ctx: Context, _input: Value| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, TaskError>(json!("done"))
+        },
+    )
+    .unwrap();
+    let quiet = rt
+        .start("quiet", json!({}), StartOptions::new())
+        .await
+        .unwrap()
+        .handle()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let ended = quiet.settled().await.unwrap();
+    assert_eq!(ended.status(), Status::Completed);
+    assert!(
+        started.elapsed() >= Duration::from_secs(30),
+        "it settled before its end"
+    );
+}

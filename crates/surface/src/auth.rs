@@ -3,7 +3,7 @@
 use std::{collections::HashMap, fmt, sync::Arc};
 
 use http::{HeaderMap, header};
-use longrun::{Owner, Session};
+use longrun::task::{Owner, Session};
 
 use crate::{OAuth, OAuthError};
 

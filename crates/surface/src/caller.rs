@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use longrun::{StartOptions, Started, Task, TaskId, Timestamp};
+use longrun::{StartOptions, Started, Task, TaskId, time::Timestamp};
 use serde_json::Value;
 
 use crate::{Principal, Refusal, Surface};

@@ -5,7 +5,7 @@ use std::time::Duration;
 /// Bounds on what one request or one principal may take, the same on every door.
 ///
 /// Sizes of inputs, answers, artifacts and event payloads are bounded by the runtime's own
-/// [`longrun::Bounds`]; a request over them is refused as too large as well.
+/// [`longrun::limits::Bounds`]; a request over them is refused as too large as well.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Largest request body, in bytes, on every door (413 above it, in the door's error

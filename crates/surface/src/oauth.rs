@@ -87,7 +87,7 @@ impl OAuth {
             })?;
         let clock: Arc<dyn Clock> = config
             .clock
-            .unwrap_or_else(|| Arc::new(longrun::TokioClock::new()));
+            .unwrap_or_else(|| Arc::new(longrun::time::TokioClock::new()));
         let keys = Keys::new(
             fetcher,
             checked.jwks_url,

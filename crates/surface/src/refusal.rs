@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use longrun::{Status, TaskId};
+use longrun::{TaskId, task::Status};
 
 use crate::{AuthError, InputError};
 

@@ -10,7 +10,7 @@ use axum::{
     },
 };
 use futures_util::{Stream, StreamExt as _, stream};
-use longrun::{Event, Notice, Subscription};
+use longrun::event::{Event, Notice, Subscription};
 
 use crate::Surface;
 

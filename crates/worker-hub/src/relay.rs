@@ -19,8 +19,11 @@ use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Durat
 
 use futures_util::{StreamExt, stream::FuturesUnordered};
 use longrun::{
-    ArtifactChunk, AskError, Context, Error, RestartPolicy, Signal, StepError, TaskError,
+    Context, Error, TaskError,
+    error::{AskError, StepError},
+    event::ArtifactChunk,
     gate::Waiting,
+    kind::{RestartPolicy, Signal},
 };
 use serde_json::Value;
 use tokio::sync::oneshot;

@@ -11,7 +11,9 @@
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{Stream, StreamExt};
-use longrun::{KindSpec, Outcome, RestartPolicy, Runtime, StartOptions, Started, Status, TaskId};
+use longrun::{
+    KindSpec, Outcome, Runtime, StartOptions, Started, TaskId, kind::RestartPolicy, task::Status,
+};
 use longrun_worker_hub::{
     DeclaredKind, Hub, HubError, HubOptions, Registration, WorkerEvent, WorkerKind,
 };

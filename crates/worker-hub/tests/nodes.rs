@@ -16,9 +16,11 @@ use std::{io::Write as _, sync::Arc, time::Duration};
 
 use futures_util::{Stream, StreamExt};
 use longrun::{
-    KindSpec, Options, RestartPolicy, Runtime, StartOptions, Status, TaskId,
+    KindSpec, Options, Runtime, StartOptions, TaskId,
     cluster::NodeId,
+    kind::RestartPolicy,
     store::{PostgresOptions, PostgresStore},
+    task::Status,
 };
 use longrun_worker_hub::{
     DeclaredKind, Hub, HubError, HubOptions, Registration, WorkerEvent, WorkerKind,

@@ -6,7 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use longrun::{Filter, Notice, Outcome, Seq, Status, Task, TaskId, Timestamp};
+use longrun::{
+    Outcome, Task, TaskId,
+    event::{Notice, Seq},
+    task::{Filter, Status},
+    time::Timestamp,
+};
 use longrun_surface::{Principal, StartRequest};
 
 mod push;
@@ -54,10 +59,11 @@ impl Call {
     pub(crate) async fn send(&self, request: wire::SendRequest) -> Result<Sent, Error> {
         let (id, config, _) = self.accept(request).await?;
         let history = history_limit(config.history_length)?;
-        if !config.return_immediately {
-            self.settle(id).await?;
-        }
-        let task = self.reread(id).await?;
+        let task = if config.return_immediately {
+            self.reread(id).await?
+        } else {
+            self.settle(id).await?
+        };
         if !config.return_immediately
             && let Some(Outcome::Completed { output }) = task.outcome()
             && output
@@ -210,34 +216,14 @@ impl Call {
     }
 
     /// Waits until the task has ended or waits for input (or the server stops, or the
-    /// configured limit passes).
-    async fn settle(&self, id: TaskId) -> Result<(), Error> {
-        let settled = |status: Status| status.is_terminal() || status == Status::InputRequired;
-        let task = self.reread(id).await?;
-        if settled(task.status()) {
-            return Ok(());
-        }
-        let mut events = self
-            .door
-            .runtime()
-            .subscribe(id, task.last_seq())
-            .await
-            .map_err(Error::runtime)?;
-        let wait = async {
-            loop {
-                match events.next().await {
-                    Ok(Some(Notice::Event(event))) if settled(event.status) => return Ok(()),
-                    Ok(Some(_)) => {}
-                    Ok(None) => return Ok(()),
-                    Err(error) => return Err(Error::runtime(error)),
-                }
-            }
-        };
+    /// configured limit passes), and returns it as stored then.
+    async fn settle(&self, id: TaskId) -> Result<Task, Error> {
+        let handle = self.door.runtime().handle(id);
         let limit = tokio::time::sleep(self.door.max_blocking());
         tokio::select! {
-            result = wait => result,
-            () = limit => Ok(()),
-            () = self.door.surface().stopping() => Ok(()),
+            settled = handle.settled() => settled.map_err(Error::runtime),
+            () = limit => self.reread(id).await,
+            () = self.door.surface().stopping() => self.reread(id).await,
         }
     }
 
@@ -435,7 +421,10 @@ pub(crate) async fn snapshot(door: &Door, task: &Task, shape: Shape) -> Result<w
 }
 
 /// The task's events up to the snapshot's last one.
-async fn log(door: &Door, task: &Task) -> Result<Vec<std::sync::Arc<longrun::Event>>, Error> {
+async fn log(
+    door: &Door,
+    task: &Task,
+) -> Result<Vec<std::sync::Arc<longrun::event::Event>>, Error> {
     let mut subscription = door
         .runtime()
         .subscribe(task.id, Seq::ZERO)

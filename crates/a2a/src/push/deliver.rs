@@ -5,7 +5,10 @@
 //! `StreamResponse` (`{"task": …}`, `{"statusUpdate": …}`, `{"artifactUpdate": …}`); 0.3
 //! posted the whole task on each change, and so does this for a 0.3 config.
 
-use longrun::{Notice, Seq, Task, TaskId};
+use longrun::{
+    Task, TaskId,
+    event::{Notice, Seq},
+};
 use longrun_delivery::Label;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;

@@ -20,7 +20,7 @@ use std::{
 
 use axum::{Router, http::HeaderMap, routing::post};
 use futures_util::StreamExt;
-use longrun::{ArtifactChunk, Context, KindSpec, Runtime, TaskError};
+use longrun::{Context, KindSpec, Runtime, TaskError, event::ArtifactChunk};
 use longrun_surface::{Auth, Limits, Principal, Surface};
 use parking_lot::Mutex;
 use serde_json::{Value, json};

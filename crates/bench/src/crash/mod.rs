@@ -30,7 +30,10 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use longrun::{Change, Event, Seq, TaskId};
+use longrun::{
+    TaskId,
+    event::{Change, Event, Seq},
+};
 use serde_json::json;
 
 use crate::stores::{self, Location, StoreKind};

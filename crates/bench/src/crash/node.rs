@@ -20,8 +20,10 @@ use std::{
 };
 
 use longrun::{
-    AllNotice, Context, Event, Filter, KindSpec, Options, RestartPolicy, Runtime, StartOptions,
-    Status, TaskError,
+    Context, KindSpec, Options, Runtime, StartOptions, TaskError,
+    event::{AllNotice, Event},
+    kind::RestartPolicy,
+    task::{Filter, Status},
 };
 use serde_json::{Value, json};
 

@@ -8,7 +8,10 @@ use std::{
 };
 
 use futures_util::StreamExt as _;
-use longrun::{Context, KindSpec, Notice, Options, Runtime, Seq, StartOptions, TaskError, TaskId};
+use longrun::{
+    Context, KindSpec, Options, Runtime, StartOptions, TaskError, TaskId,
+    event::{Notice, Seq},
+};
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::Notify;

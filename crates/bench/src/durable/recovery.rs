@@ -3,8 +3,11 @@
 use std::{sync::Arc, time::Duration};
 
 use longrun::{
-    Change, Event, Outcome, Seq, Status, TaskId, Timestamp,
+    Outcome, TaskId,
+    event::{Change, Event, Seq},
     store::{NewTask, TaskStore as _},
+    task::Status,
+    time::Timestamp,
 };
 use longrun_store_sqlite::SqliteStore;
 

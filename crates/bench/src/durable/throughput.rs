@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use longrun::{AllNotice, Context, KindSpec, Options, Runtime, StartOptions, TaskError};
+use longrun::{Context, KindSpec, Options, Runtime, StartOptions, TaskError, event::AllNotice};
 use serde_json::Value;
 use tokio::sync::Notify;
 

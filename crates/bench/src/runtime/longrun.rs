@@ -13,7 +13,8 @@ use std::{
 };
 
 use longrun::{
-    AllNotice, Change, Context, KindSpec, Notice, Options, Runtime, Seq, StartOptions, TaskError,
+    Context, KindSpec, Options, Runtime, StartOptions, TaskError,
+    event::{AllNotice, Change, Notice, Seq},
 };
 use tokio::{sync::Notify, time::Instant};
 

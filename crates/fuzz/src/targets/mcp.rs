@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use axum::Router;
 use futures_util::{FutureExt, future::BoxFuture};
-use longrun::{Context, KindSpec, Runtime, TaskError, TaskSupport};
+use longrun::{Context, KindSpec, Runtime, TaskError, kind::TaskSupport};
 use longrun_surface::{Limits, Surface};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;

@@ -2,7 +2,10 @@
 //! of them, or only the last, as the webhook asked) until the receiver takes it, signed under
 //! a `webhook-id` that names the event, so a retried or re-sent POST can be recognised.
 
-use longrun::{Notice, Seq, TaskId};
+use longrun::{
+    TaskId,
+    event::{Notice, Seq},
+};
 use longrun_delivery::{Label, Record, SigningSecret};
 use tokio_util::sync::CancellationToken;
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use futures_util::{FutureExt, future::BoxFuture};
-use longrun::{AskError, Context};
+use longrun::{Context, error::AskError};
 use rmcp::model::{CreateMessageRequestParams, ElicitRequestParams, SamplingMessageContentBlock};
 use serde_json::{Value, json};
 

@@ -41,7 +41,7 @@ mod relay;
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use longrun::{KindSpec, Runtime, TaskSupport as KindTaskSupport};
+use longrun::{KindSpec, Runtime, kind::TaskSupport as KindTaskSupport};
 use serde::Deserialize;
 
 use crate::{Error, Protocol, Target, TaskSupport};

@@ -10,7 +10,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use longrun::{Context, KindSpec, Runtime, TaskError, TaskSupport};
+use longrun::{Context, KindSpec, Runtime, TaskError, kind::TaskSupport};
 use longrun_surface::{Auth, Limits, Principal, Surface};
 use serde_json::{Value, json};
 
@@ -110,7 +110,7 @@ pub fn runtime_with(options: longrun::Options) -> Runtime {
     runtime
         .register(report, |ctx: Context, _input: Value| async move {
             let chunk =
-                |parts: Vec<Value>, append: bool, last_chunk: bool| longrun::ArtifactChunk {
+                |parts: Vec<Value>, append: bool, last_chunk: bool| longrun::event::ArtifactChunk {
                     id: "report".into(),
                     name: Some("The report".into()),
                     parts,

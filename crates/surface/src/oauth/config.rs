@@ -60,7 +60,7 @@ pub struct OAuthConfig {
     /// held are kept. Default 10 minutes.
     pub keys_max_age: Duration,
     /// The clock token times are compared with. Default: the system clock, advanced by
-    /// tokio's clock ([`longrun::TokioClock`]).
+    /// tokio's clock ([`longrun::time::TokioClock`]).
     pub clock: Option<Arc<dyn Clock>>,
 }
 
