@@ -235,6 +235,7 @@ impl Workers {
                 .expiry_ms
                 .map_or(defaults.expiry, Duration::from_millis),
             open,
+            ..defaults
         }
     }
 }

@@ -115,6 +115,35 @@ pub enum Notice {
     Missed,
 }
 
+/// What a node asks of [`Cluster::claim`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claim {
+    /// The kinds whose claimable tasks it takes.
+    pub kinds: Vec<String>,
+    /// Kinds whose claimable tasks it takes only when a signal waits for them: kinds it hosts
+    /// but cannot run now (no free worker), whose tasks must still be cancelled and answered
+    /// when nobody can run them.
+    pub signalled: Vec<String>,
+    /// At most this many tasks.
+    pub limit: usize,
+}
+
+impl Claim {
+    /// Up to `limit` claimable tasks of `kinds`.
+    pub fn new(kinds: Vec<String>, limit: usize) -> Self {
+        Self {
+            kinds,
+            signalled: Vec::new(),
+            limit,
+        }
+    }
+
+    /// Whether the claim can take nothing.
+    pub fn is_empty(&self) -> bool {
+        self.limit == 0 || (self.kinds.is_empty() && self.signalled.is_empty())
+    }
+}
+
 /// A stream of [`Notice`]s.
 pub type NoticeStream = Pin<Box<dyn Stream<Item = Notice> + Send>>;
 
@@ -144,11 +173,11 @@ pub trait Cluster: Send + Sync {
     /// [`TaskStore::create`]: crate::store::TaskStore::create
     fn create_held(&self, task: &Task, first: &Arc<Event>) -> Ack;
 
-    /// Claims up to `limit` claimable tasks of these kinds, oldest first, without waiting for
-    /// tasks another node is claiming at the same moment (`FOR UPDATE SKIP LOCKED`). A claimed
-    /// task in `working` or `input_required` was interrupted: the caller applies its kind's
-    /// restart policy.
-    fn claim(&self, kinds: &[String], limit: usize) -> BoxFuture<'_, Result<Vec<Task>, Error>>;
+    /// Claims up to `claim.limit` claimable tasks of `claim.kinds` (and of `claim.signalled`
+    /// when a signal waits for them), oldest first, without waiting for tasks another node is
+    /// claiming at the same moment (`FOR UPDATE SKIP LOCKED`). A claimed task in `working` or
+    /// `input_required` was interrupted: the caller applies its kind's restart policy.
+    fn claim(&self, claim: Claim) -> BoxFuture<'_, Result<Vec<Task>, Error>>;
 
     /// Extends the leases of every task this node holds, in one statement.
     fn renew(&self) -> BoxFuture<'_, Result<Renewal, Error>>;

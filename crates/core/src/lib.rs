@@ -21,7 +21,7 @@ pub mod task;
 pub mod time;
 pub mod trace;
 
-pub use cluster::{Cluster, NodeId, Notice, Renewal, Signal, Signalled};
+pub use cluster::{Claim, Cluster, NodeId, Notice, Renewal, Signal, Signalled};
 pub use event::{Change, Event, Seq};
 pub use id::{ParseIdError, TaskId};
 pub use inbox::{InboxEntry, InboxItem};

@@ -63,10 +63,15 @@ pub mod error {
     pub use longrun_runtime::{AskError, StepError};
 }
 
+/// Gates: what a kind needs from a node before its handler may start there (a worker).
+pub mod gate {
+    pub use longrun_runtime::{Entry, Gate, Ticket, Waiting};
+}
+
 /// For stores shared by several nodes: leases, claims, signals, notices.
 pub mod cluster {
     pub use longrun_core::cluster::{
-        Cluster, NodeId, Notice, NoticeStream, Renewal, Signal, Signalled,
+        Claim, Cluster, NodeId, Notice, NoticeStream, Renewal, Signal, Signalled,
     };
 }
 

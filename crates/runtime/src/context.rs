@@ -73,6 +73,23 @@ impl Context {
         self.attempt
     }
 
+    /// What the kind's gate reserved for this attempt (see
+    /// [`Runtime::register_stream_gated`](crate::Runtime::register_stream_gated)); `None` for a
+    /// kind without a gate, or once taken.
+    pub fn take_ticket(&self) -> Option<crate::gate::Ticket> {
+        self.live.state.lock().ticket.take()
+    }
+
+    /// Gives the task up on this node without writing anything more, so that another node of
+    /// the cluster takes it: its lease is released at once, the handler is stopped (as for a
+    /// cancellation, without a grace period), and the node that claims it applies the kind's
+    /// restart policy, as for a task whose node died. A gated kind's handler calls it when what
+    /// it needed here went away mid-attempt (its worker was lost) and nothing here can replace
+    /// it soon. Returns false, doing nothing, when the runtime is not a node of a cluster.
+    pub async fn hand_over(&self) -> bool {
+        self.inner.hand_over(&self.live).await
+    }
+
     /// Whether cancellation was requested. The handler should stop soon; after the kind's grace
     /// period it is aborted.
     pub fn is_cancelled(&self) -> bool {

@@ -92,7 +92,9 @@ impl Inner {
         if holds_slot {
             self.admission.release(&self.slot_of(live));
         }
-        self.live.remove(&live.id);
+        // Only this record: a task handed over may be back here already, under a new one.
+        self.live
+            .remove_if(&live.id, |_, current| std::ptr::eq(&**current, live));
         live.trace.abandon("lost");
         live.changed.notify_waiters();
     }

@@ -185,6 +185,8 @@ impl Inner {
                 }
                 self.publish(&live, Seq::FIRST);
                 let (launched, admitted) = match admitted {
+                    // A gated kind waits at its gate first, in its supervisor.
+                    Admitted::Run if entry.gate.is_some() => (Launched::Going, Some(Admitted::Run)),
                     Admitted::Run => match self.record_start(&live).await {
                         Ok(()) => (Launched::Going, Some(Admitted::Started)),
                         Err(error) => {
@@ -280,19 +282,31 @@ impl Inner {
                 if live.ended_or_detached() {
                     return;
                 }
+                if live.is_lost() {
+                    // Handed over to another node (a gated kind): wait for it there.
+                    let _ = self.wait_stored(live.id).await;
+                    return;
+                }
                 changed.await;
             }
         };
         match detach_after {
             None => waiting.await,
             Some(after) => {
-                if tokio::time::timeout(after, waiting).await.is_err() {
+                if tokio::time::timeout(after, waiting).await.is_err() && !live.is_lost() {
                     self.detach(live.id).await?;
                 }
             }
         }
         if live.is_ended() {
             Ok(Started::Finished(Box::new(self.get(live.id).await?)))
+        } else if live.is_lost() {
+            let task = self.get(live.id).await?;
+            if task.status().is_terminal() {
+                Ok(Started::Finished(Box::new(task)))
+            } else {
+                Ok(Started::Detached(handle))
+            }
         } else {
             Ok(Started::Detached(handle))
         }

@@ -81,6 +81,11 @@ pub(crate) struct LiveState {
     pub(crate) holds_slot: bool,
     /// What earlier attempts saved (steps, timers), as read when this attempt began.
     pub(crate) journal: crate::journal::Journal,
+    /// What the kind's gate reserved for this attempt, until the handler takes it.
+    pub(crate) ticket: Option<crate::gate::Ticket>,
+    /// Whether this runtime created the task and has not handed it anywhere since: only such
+    /// a task may be handed over at once when its gate has no room (nobody else knows it yet).
+    pub(crate) fresh: bool,
 }
 
 /// Where one question key stands. Keys name one question for the task's whole life.
@@ -121,6 +126,8 @@ impl Live {
             attempt: 0,
             holds_slot,
             journal: Default::default(),
+            ticket: None,
+            fresh: true,
         };
         Self::build(id, kind, info, routing, on_terminal, state, trace)
     }
@@ -150,6 +157,8 @@ impl Live {
             attempt: task.attempt(),
             holds_slot: false,
             journal: Default::default(),
+            ticket: None,
+            fresh: false,
         };
         let trace = Trace::resume(task.id, &task.kind, task.trace.clone());
         // Whoever waited in the foreground is gone: the outcome goes to the inbox.

@@ -21,14 +21,14 @@ use std::{
 use futures_util::StreamExt;
 use longrun_core::{
     CancelReason, Task, TaskId,
-    cluster::{Cluster, Notice, Signal, Signalled},
+    cluster::{Claim, Cluster, Notice, Signal, Signalled},
 };
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::{error::Error, recover::Recovery, runtime::Inner};
+use crate::{error::Error, live::Live, recover::Recovery, runtime::Inner};
 
 /// Wakes whoever waits on a task held by another node when its events change there.
 #[derive(Default)]
@@ -80,8 +80,10 @@ pub(crate) async fn run(
     shutdown: CancellationToken,
 ) {
     let mut notices = cluster.notices();
-    let interval = match inner.upgrade() {
-        Some(inner) => inner.options.renew_interval,
+    // Only the notifier is kept between passes, not the runtime, so that dropping the runtime
+    // ends the loop.
+    let (interval, wanted) = match inner.upgrade() {
+        Some(inner) => (inner.options.renew_interval, inner.claim_wanted.clone()),
         None => return,
     };
     let mut tick = tokio::time::interval(interval);
@@ -90,31 +92,50 @@ pub(crate) async fn run(
     loop {
         let notice = tokio::select! {
             () = shutdown.cancelled() => return,
-            notice = notices.next() => notice,
+            notice = notices.next() => notice.map(Woken::Notice),
+            () = wanted.notified() => Some(Woken::Room),
             _ = tick.tick() => None,
         };
         let Some(inner) = inner.upgrade() else { return };
         let result = match notice {
-            Some(Notice::Claimable) => inner.claim().await.map(drop),
-            Some(Notice::Signalled { task }) if inner.live.contains_key(&task) => {
-                inner.take_signals().await
-            }
-            Some(Notice::Signalled { .. }) => Ok(()),
-            Some(Notice::Appended { task, .. }) => {
-                inner.watchers.wake(task);
-                Ok(())
-            }
-            Some(Notice::AppendedMany) => {
-                inner.watchers.wake_all();
-                Ok(())
-            }
-            // Renewing is for the timer alone: a burst of notices must not become a burst of
-            // lease writes.
-            Some(Notice::Missed) => inner.catch_up().await,
+            Some(Woken::Room | Woken::Notice(Notice::Claimable)) => inner.claim().await.map(drop),
+            Some(Woken::Notice(notice)) => inner.noticed(notice).await,
             None => inner.pass(&mut renewed).await,
         };
         if let Err(error) = result {
             tracing::warn!(%error, "cluster housekeeping failed; retrying at the next renewal");
+        }
+    }
+}
+
+/// What woke the node loop, but for its timer.
+enum Woken {
+    /// Another node pushed a notice.
+    Notice(Notice),
+    /// A gate has room again ([`Runtime::claim_soon`](crate::Runtime::claim_soon)).
+    Room,
+}
+
+impl Inner {
+    /// Acts on a notice other than [`Notice::Claimable`].
+    async fn noticed(self: &Arc<Self>, notice: Notice) -> Result<(), Error> {
+        match notice {
+            Notice::Claimable => self.claim().await.map(drop),
+            Notice::Signalled { task } if self.live.contains_key(&task) => {
+                self.take_signals().await
+            }
+            Notice::Signalled { .. } => Ok(()),
+            Notice::Appended { task, .. } => {
+                self.watchers.wake(task);
+                Ok(())
+            }
+            Notice::AppendedMany => {
+                self.watchers.wake_all();
+                Ok(())
+            }
+            // Renewing is for the timer alone: a burst of notices must not become a burst of
+            // lease writes.
+            Notice::Missed => self.catch_up().await,
         }
     }
 }
@@ -160,18 +181,36 @@ impl Inner {
     }
 
     /// Claims claimable tasks of the kinds hosted here, as many as there is room for, and
-    /// takes them up.
+    /// takes them up. A gated kind's tasks are claimed only as many as its gate has room for
+    /// (in a claim of their own, so that its limit is theirs); a gated kind without room only
+    /// for a signal waiting for one of its tasks, so that a cancel or an answer is applied even
+    /// while no node can run the task.
     pub(crate) async fn claim(self: &Arc<Self>) -> Result<Recovery, Error> {
-        let kinds = self.kinds.names();
+        let kinds = self.kinds.claimable();
         let mut limit = self.options.claim_batch;
         if let Some(global) = self.options.limits.global {
             limit = limit.min(global.saturating_sub(self.live.len()));
         }
         let mut recovery = Recovery::default();
-        if kinds.is_empty() || limit == 0 || self.shutdown.is_cancelled() {
+        if limit == 0 || self.shutdown.is_cancelled() {
             return Ok(recovery);
         }
-        let claimed = self.cluster().claim(&kinds, limit).await?;
+        let room: usize = kinds.gated.iter().map(|(_, room)| room).sum();
+        let gated = Claim::new(
+            kinds.gated.into_iter().map(|(kind, _)| kind).collect(),
+            limit.min(room),
+        );
+        let open = Claim {
+            kinds: kinds.open,
+            signalled: kinds.closed,
+            limit,
+        };
+        let mut claimed = Vec::new();
+        for claim in [open, gated] {
+            if !claim.is_empty() {
+                claimed.extend(self.cluster().claim(claim).await?);
+            }
+        }
         let any = !claimed.is_empty();
         for task in claimed {
             self.take_up(task, &mut recovery).await?;
@@ -182,6 +221,29 @@ impl Inner {
             self.take_signals().await?;
         }
         Ok(recovery)
+    }
+
+    /// Gives `live` up here without writing anything more and releases its lease, so that a
+    /// node with room claims it (see [`Gate`](crate::Gate)). Returns false outside a cluster.
+    ///
+    /// The record goes before the release is sent: the release wakes every node, this one too,
+    /// and a claim here must find no stale record of the task.
+    pub(crate) async fn hand_over(&self, live: &Live) -> bool {
+        let Some(cluster) = &self.cluster else {
+            return false;
+        };
+        if !live.mark_lost() {
+            return true;
+        }
+        tracing::debug!(task = %live.id, "handing the task over to another node");
+        self.drop_lost(live);
+        // Sent to the store before the first await, so a caller dropped meanwhile still
+        // releases it.
+        let released = cluster.release(&[live.id]);
+        if let Err(error) = released.await {
+            tracing::warn!(task = %live.id, %error, "could not release a task handed over; other nodes take it when its lease expires");
+        }
+        true
     }
 
     /// Applies the signals waiting for tasks held here.

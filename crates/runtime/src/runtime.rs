@@ -26,6 +26,7 @@ use crate::{
     clock::TokioClock,
     context::Context,
     error::Error,
+    gate::Gate,
     handler::{ErasedHandler, FnHandler, Signal, StreamHandler},
     inbox::{Inbox, Sessions},
     live::Live,
@@ -77,6 +78,8 @@ pub(crate) struct Inner {
     pub(crate) shutdown: CancellationToken,
     /// Tasks given up after a failed write, for [`crate::resume`] to take up again.
     pub(crate) given_up: tokio::sync::mpsc::UnboundedSender<TaskId>,
+    /// Woken by [`Runtime::claim_soon`]; the node loop claims when it is.
+    pub(crate) claim_wanted: Arc<tokio::sync::Notify>,
 }
 
 /// An event staged under a task's lock, waiting for the store's ack.
@@ -113,6 +116,7 @@ impl Runtime {
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             given_up,
+            claim_wanted: Arc::default(),
         });
         // In the tracker, so `shutdown` and `leave` return only once these loops have ended
         // too (each ends on `shutdown` between passes).
@@ -161,8 +165,35 @@ impl Runtime {
         self.insert(spec, Box::new(StreamHandler::new(handler)))
     }
 
+    /// Registers a kind as [`register_stream`](Runtime::register_stream) does, behind `gate`:
+    /// each attempt starts only once the gate lets it in, and in a cluster this node claims the
+    /// kind's tasks only while the gate has room (see [`Gate`]). The handler takes what the gate
+    /// reserved with [`Context::take_ticket`].
+    pub fn register_stream_gated<F, S, I>(
+        &self,
+        mut spec: KindSpec,
+        gate: Arc<dyn Gate>,
+        handler: F,
+    ) -> Result<(), Error>
+    where
+        F: Fn(Context, I) -> S + Send + Sync + 'static,
+        S: Stream<Item = Signal> + Send + 'static,
+        I: DeserializeOwned + JsonSchema + Send + 'static,
+    {
+        fill_schema::<I>(&mut spec);
+        let handler = Box::new(StreamHandler::new(handler));
+        self.inner.kinds.insert(spec, handler, Some(gate))
+    }
+
     fn insert(&self, spec: KindSpec, handler: Box<dyn ErasedHandler>) -> Result<(), Error> {
-        self.inner.kinds.insert(spec, handler)
+        self.inner.kinds.insert(spec, handler, None)
+    }
+
+    /// Asks this node to look for claimable tasks soon: a gate calls it when it has room again
+    /// (a worker registered, or finished a task). Calls close together make one claim; without
+    /// a cluster there is nothing to claim and this does nothing.
+    pub fn claim_soon(&self) {
+        self.inner.claim_wanted.notify_one();
     }
 
     /// The registered kinds, by name.
@@ -358,6 +389,11 @@ impl Runtime {
     /// [`leave`](Runtime::leave) was called).
     pub fn is_shutting_down(&self) -> bool {
         self.inner.shutdown.is_cancelled()
+    }
+
+    /// Whether this runtime is a node of a cluster (its store is shared: [`Options::cluster`]).
+    pub fn is_clustered(&self) -> bool {
+        self.inner.cluster.is_some()
     }
 
     /// The registered kind named `name`.

@@ -19,6 +19,7 @@ use crate::{
     admission::{Decision, Slot},
     context::Context,
     error::Error,
+    gate::{Entry, Gate, Waiting},
     handler::Exit,
     live::Live,
     retry,
@@ -94,7 +95,11 @@ pub(crate) async fn run(
         // The other cases are rarer, and boxed, so that their futures (the whole end of a task
         // for a rejection) take no room in every task's allocation.
         Admitted::Run => {
-            if !Box::pin(start_recorded(&inner, &live)).await {
+            // A gated kind may wait at its gate for long: the starter does not wait with it.
+            if live.kind.gate.is_some() {
+                tell(Ok(Launched::Going));
+            }
+            if !Box::pin(start_recorded(&inner, &live, &input, &mut deadline)).await {
                 tell(Ok(Launched::Ended));
                 return;
             }
@@ -102,7 +107,15 @@ pub(crate) async fn run(
         }
         Admitted::Queued(queued) => {
             tell(Ok(Launched::Going));
-            if !Box::pin(wait_for_admission(&inner, &live, *queued, &mut deadline)).await {
+            if !Box::pin(wait_for_admission(
+                &inner,
+                &live,
+                *queued,
+                &input,
+                &mut deadline,
+            ))
+            .await
+            {
                 return;
             }
         }
@@ -129,18 +142,29 @@ pub(crate) async fn run(
         let outcome = drive(&inner, &live, ctx, this_input, &mut deadline)
             .instrument(span)
             .await;
+        // A ticket the handler did not take frees what the gate reserved (outside the lock).
+        let untaken = live.state.lock().ticket.take();
+        drop(untaken);
         let (error, delay) = match retry::after(&live, outcome) {
             // Boxed: writing the end is the largest future here, and needs its room only briefly.
             retry::After::End(outcome) => return Box::pin(inner.finish(&live, outcome)).await,
             retry::After::Retry(error, delay) => (error, delay),
         };
         let next = Box::pin(retry::back_off(&inner, &live, error, delay, &mut deadline)).await;
+        let kept = input.as_ref().unwrap_or(&Value::Null);
         let started = match next {
             None => false,
             Some(Admitted::Queued(queued)) => {
-                Box::pin(wait_for_admission(&inner, &live, *queued, &mut deadline)).await
+                Box::pin(wait_for_admission(
+                    &inner,
+                    &live,
+                    *queued,
+                    kept,
+                    &mut deadline,
+                ))
+                .await
             }
-            Some(_) => Box::pin(start_recorded(&inner, &live)).await,
+            Some(_) => Box::pin(start_recorded(&inner, &live, kept, &mut deadline)).await,
         };
         if !started {
             return;
@@ -222,12 +246,78 @@ pub(crate) fn admit_again(inner: &Inner, live: &Live) -> Admitted {
     }
 }
 
-/// Records the start; returns false if it could not be recorded (the task then ended failed).
-async fn start_recorded(inner: &Arc<Inner>, live: &Arc<Live>) -> bool {
+/// Waits at the kind's gate, if it has one, then records the start. Returns false if the task
+/// ended meanwhile (cancelled, its deadline, or its start could not be recorded: it then ended
+/// failed) or was handed over to another node.
+async fn start_recorded(
+    inner: &Arc<Inner>,
+    live: &Arc<Live>,
+    input: &Value,
+    deadline: &mut Option<Pin<Box<Sleep>>>,
+) -> bool {
+    if let Some(gate) = &live.kind.gate
+        && !Box::pin(pass_gate(inner, live, gate.clone(), input, deadline)).await
+    {
+        return false;
+    }
     match inner.record_start(live).await {
         Ok(()) => true,
         Err(error) => {
+            let untaken = live.state.lock().ticket.take();
+            drop(untaken);
             fail_to_start(inner, live, error).await;
+            false
+        }
+    }
+}
+
+/// Waits at the kind's gate with the task still `submitted`. Returns true once the gate let it
+/// in (its ticket is kept for the handler); false if it was handed over, or ended meanwhile.
+async fn pass_gate(
+    inner: &Arc<Inner>,
+    live: &Arc<Live>,
+    gate: Arc<dyn Gate>,
+    input: &Value,
+    deadline: &mut Option<Pin<Box<Sleep>>>,
+) -> bool {
+    let fresh = std::mem::take(&mut live.state.lock().fresh);
+    let waiting = Waiting {
+        task: live.id,
+        kind: live.info.kind.clone(),
+        input: Arc::new(input.clone()),
+        // A terminal callback lives in this process only: such a task stays here.
+        may_hand_over: inner.cluster.is_some()
+            && !inner.shutdown.is_cancelled()
+            && live.on_terminal.lock().is_none(),
+        fresh,
+    };
+    let entry = tokio::select! {
+        biased;
+        () = live.cancelled() => None,
+        () = passes(deadline) => {
+            let _ = inner.request_cancel(live, CancelReason::DeadlineExceeded).await;
+            None
+        }
+        entry = gate.enter(waiting) => Some(entry),
+    };
+    match entry {
+        Some(Entry::Enter(ticket)) => {
+            live.state.lock().ticket = Some(ticket);
+            true
+        }
+        Some(Entry::HandOver) => {
+            if !inner.hand_over(live).await {
+                let error = TaskError::new(
+                    TaskError::HANDLER_ERROR,
+                    "the kind's gate handed the task over, but this runtime is not in a cluster",
+                );
+                inner.finish(live, Outcome::Failed { error }).await;
+            }
+            false
+        }
+        None => {
+            let reason = cancel_reason(live);
+            inner.finish(live, Outcome::Cancelled { reason }).await;
             false
         }
     }
@@ -238,6 +328,7 @@ async fn wait_for_admission(
     inner: &Arc<Inner>,
     live: &Arc<Live>,
     (admitted, slot): (oneshot::Receiver<()>, Slot),
+    input: &Value,
     deadline: &mut Option<Pin<Box<Sleep>>>,
 ) -> bool {
     let admitted = tokio::select! {
@@ -260,11 +351,7 @@ async fn wait_for_admission(
     }
     live.state.lock().holds_slot = true;
     // A cancellation that lands from here on is seen by the handler at once.
-    if let Err(error) = inner.record_start(live).await {
-        fail_to_start(inner, live, error).await;
-        return false;
-    }
-    true
+    start_recorded(inner, live, input, deadline).await
 }
 
 /// Runs the handler to its end, or through cancellation and its grace period. The handler's

@@ -20,7 +20,7 @@ use std::{
 };
 
 use longrun_core::{
-    Event, Signal, Task, TaskId,
+    Claim, Event, Signal, Task, TaskId,
     store::{Error, NewInboxItem},
 };
 
@@ -43,10 +43,7 @@ pub(crate) enum Request {
         task: TaskId,
         signal: Signal,
     },
-    Claim {
-        kinds: Vec<String>,
-        limit: usize,
-    },
+    Claim(Claim),
     Renew,
     TakeSignals,
 }
@@ -58,11 +55,9 @@ impl Request {
             Self::Create { task, .. } => vec![task.id],
             Self::Append(events) => events.iter().map(|event| event.task).collect(),
             Self::Signal { task, .. } => vec![*task],
-            Self::Push(_)
-            | Self::Release(_)
-            | Self::Claim { .. }
-            | Self::Renew
-            | Self::TakeSignals => Vec::new(),
+            Self::Push(_) | Self::Release(_) | Self::Claim(_) | Self::Renew | Self::TakeSignals => {
+                Vec::new()
+            }
         }
     }
 
@@ -101,7 +96,7 @@ pub(crate) struct Plan {
     /// What to tell the other nodes once this commits.
     pub(crate) notices: Notices,
     /// The one claim of the batch (the writer lets no more in).
-    pub(crate) claim: Option<(Vec<String>, usize)>,
+    pub(crate) claim: Option<Claim>,
     pub(crate) renew: bool,
     pub(crate) take_signals: bool,
     /// Every task the batch locked or created, as it stands after the batch: the writer's cache
@@ -198,8 +193,8 @@ impl Planner<'_> {
                 Ok(())
             }
             Request::Signal { task, signal } => self.signal(*task, signal),
-            Request::Claim { kinds, limit } => {
-                self.plan.claim = Some((kinds.clone(), *limit));
+            Request::Claim(claim) => {
+                self.plan.claim = Some(claim.clone());
                 Ok(())
             }
             Request::Renew => {

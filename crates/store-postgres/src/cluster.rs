@@ -7,7 +7,7 @@
 use std::{future, sync::Arc};
 
 use longrun_core::{
-    Event, NodeId, Notice, Renewal, Signal, Signalled, Task, TaskId,
+    Claim, Event, NodeId, Notice, Renewal, Signal, Signalled, Task, TaskId,
     cluster::{Cluster, NoticeStream},
     store::{Ack, BoxFuture, Error},
 };
@@ -32,15 +32,11 @@ impl Cluster for PostgresStore {
         })
     }
 
-    fn claim(&self, kinds: &[String], limit: usize) -> BoxFuture<'_, Result<Vec<Task>, Error>> {
-        if kinds.is_empty() || limit == 0 {
+    fn claim(&self, claim: Claim) -> BoxFuture<'_, Result<Vec<Task>, Error>> {
+        if claim.is_empty() {
             return Box::pin(future::ready(Ok(Vec::new())));
         }
-        let request = Request::Claim {
-            kinds: kinds.to_vec(),
-            limit,
-        };
-        self.ask(request, Reply::Claim)
+        self.ask(Request::Claim(claim), Reply::Claim)
     }
 
     fn renew(&self) -> BoxFuture<'_, Result<Renewal, Error>> {

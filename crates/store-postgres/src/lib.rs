@@ -80,7 +80,7 @@ const NOTICE_BUFFER: usize = 4_096;
 /// use std::{sync::Arc, time::Duration};
 ///
 /// use longrun_core::{
-///     Cluster, Labels, NewTask, NodeId, Owner, Task, TaskId, Timestamp,
+///     Claim, Cluster, Labels, NewTask, NodeId, Owner, Task, TaskId, Timestamp,
 ///     store::{Error, TaskStore},
 /// };
 /// use longrun_store_postgres::{PostgresOptions, PostgresStore};
@@ -107,7 +107,7 @@ const NOTICE_BUFFER: usize = 4_096;
 /// });
 /// // Stored unheld: any node (this one too) may claim it.
 /// store.create(&task, &Arc::new(first)).await?;
-/// let claimed = store.claim(&["summarize".to_owned()], 10).await?;
+/// let claimed = store.claim(Claim::new(vec!["summarize".to_owned()], 10)).await?;
 /// assert_eq!(claimed[0].id, task.id);
 /// # Ok(())
 /// # }

@@ -92,14 +92,20 @@ impl Sql {
             // clock. This node's own current leases are never claimed again, even expired.
             // Rows this batch has locked to write are left to the batch. A delayed task is
             // not claimable before its start time, by the database's clock as for leases,
-            // unless a signal waits for it (a cancel must not wait for the start time).
+            // unless a signal waits for it (a cancel must not wait for the start time). A task
+            // of a kind in $6 (hosted, but nothing here can run it now) is claimed only for a
+            // signal waiting for it, so that a cancel or an answer is applied even when no node
+            // can run the task.
             claim: format!(
                 "WITH picked AS (
                      SELECT id FROM {s}.tasks t
-                     WHERE finished_at IS NULL AND kind = ANY($1::text[]) AND id <> ALL($4::uuid[])
-                       AND (start_at IS NULL
-                            OR start_at <= (extract(epoch FROM now()) * 1000)::int8
-                            OR EXISTS (SELECT 1 FROM {s}.signals s WHERE s.task = t.id))
+                     WHERE finished_at IS NULL AND id <> ALL($4::uuid[])
+                       AND ((kind = ANY($1::text[])
+                             AND (start_at IS NULL
+                                  OR start_at <= (extract(epoch FROM now()) * 1000)::int8
+                                  OR EXISTS (SELECT 1 FROM {s}.signals s WHERE s.task = t.id)))
+                            OR (kind = ANY($6::text[])
+                                AND EXISTS (SELECT 1 FROM {s}.signals s WHERE s.task = t.id)))
                        AND (lease_node IS NULL
                             OR (lease_node = $2::text AND lease_token <> ALL($3::int8[]))
                             OR (lease_node <> $2::text AND lease_expires < now()))

@@ -236,13 +236,13 @@ impl Writer {
                     None => break,
                 },
             };
-            let mut claims = usize::from(matches!(first.request, Request::Claim { .. }));
+            let mut claims = usize::from(matches!(first.request, Request::Claim(_)));
             let mut batch = vec![first];
             while batch.len() < self.max_batch {
                 let Ok(command) = self.commands.try_recv() else {
                     break;
                 };
-                if matches!(command.request, Request::Claim { .. }) {
+                if matches!(command.request, Request::Claim(_)) {
                     if claims > 0 {
                         carried = Some(command);
                         break;
@@ -620,7 +620,7 @@ struct Params {
     held_tokens: Vec<i64>,
     renew: bool,
     take_signals: bool,
-    claim: Option<(Vec<String>, i64)>,
+    claim: Option<(Vec<String>, Vec<String>, i64)>,
     locked: Vec<Uuid>,
     sessions: Vec<String>,
     inserts: Option<Inserts>,
@@ -804,10 +804,10 @@ impl Params {
             held_tokens,
             renew: plan.renew && !tokens.is_empty(),
             take_signals: plan.take_signals && !tokens.is_empty(),
-            claim: plan
-                .claim
-                .as_ref()
-                .map(|(kinds, limit)| (kinds.clone(), codec::count(*limit))),
+            claim: plan.claim.as_ref().map(|claim| {
+                let limit = codec::count(claim.limit);
+                (claim.kinds.clone(), claim.signalled.clone(), limit)
+            }),
             locked: plan.locked.iter().copied().map(codec::uuid).collect(),
             sessions,
             inserts,
@@ -872,12 +872,19 @@ impl Params {
                 ),
             );
         }
-        if let Some((kinds, limit)) = &self.claim {
+        if let Some((kinds, signalled, limit)) = &self.claim {
             push(
                 Step::Claim,
                 run(
                     &statements.claim,
-                    args![kinds, &self.node, &self.held_tokens, &self.locked, limit],
+                    args![
+                        kinds,
+                        &self.node,
+                        &self.held_tokens,
+                        &self.locked,
+                        limit,
+                        signalled
+                    ],
                 ),
             );
         }

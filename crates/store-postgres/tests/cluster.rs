@@ -13,8 +13,8 @@ use std::{collections::HashSet, future::Future, sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
 use longrun_core::{
-    CancelReason, Change, Cluster, Event, Labels, NewTask, Notice, Outcome, Owner, Seq, Signal,
-    Signalled, Status, Task, TaskId, Timestamp,
+    CancelReason, Change, Claim, Cluster, Event, Labels, NewTask, Notice, Outcome, Owner, Seq,
+    Signal, Signalled, Status, Task, TaskId, Timestamp,
     cluster::NoticeStream,
     store::{Error, Store, TaskStore},
 };
@@ -132,7 +132,10 @@ async fn concurrent_claims_never_hand_a_task_to_both_nodes() {
             tokio::spawn(async move {
                 let mut claimed = Vec::new();
                 loop {
-                    let batch = store.claim(&kinds("work"), 7).await.expect("claim");
+                    let batch = store
+                        .claim(Claim::new(kinds("work"), 7))
+                        .await
+                        .expect("claim");
                     if batch.is_empty() {
                         return (store, claimed);
                     }
@@ -195,7 +198,10 @@ async fn an_expired_lease_is_rescued_and_the_stale_holder_fenced_off() {
 
     // Node a stops renewing, as if it had died; b claims the task once a's lease runs out.
     let rescued = eventually(|| async {
-        let claimed = b.claim(&kinds("rescue"), 10).await.expect("claim");
+        let claimed = b
+            .claim(Claim::new(kinds("rescue"), 10))
+            .await
+            .expect("claim");
         (!claimed.is_empty()).then_some(claimed)
     })
     .await;
@@ -226,7 +232,7 @@ async fn an_expired_lease_is_rescued_and_the_stale_holder_fenced_off() {
     assert_eq!((renewal.renewed, renewal.lost.len()), (0, 0));
     assert_eq!(b.get(task.id).await.expect("get"), Some(task));
     assert!(
-        b.claim(&kinds("rescue"), 10)
+        b.claim(Claim::new(kinds("rescue"), 10))
             .await
             .expect("claim")
             .is_empty()
@@ -247,11 +253,17 @@ async fn a_restarted_node_takes_its_tasks_back_at_once() {
         tasks.push(task);
     }
     assert!(
-        b.claim(&kinds("job"), 10).await.expect("claim").is_empty(),
+        b.claim(Claim::new(kinds("job"), 10))
+            .await
+            .expect("claim")
+            .is_empty(),
         "live leases are nobody else's"
     );
     assert!(
-        a.claim(&kinds("job"), 10).await.expect("claim").is_empty(),
+        a.claim(Claim::new(kinds("job"), 10))
+            .await
+            .expect("claim")
+            .is_empty(),
         "a node never claims what it holds"
     );
 
@@ -260,7 +272,7 @@ async fn a_restarted_node_takes_its_tasks_back_at_once() {
     drop(a);
     let a = schema.connect("node-a", LONG).await;
     let mut reclaimed: Vec<TaskId> = a
-        .claim(&kinds("job"), 10)
+        .claim(Claim::new(kinds("job"), 10))
         .await
         .expect("claim")
         .into_iter()
@@ -270,7 +282,12 @@ async fn a_restarted_node_takes_its_tasks_back_at_once() {
     reclaimed.sort();
     expected.sort();
     assert_eq!(reclaimed, expected);
-    assert!(b.claim(&kinds("job"), 10).await.expect("claim").is_empty());
+    assert!(
+        b.claim(Claim::new(kinds("job"), 10))
+            .await
+            .expect("claim")
+            .is_empty()
+    );
     let mut first = tasks.remove(0);
     a.append(&[next(&mut first, started())])
         .await
@@ -278,7 +295,7 @@ async fn a_restarted_node_takes_its_tasks_back_at_once() {
 
     // A release hands a task over at once.
     a.release(&[first.id]).await.expect("release");
-    let handed = b.claim(&kinds("job"), 10).await.expect("claim");
+    let handed = b.claim(Claim::new(kinds("job"), 10)).await.expect("claim");
     assert_eq!(handed, [first.clone()]);
     let result = a.append(&[next(&mut first.clone(), completed())]).await;
     assert!(
@@ -461,7 +478,7 @@ async fn a_delayed_task_is_not_claimed_before_its_start_time() {
     a.create(&due, &due_first).await.expect("create");
 
     let claimed: Vec<TaskId> = b
-        .claim(&kinds("delayed"), 10)
+        .claim(Claim::new(kinds("delayed"), 10))
         .await
         .expect("claim")
         .into_iter()
@@ -473,7 +490,7 @@ async fn a_delayed_task_is_not_claimed_before_its_start_time() {
         "only the task whose start time has passed"
     );
     assert!(
-        a.claim(&kinds("delayed"), 10)
+        a.claim(Claim::new(kinds("delayed"), 10))
             .await
             .expect("claim")
             .is_empty()
@@ -487,7 +504,7 @@ async fn a_delayed_task_is_not_claimed_before_its_start_time() {
     };
     a.signal(later.id, cancel).await.expect("signal");
     let claimed: Vec<TaskId> = a
-        .claim(&kinds("delayed"), 10)
+        .claim(Claim::new(kinds("delayed"), 10))
         .await
         .expect("claim")
         .into_iter()
@@ -529,4 +546,28 @@ async fn two_nodes_racing_one_key_store_one_task() {
         );
         assert_eq!(a.get(loser.0).await.expect("get"), None);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_claimed_only_for_signals_is_claimed_once_a_signal_waits() {
+    let Some(url) = common::url() else { return };
+    let schema = Schema::new(&url);
+    let a = schema.connect("node-a", LONG).await;
+    let (task, first) = new_task("gated");
+    a.create(&task, &first).await.expect("create unheld");
+    let only_signalled = || Claim {
+        kinds: Vec::new(),
+        signalled: kinds("gated"),
+        limit: 10,
+    };
+    assert!(
+        a.claim(only_signalled()).await.expect("claim").is_empty(),
+        "no signal waits: a node that cannot run the kind leaves the task"
+    );
+    let cancel = Signal::Cancel {
+        reason: CancelReason::Requested { by: None },
+    };
+    a.signal(task.id, cancel).await.expect("signal");
+    let claimed = a.claim(only_signalled()).await.expect("claim");
+    assert_eq!(claimed, [task]);
 }

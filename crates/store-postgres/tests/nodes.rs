@@ -248,7 +248,16 @@ async fn a_dead_nodes_tasks_are_rescued_and_a_submitted_task_is_claimed() {
         panic!("{failed:?}")
     };
     assert_eq!(error.code, TaskError::INTERRUPTED);
-    let rerun = wait_for(&b, steady, Status::InputRequired).await;
+    // The store says `input_required` from A's attempt until B's re-run has started: wait for
+    // the re-run's own question.
+    let mut rerun = wait_for(&b, steady, Status::InputRequired).await;
+    for _ in 0..500 {
+        if rerun.attempt() == 2 && rerun.status() == Status::InputRequired {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        rerun = b.get(steady).await.unwrap();
+    }
     assert_eq!(rerun.attempt(), 2);
     assert!(
         !rerun.state().pending_input().unwrap().contains_key("first"),

@@ -3,21 +3,25 @@
 //! A worker is a program on any machine that serves kinds of a `longrun serve` over HTTP. The
 //! hub is what a node knows of the workers connected to it:
 //!
-//! - [`Hub::serve_kind`] registers a kind whose handler is [`relay`]: each task waits for a
-//!   worker with room, is assigned to it, and its reports are relayed into the task while the
-//!   answers and the cancellation are pushed to the worker. The node holds the task's lease as
-//!   for any handler; a worker holds nothing durable, so a lost worker costs a re-assignment,
-//!   never a corrupted task.
+//! - [`Hub::serve_kind`] registers a kind behind a gate ([`gate`]) whose handler is [`relay`]:
+//!   each task waits, `submitted`, for a worker with room, is assigned to it, and its reports
+//!   are relayed into the task while the answers and the cancellation are pushed to the worker.
+//!   The node holds the task's lease as for any handler; a worker holds nothing durable, so a
+//!   lost worker costs a re-assignment, never a corrupted task.
 //! - [`Hub::register`], [`Hub::events`], [`Hub::heartbeat`], [`Hub::report`], [`Hub::drain`]
 //!   and [`Hub::leave`] are the protocol's operations, for the `/v1` door to expose over HTTP.
 //!   The hub knows principals as names; authenticating them is the door's gate.
 //! - A sweep declares workers without a heartbeat for the expiry lost: their assignments are
 //!   fenced off (a late report is refused) and their tasks follow the kind's restart policy.
 //!
-//! Not done here: a worker gets the tasks started on the node it is connected to. With several
-//! nodes on one PostgreSQL store, connect a worker to each node (or put the nodes behind one
-//! address per worker pool).
+//! With several nodes on one PostgreSQL store, a worker connected to any node gets tasks started
+//! on any node: a task this node cannot assign soon is handed over (released, still
+//! `submitted`), and a node claims worker kinds' tasks only while its workers have room, asked
+//! to look again whenever a worker registers or frees a slot (`Runtime::claim_soon`). A lost
+//! worker's task that no worker here takes within [`HubOptions::hand_over_after`] goes the same
+//! way, re-run on the other node from its last step (kinds that re-run).
 
+mod gate;
 mod outbox;
 mod relay;
 mod roster;
@@ -51,6 +55,9 @@ pub struct HubOptions {
     /// Whether anyone may serve any worker kind (a server without tokens); otherwise only the
     /// principals each kind names.
     pub open: bool,
+    /// In a cluster: a task no worker here has taken for this long goes to another node whose
+    /// workers have room (see the crate docs).
+    pub hand_over_after: Duration,
 }
 
 impl Default for HubOptions {
@@ -59,6 +66,7 @@ impl Default for HubOptions {
             heartbeat: Duration::from_secs(2),
             expiry: Duration::from_secs(6),
             open: false,
+            hand_over_after: Duration::from_secs(1),
         }
     }
 }
@@ -198,9 +206,12 @@ impl Hub {
         };
         self.inner.kinds.write().insert(spec.name.clone(), entry);
         let inner = self.inner.clone();
+        let gate = Arc::new(gate::KindGate {
+            hub: self.inner.clone(),
+        });
         self.inner
             .runtime
-            .register_stream(spec, move |ctx, input: Value| {
+            .register_stream_gated(spec, gate, move |ctx, input: Value| {
                 futures_util::stream::once(relay::run(inner.clone(), ctx, input))
             })
     }
@@ -275,6 +286,8 @@ impl Hub {
             },
         );
         self.inner.dispatch();
+        // Room for tasks waiting for a worker anywhere in the cluster.
+        self.inner.runtime.claim_soon();
         Ok(Registered {
             worker: id.to_string(),
             heartbeat_ms: millis(self.inner.options.heartbeat),

@@ -4,7 +4,11 @@
 //! [`run`] is the kind's whole handler. It holds the task for its attempt the way a process
 //! handler does (the node holds the lease; the worker holds nothing), across however many
 //! assignments it takes: a worker that leaves hands the task back and the next one resumes it,
-//! with every step saved so far.
+//! with every step saved so far. The first assignment is made at the kind's gate, before the
+//! attempt starts ([`crate::gate`]); a later one waits here. In a cluster, a task of a kind that
+//! re-runs whose worker went away, and for which no other worker here comes within
+//! `hand_over_after`, is handed over to another node (`Context::hand_over`), which re-runs it
+//! from its last step on one of its own workers.
 //!
 //! What outlives an assignment lives in [`Session`]: the questions asked and their answers, and
 //! the sleeps started, because the runtime allows one question (or timer) per key per attempt,
@@ -18,6 +22,7 @@ use longrun::{
     Context, Error, TaskError,
     error::{AskError, StepError},
     event::ArtifactChunk,
+    gate::Waiting,
     kind::{RestartPolicy, Signal},
 };
 use serde_json::Value;
@@ -25,7 +30,8 @@ use tokio::sync::oneshot;
 
 use crate::{
     Inner, PROTOCOL_ERROR,
-    roster::{Assigned, Loss, Waiter},
+    gate::Reservation,
+    roster::{Assigned, Loss},
     wire::{PROTOCOL, Push, Report},
 };
 
@@ -54,11 +60,29 @@ pub(crate) async fn run(hub: Arc<Inner>, ctx: Context, input: Value) -> Signal {
         sleeps: HashMap::new(),
         timers: FuturesUnordered::new(),
     };
+    // The gate assigned the attempt's first worker.
+    let mut reserved = ctx
+        .take_ticket()
+        .and_then(|ticket| ticket.downcast::<Reservation>().ok())
+        .and_then(|reservation| reservation.take());
     loop {
-        let assigned = tokio::select! {
-            biased;
-            () = ctx.cancelled() => return Signal::Cancel("cancelled before a worker took the task".into()),
-            assigned = hub.assign(&ctx, input.clone()) => assigned,
+        let assigned = match reserved.take() {
+            Some(assigned) => assigned,
+            None => {
+                let waited = tokio::select! {
+                    biased;
+                    () = ctx.cancelled() => return Signal::Cancel("cancelled before a worker took the task".into()),
+                    waited = hub.reassign(&ctx, input.clone()) => waited,
+                };
+                match waited {
+                    Some(assigned) => assigned,
+                    None => {
+                        tracing::info!(task = %ctx.id(), "no worker here took the task again; handing it over to another node");
+                        ctx.hand_over().await;
+                        return Signal::Cancel("handed over to another node".into());
+                    }
+                }
+            }
         };
         let assigned = match assigned {
             Ok(assigned) => assigned,
@@ -119,6 +143,7 @@ impl Drop for Guard<'_> {
             outbox.push(push.name(), push.data());
         }
         self.hub.dispatch();
+        self.hub.runtime.claim_soon();
     }
 }
 
@@ -426,20 +451,28 @@ fn refused(error: Error) -> Refused {
 }
 
 impl Inner {
-    /// Waits for a worker to take the task; an error is an input the worker's schema refuses.
-    async fn assign(&self, ctx: &Context, input: Arc<Value>) -> Result<Assigned, String> {
-        let (reply, assigned) = oneshot::channel();
-        self.roster.wait(Waiter {
+    /// Waits for another worker here to take the task again, within the attempt; an error is an
+    /// input the worker's schema refuses. `None`: none came within `hand_over_after`, and the
+    /// task should go to another node (only in a cluster, for a kind that re-runs: elsewhere
+    /// it starts a new attempt, which a kind that fails on restart would not survive).
+    async fn reassign(&self, ctx: &Context, input: Arc<Value>) -> Option<Result<Assigned, String>> {
+        let waiting = Waiting {
             task: ctx.id(),
-            kind: ctx.kind().to_owned(),
+            kind: ctx.kind().into(),
             input,
-            reply,
-        });
-        self.dispatch();
-        // The roster keeps the sender until it assigns the task; it never drops it otherwise.
-        match assigned.await {
-            Ok(assigned) => assigned,
-            Err(_) => std::future::pending().await,
+            may_hand_over: false,
+            fresh: false,
+        };
+        let assigned = self.queue(&waiting);
+        let rerun = self
+            .runtime
+            .kind(ctx.kind())
+            .is_some_and(|spec| spec.restart == RestartPolicy::Rerun);
+        if !(rerun && self.runtime.is_clustered()) {
+            return Some(assigned.await);
         }
+        tokio::time::timeout(self.options.hand_over_after, assigned)
+            .await
+            .ok()
     }
 }

@@ -232,6 +232,23 @@ impl Roster {
         Some(worker.outbox.clone())
     }
 
+    /// How many more tasks of `kind` the workers here could take now: their free slots, less
+    /// the tasks of the kind already waiting for one.
+    pub(crate) fn room(&self, kind: &str) -> usize {
+        let state = self.state.lock();
+        let free: usize = state
+            .workers
+            .values()
+            .filter_map(|worker| worker.room(kind))
+            .sum();
+        let waiting = state
+            .waiting
+            .iter()
+            .filter(|w| w.kind == kind && !w.reply.is_closed())
+            .count();
+        free.saturating_sub(waiting)
+    }
+
     /// Assigns waiting tasks to workers with room, first come first served.
     pub(crate) fn dispatch(&self) -> Vec<Delivery> {
         let mut state = self.state.lock();

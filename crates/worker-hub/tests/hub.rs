@@ -36,6 +36,7 @@ fn fixture(restart: RestartPolicy, open: bool, expiry: Duration) -> Fixture {
         heartbeat: Duration::from_millis(100),
         expiry,
         open,
+        ..Default::default()
     };
     let hub = Hub::new(runtime.clone(), options);
     let spec = KindSpec::new("research")

@@ -364,7 +364,8 @@ async def test_a_worker_at_capacity_gets_no_more_tasks(
     assert worker.running == 2
     waiting = [task for task in tasks if task.id not in started]
     assert len(waiting) == 1
-    assert (await aclient.get(waiting[0])).status is Status.WORKING
+    # It waits for a worker unstarted: no attempt has begun.
+    assert (await aclient.get(waiting[0])).status is Status.SUBMITTED
     [listed] = [info for info in await aclient.workers() if info.id == worker.id]
     assert (listed.name, listed.capacity, listed.kinds) == ("busy", 2, ["w_capacity"])
     assert sorted(listed.tasks) == sorted(started)
@@ -400,7 +401,7 @@ async def test_sigterm_drains_finishes_the_task_then_leaves(
     assert ended.output["finished_by"] == "drainer"
     assert await asyncio.to_thread(worker.process.wait, 30) == 0
     # The task started after the drain was never the draining worker's.
-    assert (await aclient.get(late)).status is Status.WORKING
+    assert (await aclient.get(late)).status is Status.SUBMITTED
     assert record.read_text().splitlines() == ["drainer one", "drainer two", "drainer three"]
     await aclient.cancel(late)
 

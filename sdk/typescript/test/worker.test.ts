@@ -335,7 +335,8 @@ test("a worker at capacity gets no more tasks until one ends", async () => {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     assert.deepEqual(calls, [first.id]);
     assert.equal(worker.held, 1);
-    assert.equal((await client.get(second.id)).status, "working");
+    // It waits for a worker unstarted: no attempt has begun.
+    assert.equal((await client.get(second.id)).status, "submitted");
 
     await until(first.id, asked("done"));
     await client.answer(first.id, "done", "first");
