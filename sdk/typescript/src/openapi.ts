@@ -147,6 +147,9 @@ export interface paths {
          *     the first task is kept starts nothing and answers `200` with that task as it stands; the
          *     same key with another kind or input answers `422`.
          *
+         *     With a W3C `traceparent` header (and `tracestate`), the task's spans join the caller's trace,
+         *     and process handlers get it as `TRACEPARENT` (`docs/telemetry.md`).
+         *
          *     With a `webhook` (or when the kind has a default one), the task's events are POSTed to it
          *     as they happen, signed with the Standard Webhooks headers (`docs/webhooks.md`).
          */
@@ -1265,6 +1268,10 @@ export interface operations {
             header?: {
                 /** @description Names this start for the principal (at most 255 bytes): a repeat answers the first task instead of starting another. */
                 "Idempotency-Key"?: string | null;
+                /** @description W3C Trace Context: the task's spans join this trace (`docs/telemetry.md`). An invalid value is ignored. */
+                traceparent?: string | null;
+                /** @description W3C Trace Context vendor state, kept with a valid `traceparent`. */
+                tracestate?: string | null;
             };
             path?: never;
             cookie?: never;
@@ -1338,7 +1345,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The server is shutting down. */
+            /** @description The server is shutting down (`shutting_down`), or its store is failing (`unavailable`: a full disk, a failing fsync, a read-only file system, the database unreachable). Nothing was started; try again, with the same `Idempotency-Key`. */
             503: {
                 headers: {
                     [name: string]: unknown;
