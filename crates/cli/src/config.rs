@@ -212,7 +212,8 @@ pub(crate) struct Telemetry {
     pub(crate) service_name: Option<String>,
 }
 
-/// `[workers]`: how often workers send heartbeats, and when a silent one is lost.
+/// `[workers]`: how often workers send heartbeats, when a silent one is lost, and (with
+/// several nodes) when a task waiting here for a worker goes to another node.
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Workers {
@@ -221,6 +222,9 @@ pub(crate) struct Workers {
     /// A worker without a heartbeat for this long is lost (default 6,000): its tasks are
     /// re-run on another worker or failed, per their kind's `restart`.
     pub(crate) expiry_ms: Option<u64>,
+    /// With several nodes: a task that no worker of this node has taken for this long goes to
+    /// a node whose workers have room (default 1,000).
+    pub(crate) hand_over_ms: Option<u64>,
 }
 
 impl Workers {
@@ -235,7 +239,9 @@ impl Workers {
                 .expiry_ms
                 .map_or(defaults.expiry, Duration::from_millis),
             open,
-            ..defaults
+            hand_over_after: self
+                .hand_over_ms
+                .map_or(defaults.hand_over_after, Duration::from_millis),
         }
     }
 }
@@ -782,6 +788,23 @@ command = ["sh", "fail.sh"]
 
     fn parse(text: &str) -> Result<Config, Error> {
         Config::parse(text, "test.toml", PathBuf::from("/etc/longrun"))
+    }
+
+    #[test]
+    fn worker_timings_parse_with_their_defaults() {
+        let server = "[server]\nanonymous = true\n";
+        let defaults = parse(server).unwrap().workers.options(true);
+        assert_eq!(defaults, longrun_worker_hub::HubOptions { open: true, ..Default::default() });
+        let set = parse(&format!(
+            "{server}[workers]\nheartbeat_ms = 500\nexpiry_ms = 1500\nhand_over_ms = 250\n"
+        ))
+        .unwrap()
+        .workers
+        .options(false);
+        assert_eq!(set.heartbeat, Duration::from_millis(500));
+        assert_eq!(set.expiry, Duration::from_millis(1500));
+        assert_eq!(set.hand_over_after, Duration::from_millis(250));
+        assert!(parse(&format!("{server}[workers]\nhandover_ms = 250\n")).is_err());
     }
 
     #[test]

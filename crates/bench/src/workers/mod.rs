@@ -27,6 +27,14 @@
 //! that is the server's durable creation of the task, its assignment, the `start` event over
 //! SSE, and the worker's dispatch. The in-process figure is the baseline.
 //!
+//! # Cancel → handler told
+//!
+//! The same number of tasks, one at a time, on the Rust worker: each handler reports that it
+//! runs and waits for its cancellation; the latency runs from just before
+//! `POST /v1/tasks/{id}/cancel` is sent to the moment the worker's `cancelled()` token fires in
+//! the handler (the server's durable cancel request, the `cancel` event over SSE, and the
+//! worker's dispatch). Issue 14's target is a p99 of 50 ms on one machine.
+//!
 //! Clients, the in-process server, the Rust worker and `longrun serve` share the machine's CPUs;
 //! its CPU count and load are printed with the figures.
 
@@ -41,7 +49,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use longrun_worker::{Job, Worker};
+use anyhow::Context as _;
+use longrun_worker::{Failure, Job, Worker};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -89,10 +98,12 @@ struct Measured {
     errors: u64,
 }
 
-/// The start → handler-called samples, sorted.
+/// The start → handler-called samples, and the Rust worker's cancel → handler-told samples,
+/// sorted.
 struct CallLatency {
     in_process: Vec<Duration>,
     rust_worker: Vec<Duration>,
+    rust_worker_cancel: Vec<Duration>,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
@@ -150,11 +161,17 @@ async fn measure(
     let worker = Worker::builder(&serve.url)
         .name("bench-rust")
         .capacity(clients)
-        .kind(RUST_KIND, move |_job: Job, input: Value| {
+        .kind(RUST_KIND, move |job: Job, input: Value| {
             let called = called_tx.clone();
             async move {
-                if input["probe"] == true {
+                if input["probe"] == true || input["hold"] == true {
                     let _ = called.send(Instant::now());
+                }
+                if input["hold"] == true {
+                    // Runs until cancelled; the moment the worker tells it is the sample.
+                    job.cancelled().cancelled().await;
+                    let _ = called.send(Instant::now());
+                    return Err(Failure::cancelled());
                 }
                 Ok(json!({ "echo": input }))
             }
@@ -167,6 +184,8 @@ async fn measure(
         measured: Ok(loop_twice(&http, &serve.url, RUST_KIND, clients, duration).await),
     });
     let worker_calls = call_latency(&http, &serve.url, RUST_KIND, samples, &mut called).await?;
+    let worker_cancels =
+        cancel_latency(&http, &serve.url, RUST_KIND, samples, &mut called).await?;
     shutdown.cancel();
     running.await??;
 
@@ -202,6 +221,7 @@ async fn measure(
         CallLatency {
             in_process: in_process_calls,
             rust_worker: worker_calls,
+            rust_worker_cancel: worker_cancels,
         },
     ))
 }
@@ -301,6 +321,50 @@ async fn call_latency(
     Ok(latencies)
 }
 
+/// `samples` tasks of `kind`, one at a time, each cancelled once its handler runs: from the
+/// send of `POST /v1/tasks/{id}/cancel` to the handler's `cancelled()` firing (which `told`
+/// reports, after the handler's start). Sorted.
+async fn cancel_latency(
+    http: &reqwest::Client,
+    base: &str,
+    kind: &str,
+    samples: usize,
+    told: &mut mpsc::UnboundedReceiver<Instant>,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(30), told.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("the {kind} handler did not report within 30 s"))?
+            .ok_or_else(|| anyhow::anyhow!("the {kind} handler's channel closed"))
+    };
+    let mut latencies = Vec::with_capacity(samples);
+    for n in 0..samples {
+        let body = json!({"kind": kind, "input": {"hold": true, "n": n}});
+        let started: Value = http
+            .post(format!("{base}/v1/tasks"))
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let id = started["id"].as_str().context("a start without an id")?;
+        next().await?;
+        let sent = Instant::now();
+        let cancel = http.post(format!("{base}/v1/tasks/{id}/cancel")).send();
+        let (answer, fired) = tokio::join!(cancel, next());
+        let fired = fired?;
+        let answer = answer?.error_for_status()?.text().await?;
+        anyhow::ensure!(
+            answer.contains(r#""status":"cancelled""#),
+            "a cancelled {kind} task did not end cancelled: {answer}"
+        );
+        latencies.push(fired.saturating_duration_since(sent));
+    }
+    latencies.sort_unstable();
+    Ok(latencies)
+}
+
 fn report(
     args: &Args,
     seconds: u64,
@@ -377,6 +441,13 @@ fn report(
         summary.insert(format!("{name}_called_p50_ms"), json!(p50));
         summary.insert(format!("{name}_called_p99_ms"), json!(p99));
     }
+    println!("cancel → handler told, {samples} tasks one at a time:");
+    let sorted = &calls.rust_worker_cancel;
+    let p50 = round2(ms(stats::percentile(sorted, 50.0)));
+    let p99 = round2(ms(stats::percentile(sorted, 99.0)));
+    println!("  rust_worker    p50 {p50:.2} ms, p99 {p99:.2} ms");
+    summary.insert("rust_worker_cancel_p50_ms".into(), json!(p50));
+    summary.insert("rust_worker_cancel_p99_ms".into(), json!(p99));
     summary.insert("clients".into(), json!(args.clients));
     summary.insert("seconds".into(), json!(seconds));
     summary.insert("samples".into(), json!(samples));
