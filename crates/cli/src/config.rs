@@ -794,7 +794,13 @@ command = ["sh", "fail.sh"]
     fn worker_timings_parse_with_their_defaults() {
         let server = "[server]\nanonymous = true\n";
         let defaults = parse(server).unwrap().workers.options(true);
-        assert_eq!(defaults, longrun_worker_hub::HubOptions { open: true, ..Default::default() });
+        assert_eq!(
+            defaults,
+            longrun_worker_hub::HubOptions {
+                open: true,
+                ..Default::default()
+            }
+        );
         let set = parse(&format!(
             "{server}[workers]\nheartbeat_ms = 500\nexpiry_ms = 1500\nhand_over_ms = 250\n"
         ))

@@ -10,7 +10,7 @@ use std::{
 };
 
 use longrun_core::store::Error;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, config::DbConfig};
 
 use crate::{
     error::{Failure, backend},
@@ -55,8 +55,19 @@ pub(crate) fn writer(path: &Path, synchronous: Synchronous) -> Result<Connection
         .map_err(failed)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
         .map_err(failed)?;
+    stable_plans(&conn).map_err(failed)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// Turns on SQLite's query planner stability guarantee: a cached statement keeps its plan
+/// whatever its parameters are. Without it, the bundled SQLite (built with STAT4) re-planned
+/// the log read (`read::events`) on every call with a new task, which was a tenth of the CPU
+/// of a blocking A2A call (perf, `longrun-bench doors --door a2a`). Every statement here is
+/// written for one plan, which `schema`'s query-plan tests check under the same setting.
+pub(crate) fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map(drop)
 }
 
 /// A read-only connection for the read pool.
@@ -67,6 +78,7 @@ pub(crate) fn reader(path: &Path) -> Result<Connection, Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(failed)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
+    stable_plans(&conn).map_err(failed)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }

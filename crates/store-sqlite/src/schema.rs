@@ -186,8 +186,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), longrun_core::store::
 mod tests {
     use super::*;
 
+    /// A migrated database whose planner is set up as the store's connections are.
     fn migrated() -> Connection {
         let mut conn = Connection::open_in_memory().expect("an in-memory database");
+        crate::connect::stable_plans(&conn).expect("the query planner stability guarantee");
         migrate(&mut conn).expect("migrate");
         conn
     }

@@ -184,8 +184,7 @@ async fn measure(
         measured: Ok(loop_twice(&http, &serve.url, RUST_KIND, clients, duration).await),
     });
     let worker_calls = call_latency(&http, &serve.url, RUST_KIND, samples, &mut called).await?;
-    let worker_cancels =
-        cancel_latency(&http, &serve.url, RUST_KIND, samples, &mut called).await?;
+    let worker_cancels = cancel_latency(&http, &serve.url, RUST_KIND, samples, &mut called).await?;
     shutdown.cancel();
     running.await??;
 
