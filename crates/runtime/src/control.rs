@@ -95,19 +95,25 @@ impl Inner {
 
     /// Waits until the live task has ended or waits for an answer, and returns it as stored
     /// then. A question counts once it is durable: `ask` wakes `changed` after its event landed,
-    /// and the stored task is what decides.
-    pub(crate) async fn wait_settled(&self, live: &Live) -> Result<Task, Error> {
+    /// and the stored task is what decides. `None` when this node gave the task up without an
+    /// end (handed over to another node, taken over, or abandoned after a failed write): the
+    /// caller follows it through the store.
+    pub(crate) async fn wait_settled(&self, live: &Live) -> Result<Option<Task>, Error> {
         loop {
             let changed = live.changed.notified();
             let mut changed = std::pin::pin!(changed);
             changed.as_mut().enable();
             if live.is_ended() && !self.live.contains_key(&live.id) {
-                return self.get(live.id).await;
+                return self.get(live.id).await.map(Some);
+            }
+            // `mark_lost` wakes `changed` (it requests the cancel), so this is seen at once.
+            if live.is_lost() {
+                return Ok(None);
             }
             if live.status() == Status::InputRequired {
                 let task = self.get(live.id).await?;
                 if task.status() == Status::InputRequired || task.status().is_terminal() {
-                    return Ok(task);
+                    return Ok(Some(task));
                 }
             }
             changed.await;

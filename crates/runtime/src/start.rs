@@ -266,10 +266,13 @@ impl TaskHandle {
     /// it as stored then: what a blocking door waits for before it answers. Cheaper than
     /// following the task's events when only that moment matters.
     pub async fn settled(&self) -> Result<Task, Error> {
-        if let Some(live) = self.runtime.inner.live(self.id) {
-            return self.runtime.inner.wait_settled(&live).await;
+        if let Some(live) = self.runtime.inner.live(self.id)
+            && let Some(task) = self.runtime.inner.wait_settled(&live).await?
+        {
+            return Ok(task);
         }
-        // Running on another node, or not taken up yet: follow its events from where it stands.
+        // Running on another node (or handed over to one), or not taken up yet: follow its
+        // events from where it stands.
         let settled = |status: Status| status.is_terminal() || status == Status::InputRequired;
         let task = self.runtime.get(self.id).await?;
         if settled(task.status()) {
