@@ -1,8 +1,10 @@
-//! `soak`: hours of mixed load on one server, printed as a time series of what must stay flat.
+//! `soak`: hours of mixed load on one server, or on two PostgreSQL nodes, printed as a time
+//! series of what must stay flat, and drawn as an SVG.
 //!
-//! The server is a child process of this binary ([`server`], the hidden `soak-server`
-//! subcommand): the HTTP API over a runtime on SQLite, with in-process kinds and one process
-//! handler. Against it, for `--minutes`:
+//! Each server is a child process of this binary ([`server`], the hidden `soak-server`
+//! subcommand): the HTTP API over a runtime, with in-process kinds and one process handler. By
+//! default one server on a SQLite file; with `--store postgres --nodes 2`, two nodes of one
+//! cluster on a fresh PostgreSQL schema. Against them, for `--minutes`:
 //!
 //! - **streams**: `--streams` SSE subscribers (default 1,000), each its own connection on
 //!   `GET /v1/tasks/{id}/events` of the `beacon` task of one of `--beacons` slots. A beacon
@@ -18,18 +20,26 @@
 //! - **the agent**: once a second, drains the session's inbox and acknowledges what the last
 //!   drain returned, as an agent does at each turn.
 //!
-//! Every `--sample-secs` one row is printed: elapsed time, the server's RSS and open file
-//! descriptors (`/proc/<pid>`), the rows in `tasks`, `events` and `inbox` and the database's
-//! size on disk (file and WAL), the p50/p99 of creating a task (request sent to response read)
-//! and of event delivery (the beacon's stamp to the chunk's arrival here; both processes read
-//! the same clock) over that window, operations done and failed. After warm-up every column but
-//! the operation counts should stay flat. The last line on stdout is the whole series as JSON.
+//! With several nodes, streams, beacons and operations are spread over them in turn, and an
+//! operation's answer, cancel or stream goes to the node after the one that started it.
+//!
+//! Every `--sample-secs` one row is printed: elapsed time, each server's RSS and open file
+//! descriptors (`/proc/<pid>`), the rows in `tasks`, `events` and `inbox`, the store's size on
+//! disk (SQLite: file and WAL; PostgreSQL: the schema's tables with indexes) and on PostgreSQL
+//! its dead tuples, the p50/p99 of creating a task (request sent to response read) and of event
+//! delivery (the beacon's stamp to the chunk's arrival here; all processes read the same clock)
+//! over that window, operations done and failed. After warm-up every column but the operation
+//! counts should stay flat. The last line on stdout is the whole series as JSON; `--svg` draws
+//! it. A run in which any operation failed exits with an error after printing everything.
 
+mod load;
+mod plot;
+mod probe;
 pub(crate) mod server;
 
 use std::{
     io::{BufRead as _, BufReader},
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, ChildStdin, Command, Stdio},
     sync::{
         Arc,
@@ -39,15 +49,17 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use futures_util::StreamExt as _;
 use parking_lot::Mutex;
 use reqwest::Client;
 use serde_json::{Value, json};
 
 use crate::{
-    http::server::unix_nanos,
     stats::{ms, percentile, round2},
+    stores::{self, Location, StoreKind},
 };
+use load::Nodes;
+use plot::{Line, Panel};
+use probe::Probe;
 
 /// The soak's arguments.
 #[derive(clap::Args)]
@@ -67,6 +79,18 @@ pub(crate) struct Args {
     /// Seconds between two rows of the time series.
     #[arg(long, default_value_t = 60)]
     sample_secs: u64,
+    /// The store: one SQLite file, or PostgreSQL (a fresh schema, dropped at the end).
+    #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
+    store: StoreKind,
+    /// Servers: several only on PostgreSQL, as nodes of one cluster.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// The PostgreSQL database (default: `LONGRUN_TEST_POSTGRES_URL`, else the local `test`).
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Also draw the series as an SVG at this path.
+    #[arg(long)]
+    svg: Option<PathBuf>,
 }
 
 /// What was measured since the last row.
@@ -88,6 +112,9 @@ struct Shared {
 
 /// Runs the soak and prints its time series.
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    if args.nodes == 0 || (args.nodes > 1 && args.store != StoreKind::Postgres) {
+        bail!("--nodes above 1 needs --store postgres (a SQLite file has one server)");
+    }
     crate::http::raise_open_files()?;
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -96,21 +123,37 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 async fn soak(args: &Args) -> anyhow::Result<()> {
-    let server = Server::start()?;
+    let place = Place::fresh(args)?;
+    let result = soak_at(args, &place).await;
+    place.remove().await;
+    result
+}
+
+async fn soak_at(args: &Args, place: &Place) -> anyhow::Result<()> {
+    // The first node makes the schema; the others start once it has.
+    let mut servers = Vec::new();
+    for n in 0..args.nodes {
+        servers.push(Server::start(args.store, &place.location, &node_name(n))?);
+    }
+    let probe = match &place.location.postgres {
+        Some(url) => Probe::postgres(url, place.location.schema.as_deref().unwrap_or("")).await?,
+        None => Probe::Sqlite(place.location.path.clone().context("no SQLite file")?),
+    };
     let client = Client::builder()
         .pool_max_idle_per_host(256)
         .build()
         .context("cannot build the HTTP client")?;
     let shared = Arc::new(Shared::default());
-    let base = server.base.clone();
+    let nodes = Nodes(servers.iter().map(|server| server.base.clone()).collect());
 
     let mut slots = Vec::new();
-    for _ in 0..args.beacons.max(1) {
-        let first = create(&client, &base, "beacon", &shared).await?;
+    for n in 0..args.beacons.max(1) {
+        let base = nodes.pick(n as u64).to_owned();
+        let first = load::create(&client, &base, "beacon", &shared).await?;
         let slot = Arc::new(Mutex::new(first));
-        tokio::spawn(renew_beacon(
+        tokio::spawn(load::renew_beacon(
             client.clone(),
-            base.clone(),
+            base,
             slot.clone(),
             shared.clone(),
         ));
@@ -118,60 +161,61 @@ async fn soak(args: &Args) -> anyhow::Result<()> {
     }
     for n in 0..args.streams {
         let slot = slots[n % slots.len()].clone();
-        tokio::spawn(subscribe(
+        tokio::spawn(load::subscribe(
             client.clone(),
-            base.clone(),
+            nodes.pick(n as u64).to_owned(),
             slot,
             shared.clone(),
         ));
     }
     eprintln!(
-        "soak: {} streams on {} beacon slots, {} operations/s, {} min",
+        "soak: {} node(s) on {}, {} streams on {} beacon slots, {} operations/s, {} min",
+        servers.len(),
+        args.store.name(),
         args.streams,
         slots.len(),
         args.rate,
         args.minutes
     );
-    let load = tokio::spawn(mixed_load(
+    let load = tokio::spawn(load::mixed_load(
         client.clone(),
-        base.clone(),
+        nodes.clone(),
         args.rate,
         shared.clone(),
     ));
-    let agent = tokio::spawn(agent(client.clone(), base.clone(), shared.clone()));
+    let agent = tokio::spawn(load::agent(client.clone(), nodes, shared.clone()));
 
-    println!(
-        "{:>7} {:>8} {:>5} {:>7} {:>8} {:>6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6}",
-        "min",
-        "rss_mb",
-        "fds",
-        "tasks",
-        "events",
-        "inbox",
-        "db_mb",
-        "create50",
-        "create99",
-        "deliv50",
-        "deliv99",
-        "ops",
-        "failed"
-    );
+    let columns = Columns::new(servers.len(), args.store == StoreKind::Postgres);
+    columns.print_header();
     let started = Instant::now();
     let end = started + Duration::from_secs(args.minutes * 60);
     let every = Duration::from_secs(args.sample_secs.max(1));
     let mut series = Vec::new();
     while Instant::now() < end {
         tokio::time::sleep(every.min(end.saturating_duration_since(Instant::now()))).await;
-        let row = sample(&server, &shared, started.elapsed())?;
-        print_row(&row);
+        let row = sample(&servers, &probe, &shared, started.elapsed()).await?;
+        columns.print_row(&row);
         series.push(row);
     }
-    // Stopped before the server goes, so nothing in flight is counted as failed.
+    // Stopped before the servers go, so nothing in flight is counted as failed.
     shared.stopping.store(true, Ordering::Relaxed);
     load.abort();
     agent.abort();
+    let title = format!(
+        "longrun-bench soak: {} node(s) on {}, {} streams, {} operations/s",
+        servers.len(),
+        args.store.name(),
+        args.streams,
+        args.rate
+    );
+    if let Some(path) = &args.svg {
+        std::fs::write(path, plot::svg(&title, &panels(&series, servers.len())))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let summary = json!({
         "bench": "soak",
+        "store": args.store.name(),
+        "nodes": servers.len(),
         "minutes": args.minutes,
         "streams": args.streams,
         "rate": args.rate,
@@ -179,34 +223,46 @@ async fn soak(args: &Args) -> anyhow::Result<()> {
         "series": series,
     });
     println!("{summary}");
+    let failed: u64 = series.iter().filter_map(|row| row["failed"].as_u64()).sum();
+    if failed > 0 {
+        bail!("{failed} operations failed during the soak (their errors are above)");
+    }
     Ok(())
 }
 
+/// The `n`th node's name.
+fn node_name(n: usize) -> String {
+    format!("soak-{}", char::from(b'a' + (n % 26) as u8))
+}
+
 /// One row of the series.
-fn sample(server: &Server, shared: &Shared, elapsed: Duration) -> anyhow::Result<Value> {
+async fn sample(
+    servers: &[Server],
+    probe: &Probe,
+    shared: &Shared,
+    elapsed: Duration,
+) -> anyhow::Result<Value> {
     let window = std::mem::take(&mut *shared.window.lock());
     let (mut create, mut delivery) = (window.create, window.delivery);
     create.sort_unstable();
     delivery.sort_unstable();
-    let rss = crate::rss::read_pid(server.child.id())?;
-    let fds = std::fs::read_dir(format!("/proc/{}/fd", server.child.id()))?.count();
-    let (tasks, events, inbox) = table_rows(&server.dir.join(server::DB_FILE))?;
-    let db_bytes: u64 = ["", "-wal"]
-        .iter()
-        .filter_map(|suffix| {
-            let path = server.dir.join(format!("{}{suffix}", server::DB_FILE));
-            std::fs::metadata(path).ok().map(|m| m.len())
-        })
-        .sum();
     let mb = |bytes: u64| round2(bytes as f64 / (1024.0 * 1024.0));
+    let mut rss = Vec::new();
+    let mut fds = Vec::new();
+    for server in servers {
+        rss.push(mb(crate::rss::read_pid(server.child.id())?.current));
+        fds.push(std::fs::read_dir(format!("/proc/{}/fd", server.child.id()))?.count());
+    }
+    let store = probe.read().await?;
     Ok(json!({
         "minutes": round2(elapsed.as_secs_f64() / 60.0),
-        "rss_mb": mb(rss.current),
+        "rss_mb": rss,
         "fds": fds,
-        "tasks": tasks,
-        "events": events,
-        "inbox": inbox,
-        "db_mb": mb(db_bytes),
+        "tasks": store.tasks,
+        "events": store.events,
+        "inbox": store.inbox,
+        "db_mb": mb(store.bytes),
+        "dead_tuples": store.dead_tuples,
         "create_p50_ms": round2(ms(percentile(&create, 50.0))),
         "create_p99_ms": round2(ms(percentile(&create, 99.0))),
         "delivery_p50_ms": round2(ms(percentile(&delivery, 50.0))),
@@ -216,271 +272,205 @@ fn sample(server: &Server, shared: &Shared, elapsed: Duration) -> anyhow::Result
     }))
 }
 
-fn print_row(row: &Value) {
-    let f = |key: &str| row[key].as_f64().unwrap_or_default();
-    println!(
-        "{:>7.2} {:>8.1} {:>5} {:>7} {:>8} {:>6} {:>8.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>6}",
-        f("minutes"),
-        f("rss_mb"),
-        row["fds"],
-        row["tasks"],
-        row["events"],
-        row["inbox"],
-        f("db_mb"),
-        f("create_p50_ms"),
-        f("create_p99_ms"),
-        f("delivery_p50_ms"),
-        f("delivery_p99_ms"),
-        row["ops"],
-        row["failed"],
-    );
+/// The printed table's columns: per node RSS and descriptors, then the store and latencies.
+struct Columns {
+    nodes: usize,
+    postgres: bool,
 }
 
-/// Rows in the store's three growing tables, read on a connection of our own.
-fn table_rows(path: &Path) -> anyhow::Result<(i64, i64, i64)> {
-    let connection = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    let count = |table: &str| -> rusqlite::Result<i64> {
-        connection.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-            row.get(0)
-        })
-    };
-    Ok((count("tasks")?, count("events")?, count("inbox")?))
-}
-
-/// Creates a task of `kind` (30 s ttl) and returns its id; the request's time is a sample.
-async fn create(
-    client: &Client,
-    base: &str,
-    kind: &str,
-    shared: &Shared,
-) -> anyhow::Result<String> {
-    let began = Instant::now();
-    let response = client
-        .post(format!("{base}/v1/tasks"))
-        .json(&json!({"kind": kind, "input": null, "ttl_ms": 30_000, "session": "soak"}))
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    shared.window.lock().create.push(began.elapsed());
-    if !status.is_success() {
-        bail!("creating a {kind} task: {status} {body}");
+impl Columns {
+    fn new(nodes: usize, postgres: bool) -> Self {
+        Self { nodes, postgres }
     }
-    body["id"]
-        .as_str()
-        .map(str::to_owned)
-        .context("the created task has no id")
+
+    fn print_header(&self) {
+        let mut line = format!("{:>7}", "min");
+        for n in 0..self.nodes {
+            line += &format!(" {:>8}", format!("rss_mb{}", self.suffix(n)));
+        }
+        for n in 0..self.nodes {
+            line += &format!(" {:>5}", format!("fds{}", self.suffix(n)));
+        }
+        line += &format!(
+            " {:>7} {:>8} {:>6} {:>8}",
+            "tasks", "events", "inbox", "db_mb"
+        );
+        if self.postgres {
+            line += &format!(" {:>7}", "dead");
+        }
+        line += &format!(
+            " {:>9} {:>9} {:>9} {:>9} {:>7} {:>6}",
+            "create50", "create99", "deliv50", "deliv99", "ops", "failed"
+        );
+        println!("{line}");
+    }
+
+    fn print_row(&self, row: &Value) {
+        let f = |key: &str| row[key].as_f64().unwrap_or_default();
+        let nth = |key: &str, n: usize| row[key][n].as_f64().unwrap_or_default();
+        let mut line = format!("{:>7.2}", f("minutes"));
+        for n in 0..self.nodes {
+            line += &format!(" {:>8.1}", nth("rss_mb", n));
+        }
+        for n in 0..self.nodes {
+            line += &format!(" {:>5}", nth("fds", n));
+        }
+        line += &format!(
+            " {:>7} {:>8} {:>6} {:>8.1}",
+            row["tasks"],
+            row["events"],
+            row["inbox"],
+            f("db_mb")
+        );
+        if self.postgres {
+            line += &format!(" {:>7}", row["dead_tuples"]);
+        }
+        line += &format!(
+            " {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>6}",
+            f("create_p50_ms"),
+            f("create_p99_ms"),
+            f("delivery_p50_ms"),
+            f("delivery_p99_ms"),
+            row["ops"],
+            row["failed"]
+        );
+        println!("{line}");
+    }
+
+    /// `_a`, `_b`… with several nodes; nothing with one.
+    fn suffix(&self, n: usize) -> String {
+        if self.nodes == 1 {
+            String::new()
+        } else {
+            format!("_{}", char::from(b'a' + (n % 26) as u8))
+        }
+    }
 }
 
-/// Starts one operation every `1 / rate` seconds, each on its own task.
-async fn mixed_load(client: Client, base: String, rate: u64, shared: Arc<Shared>) {
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    for n in 0u64.. {
-        tick.tick().await;
-        let (client, base, shared) = (client.clone(), base.clone(), shared.clone());
-        tokio::spawn(async move {
-            let result = operation(n % 5, &client, &base, &shared).await;
-            if shared.stopping.load(Ordering::Relaxed) {
-                return;
-            }
-            let counter = if result.is_ok() {
-                &shared.ops
-            } else {
-                &shared.failed
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            if let Err(error) = result {
-                eprintln!("soak: operation {} failed: {error:#}", n % 5);
-            }
+/// The series as the SVG's panels.
+fn panels(series: &[Value], nodes: usize) -> Vec<Panel> {
+    let line = |label: &str, value: &dyn Fn(&Value) -> f64| Line {
+        label: label.to_owned(),
+        points: series
+            .iter()
+            .map(|row| (row["minutes"].as_f64().unwrap_or_default(), value(row)))
+            .collect(),
+    };
+    let per_node = |key: &'static str| -> Vec<Line> {
+        (0..nodes)
+            .map(|n| {
+                let label = format!("node {}", char::from(b'a' + (n % 26) as u8));
+                line(&label, &move |row: &Value| {
+                    row[key][n].as_f64().unwrap_or_default()
+                })
+            })
+            .collect()
+    };
+    let field = |key: &'static str| move |row: &Value| row[key].as_f64().unwrap_or_default();
+    let mut panels = vec![
+        Panel {
+            title: "server RSS (MB)".to_owned(),
+            lines: per_node("rss_mb"),
+        },
+        Panel {
+            title: "open file descriptors".to_owned(),
+            lines: per_node("fds"),
+        },
+        Panel {
+            title: "rows in the store".to_owned(),
+            lines: vec![
+                line("tasks", &field("tasks")),
+                line("events", &field("events")),
+                line("inbox", &field("inbox")),
+            ],
+        },
+        Panel {
+            title: "store on disk (MB)".to_owned(),
+            lines: vec![line("size", &field("db_mb"))],
+        },
+    ];
+    if series.iter().any(|row| row["dead_tuples"].is_number()) {
+        panels.push(Panel {
+            title: "PostgreSQL dead tuples".to_owned(),
+            lines: vec![line("n_dead_tup", &field("dead_tuples"))],
         });
     }
+    panels.push(Panel {
+        title: "latency p99 (ms)".to_owned(),
+        lines: vec![
+            line("create", &field("create_p99_ms")),
+            line("delivery", &field("delivery_p99_ms")),
+        ],
+    });
+    panels
 }
 
-/// One mixed operation: quick, ask + answer, slow + cancel, process handler, quick + follow.
-async fn operation(which: u64, client: &Client, base: &str, shared: &Shared) -> anyhow::Result<()> {
-    match which {
-        0 => create(client, base, "quick", shared).await.map(drop),
-        1 => {
-            let id = create(client, base, "ask", shared).await?;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let url = format!("{base}/v1/tasks/{id}/answers/confirm");
-            let response = client.post(url).json(&json!({"go": true})).send().await?;
-            check(response, "answering").await
-        }
-        2 => {
-            let id = create(client, base, "slow", shared).await?;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let response = client
-                .post(format!("{base}/v1/tasks/{id}/cancel"))
-                .send()
-                .await?;
-            check(response, "cancelling").await
-        }
-        3 => create(client, base, "proc", shared).await.map(drop),
-        _ => {
-            let id = create(client, base, "quick", shared).await?;
-            let response = client
-                .get(format!("{base}/v1/tasks/{id}/events"))
-                .send()
-                .await?;
-            let response = response.error_for_status()?;
-            // The stream ends when the task has ended; reading it to the end is the check.
-            let mut body = response.bytes_stream();
-            let mut ended = false;
-            while let Some(chunk) = tokio::time::timeout(Duration::from_secs(30), body.next())
-                .await
-                .context("a task's stream stalled for 30 s")?
-            {
-                ended |= String::from_utf8_lossy(&chunk?).contains("\"completed\"");
+/// Where the run's store lives, made fresh and removed at the end.
+struct Place {
+    location: Location,
+    /// The SQLite file's directory.
+    dir: Option<PathBuf>,
+}
+
+impl Place {
+    fn fresh(args: &Args) -> anyhow::Result<Self> {
+        let stamp = std::process::id();
+        match args.store {
+            StoreKind::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("longrun-soak-{stamp}"));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir)?;
+                Ok(Self {
+                    location: Location {
+                        path: Some(dir.join("longrun.db")),
+                        postgres: None,
+                        schema: None,
+                    },
+                    dir: Some(dir),
+                })
             }
-            if !ended {
-                bail!("task {id}'s stream ended without its completion");
-            }
-            Ok(())
+            StoreKind::Postgres => Ok(Self {
+                location: Location {
+                    path: None,
+                    postgres: Some(
+                        args.postgres
+                            .clone()
+                            .unwrap_or_else(stores::default_postgres_url),
+                    ),
+                    schema: Some(format!("soak_{stamp}")),
+                },
+                dir: None,
+            }),
+        }
+    }
+
+    async fn remove(&self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let (Some(url), Some(schema)) = (&self.location.postgres, &self.location.schema)
+            && let Err(error) = stores::drop_schema(url, schema).await
+        {
+            eprintln!("soak: could not drop the schema {schema}: {error:#}");
         }
     }
 }
 
-/// The agent's turns: drain the session's inbox once a second, acknowledging the last drain.
-async fn agent(client: Client, base: String, shared: Arc<Shared>) {
-    let url = format!("{base}/v1/sessions/soak/inbox:drain");
-    let mut through = Value::Null;
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let drained = async {
-            let response = client
-                .post(&url)
-                .json(&json!({"ack": through, "max": 1000}))
-                .send()
-                .await?
-                .error_for_status()?;
-            anyhow::Ok(response.json::<Value>().await?)
-        }
-        .await;
-        if shared.stopping.load(Ordering::Relaxed) {
-            return;
-        }
-        match drained {
-            Ok(body) => through = body["through"].clone(),
-            Err(error) => {
-                shared.failed.fetch_add(1, Ordering::Relaxed);
-                eprintln!("soak: draining the inbox failed: {error:#}");
-            }
-        }
-    }
-}
-
-async fn check(response: reqwest::Response, what: &str) -> anyhow::Result<()> {
-    let status = response.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    bail!(
-        "{what}: {status} {}",
-        response.text().await.unwrap_or_default()
-    )
-}
-
-/// Keeps a slot's beacon going: once its beacon has completed, starts the next one.
-async fn renew_beacon(client: Client, base: String, slot: Arc<Mutex<String>>, shared: Arc<Shared>) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let id = slot.lock().clone();
-        let ended = async {
-            let task: Value = client
-                .get(format!("{base}/v1/tasks/{id}"))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            anyhow::Ok(task["status"] == "completed")
-        }
-        .await;
-        if shared.stopping.load(Ordering::Relaxed) {
-            return;
-        }
-        match ended {
-            Ok(false) => {}
-            Ok(true) => match create(&client, &base, "beacon", &shared).await {
-                Ok(next) => *slot.lock() = next,
-                Err(error) => {
-                    shared.failed.fetch_add(1, Ordering::Relaxed);
-                    eprintln!("soak: starting a beacon failed: {error:#}");
-                }
-            },
-            Err(error) => {
-                shared.failed.fetch_add(1, Ordering::Relaxed);
-                eprintln!("soak: reading a beacon failed: {error:#}");
-            }
-        }
-    }
-}
-
-/// One subscriber: follows its slot's beacon, samples the delivery time of every event emitted
-/// while it was connected, and follows the next beacon when the stream ends.
-async fn subscribe(client: Client, base: String, slot: Arc<Mutex<String>>, shared: Arc<Shared>) {
-    let mut followed = String::new();
-    loop {
-        let id = slot.lock().clone();
-        if id == followed {
-            // The slot has not moved on yet.
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            continue;
-        }
-        let url = format!("{base}/v1/tasks/{id}/events");
-        followed = id;
-        if let Ok(response) = client.get(&url).send().await {
-            let connected = unix_nanos();
-            let mut body = response.bytes_stream();
-            let mut pending = String::new();
-            while let Some(Ok(chunk)) = body.next().await {
-                let arrived = unix_nanos();
-                pending.push_str(&String::from_utf8_lossy(&chunk));
-                let Some(last_newline) = pending.rfind('\n') else {
-                    continue;
-                };
-                let complete: String = pending.drain(..=last_newline).collect();
-                let mut window = shared.window.lock();
-                for stamp in complete.split("emit:").skip(1) {
-                    let digits: String = stamp.chars().take_while(char::is_ascii_digit).collect();
-                    match digits.parse::<u64>() {
-                        // Emitted before this subscriber was there: the log replayed, not a
-                        // delivery.
-                        Ok(emitted) if emitted < connected => {}
-                        Ok(emitted) => window
-                            .delivery
-                            .push(Duration::from_nanos(arrived.saturating_sub(emitted))),
-                        Err(_) => {}
-                    }
-                }
-            }
-        }
-        shared.reconnects.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// The server child, killed on drop.
+/// A server child, killed on drop.
 struct Server {
     child: Child,
     /// Held open: the child exits when it closes.
     _stdin: ChildStdin,
-    dir: PathBuf,
     base: String,
 }
 
 impl Server {
-    fn start() -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("longrun-soak-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+    /// Starts node `node` on `location` and waits until it serves.
+    fn start(store: StoreKind, location: &Location, node: &str) -> anyhow::Result<Self> {
         let mut child = Command::new(std::env::current_exe()?)
             .arg("soak-server")
-            .arg("--dir")
-            .arg(&dir)
+            .args(["--store", store.name(), "--node", node])
+            .args(location.to_args())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -498,7 +488,6 @@ impl Server {
         Ok(Self {
             child,
             _stdin: stdin,
-            dir,
             base,
         })
     }
@@ -508,6 +497,5 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -1,7 +1,9 @@
 //! The server under soak (`soak-server`, a hidden subcommand run as a child process by `soak`).
 //!
-//! A [`Runtime`] on a [`SqliteStore`] in a fresh directory, serving [`longrun_http::router`]
-//! with `Auth::Anonymous` on `127.0.0.1:0`, with the kinds the mixed load uses:
+//! A [`Runtime`] on a SQLite file, or as one node of a PostgreSQL cluster (`--store postgres`,
+//! built as `longrun serve` builds it: `Options::clustered`, default lease), serving
+//! [`longrun_http::router`] with `Auth::Anonymous` on `127.0.0.1:0`, with the kinds the mixed
+//! load uses:
 //!
 //! - `quick` returns at once;
 //! - `ask` asks `confirm` and returns the answer;
@@ -16,28 +18,31 @@
 
 use std::{
     io::{BufRead as _, Write as _},
-    path::PathBuf,
-    sync::Arc,
     time::Duration,
 };
 
 use longrun::{Context, KindSpec, Options, Runtime, TaskError};
 use longrun_http::{Api, Auth, Limits};
 use longrun_process::ProcessSpec;
-use longrun_store_sqlite::SqliteStore;
+use longrun_store_postgres::PostgresOptions;
 use serde_json::{Value, json};
 
-use crate::http::server::unix_nanos;
-
-/// The SQLite file's name in `--dir`; the parent reads its table sizes.
-pub(crate) const DB_FILE: &str = "longrun.db";
+use crate::{
+    http::server::unix_nanos,
+    stores::{self, Location, StoreKind},
+};
 
 /// The child's arguments.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// The directory the SQLite file goes in (created; removed by the parent).
-    #[arg(long)]
-    dir: PathBuf,
+    /// The store: a SQLite file (`--path`) or a PostgreSQL schema (`--postgres`, `--schema`).
+    #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
+    store: StoreKind,
+    #[command(flatten)]
+    location: Location,
+    /// This node's name (PostgreSQL).
+    #[arg(long, default_value = "soak-a")]
+    node: String,
     /// How often a `beacon` task emits an event.
     #[arg(long, default_value_t = 1_000)]
     beacon_ms: u64,
@@ -49,7 +54,6 @@ pub(crate) struct Args {
 /// Serves until stdin closes.
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     crate::http::raise_open_files()?;
-    std::fs::create_dir_all(&args.dir)?;
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -62,10 +66,18 @@ printf '{"type":"progress","percent":50,"message":"half"}\n'
 printf '{"type":"complete","output":{"ok":true}}\n'"#;
 
 async fn serve(args: &Args) -> anyhow::Result<()> {
-    let store = SqliteStore::open(args.dir.join(DB_FILE))?;
-    // As `longrun serve` builds it for SQLite: default options apart from the store.
+    // As `longrun serve` builds it: default options apart from the store, and on PostgreSQL
+    // the store as the cluster too, with its default lease.
+    let opened = stores::open(
+        args.store,
+        &args.location,
+        &args.node,
+        PostgresOptions::DEFAULT_LEASE_TTL,
+    )
+    .await?;
     let runtime = Runtime::new(Options {
-        store: Some(Arc::new(store)),
+        store: Some(opened.store),
+        cluster: opened.cluster,
         ..Options::default()
     });
     runtime.register(
@@ -109,6 +121,10 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     )?;
     let spec = ProcessSpec::new("sh").arg("-c").arg(PROC_SCRIPT);
     longrun_process::register(&runtime, KindSpec::new("proc"), spec)?;
+
+    // As `longrun serve` does once its kinds are registered; in a cluster this also starts the
+    // node's claiming, without which another node's tasks would never move here.
+    runtime.recover().await?;
 
     // Every client is the one anonymous principal: room for all of its streams.
     let limits = Limits {
