@@ -180,14 +180,15 @@ pub fn router(surface: Surface, config: Config, public_url: String) -> Result<Ro
             config,
         }),
     };
-    Ok(Router::new()
+    let routes = Router::new()
         .route(card::PATH, get(card::serve))
         .route("/a2a", any(jsonrpc::handle))
         // Some clients (the A2A TCK's) normalise the interface URL with a trailing slash.
         .route("/a2a/", any(jsonrpc::handle))
         .route("/a2a/{*path}", any(rest::handle))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .with_state(door))
+        .with_state(door);
+    Ok(longrun_surface::with_retry_after(routes))
 }
 
 /// The door's shared state. Cloning is cheap.

@@ -201,7 +201,7 @@ impl Api {
 /// the body limit. Unknown paths and methods get the API's error shape too.
 pub fn router(api: Api) -> Router {
     let body_limit = api.limits().body_bytes;
-    Router::new()
+    let routes = Router::new()
         .route("/v1/tasks", post(tasks::create).get(tasks::list))
         .route("/v1/tasks/{id}", get(tasks::get))
         .route("/v1/tasks/{id}/cancel", post(tasks::cancel))
@@ -230,7 +230,8 @@ pub fn router(api: Api) -> Router {
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .with_state(api)
+        .with_state(api);
+    longrun_surface::with_retry_after(routes)
 }
 
 /// Whether the server is up and taking requests.

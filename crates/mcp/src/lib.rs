@@ -104,7 +104,7 @@ pub use longrun_mcp_client as client;
 /// admits. Open streams end when the surface shuts down; the tasks they followed go on.
 pub fn router(surface: Surface, config: Config) -> Router {
     let server = server::Server::new(surface.clone(), config);
-    http::router(http::Http { server, surface })
+    longrun_surface::with_retry_after(http::router(http::Http { server, surface }))
 }
 
 /// Serves MCP over a process's stdin and stdout (newline-delimited JSON-RPC) until `input`

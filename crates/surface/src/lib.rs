@@ -16,7 +16,8 @@
 //! - **one refusal** ([`Refusal`]), with one conversion from the runtime's and the store's
 //!   errors that keeps internal detail in the log under a correlation id. Each door turns it
 //!   into its protocol's error shape with one exhaustive `match`;
-//! - **one SSE recipe** ([`Surface::sse`]) and one way to follow a task ([`Surface::follow`]).
+//! - **one SSE recipe** ([`Surface::sse`]) and one way to follow a task ([`Surface::follow`]);
+//! - **`Retry-After` on every 503** ([`with_retry_after`], on each door's router).
 
 mod auth;
 mod caller;
@@ -26,6 +27,7 @@ mod input;
 mod limits;
 pub mod oauth;
 mod refusal;
+mod retry_after;
 mod sse;
 mod streams;
 
@@ -37,4 +39,5 @@ pub use input::{InputError, InputSchemas};
 pub use limits::Limits;
 pub use oauth::{OAuth, OAuthConfig, OAuthConfigError, OAuthError};
 pub use refusal::{Correlation, Refusal, quote};
+pub use retry_after::{RETRY_AFTER_SECONDS, with_retry_after};
 pub use streams::StreamPermit;

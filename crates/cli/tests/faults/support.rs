@@ -119,10 +119,19 @@ impl Drop for Server {
     }
 }
 
-/// Sends `request` and reads its answer: the status and the body, as JSON when it is.
+/// Sends `request` and reads its answer: the status and the body, as JSON when it is. Every
+/// 503 must say when to retry, on every door.
 pub(crate) async fn send(request: RequestBuilder) -> (StatusCode, Value) {
     let response = request.send().await.unwrap();
     let status = response.status();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        assert_eq!(
+            response.headers().get(reqwest::header::RETRY_AFTER),
+            Some(&reqwest::header::HeaderValue::from_static("1")),
+            "a 503 without Retry-After from {}",
+            response.url()
+        );
+    }
     let text = response.text().await.unwrap();
     let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, value)

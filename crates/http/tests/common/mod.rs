@@ -201,6 +201,10 @@ impl Reply {
     /// Asserts the API's error shape with this status and code.
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        if status == 503 {
+            // Every 503 says when to come back (the surface's `with_retry_after`).
+            assert_eq!(self.headers["retry-after"], "1", "{}", self.text);
+        }
         assert_eq!(self.json["error"]["code"], json!(code), "{}", self.text);
         assert!(
             self.json["error"]["message"]
