@@ -106,7 +106,10 @@ pub struct StoredTask<'a> {
     pub last_seq: u64,
 }
 
-#[expect(clippy::ptr_arg, reason = "`skip_serializing_if` hands over the field as it is")]
+#[expect(
+    clippy::ptr_arg,
+    reason = "`skip_serializing_if` hands over the field as it is"
+)]
 fn is_empty(labels: &Cow<'_, Labels>) -> bool {
     labels.is_empty()
 }
