@@ -1,5 +1,5 @@
 //! The stored format: the JSON documents a store keeps, defined here once, apart from the
-//! domain types, so that a rename in [`Task`] or [`Change`] cannot change what is on disk.
+//! domain types, so that a rename in [`Task`] or [`Change`](crate::Change) cannot change what is on disk.
 //!
 //! Every store that writes JSON (SQLite's `body` columns, PostgreSQL's `doc`, `entry` and
 //! `signal` columns) encodes and decodes through this module and nothing else: the domain
@@ -21,8 +21,11 @@
 //! variant). Nested values (a status, an outcome, an error, …) carry no version of their own:
 //! they belong to the document around them.
 //!
+//! Fields a reader does not know are ignored, as version 1 always did; that is why a change an
+//! older build would silently drop needs a new version.
+//!
 //! Values the handler or the caller chose (inputs, outputs, answers, details, saved steps) are
-//! stored as the JSON they are.
+//! stored as the JSON they are. A task id is stored as its text (`task_` and 32 hex digits).
 //!
 //! Encoding borrows from the domain value (`Cow`), so writing a task copies nothing but the
 //! JSON text; decoding owns what it reads.

@@ -5,8 +5,8 @@
 //! store's schema, named [`PG_SCHEMA`]) and `expected.json`, the data as that version wrote it,
 //! rendered by [`render`]. Each store's `tests/golden.rs` opens a copy of every fixture with
 //! today's code (which runs today's migrations on it) and checks that [`render`] gives
-//! `expected.json` again: a field renamed in `longrun-core`, a migration that loses a column or
-//! a codec that changed its mind fails there, where a round trip through today's code alone
+//! `expected.json` again: a field renamed in `longrun_core::stored`, a migration that loses a
+//! column or a codec that changed its mind fails there, where a round trip through today's code alone
 //! cannot fail.
 //!
 //! A fixture is never rewritten. When the stored format changes, [`CURRENT`] moves on and the
