@@ -17,6 +17,7 @@ mod millis;
 pub mod retry;
 pub mod state;
 pub mod store;
+pub mod stored;
 pub mod task;
 pub mod time;
 pub mod trace;

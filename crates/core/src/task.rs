@@ -406,18 +406,19 @@ pub struct Task {
     /// a restart, joins the same trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceContext>,
-    state: State,
-    status_message: Option<String>,
-    progress: Option<Progress>,
-    artifacts: Vec<Artifact>,
-    attempt: u32,
-    detached: bool,
-    started_at: Option<Timestamp>,
-    updated_at: Timestamp,
-    finished_at: Option<Timestamp>,
+    // The fields below change only through `apply`; `crate::stored` reads and rebuilds them.
+    pub(crate) state: State,
+    pub(crate) status_message: Option<String>,
+    pub(crate) progress: Option<Progress>,
+    pub(crate) artifacts: Vec<Artifact>,
+    pub(crate) attempt: u32,
+    pub(crate) detached: bool,
+    pub(crate) started_at: Option<Timestamp>,
+    pub(crate) updated_at: Timestamp,
+    pub(crate) finished_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    retry_at: Option<Timestamp>,
-    last_seq: Seq,
+    pub(crate) retry_at: Option<Timestamp>,
+    pub(crate) last_seq: Seq,
 }
 
 impl Task {

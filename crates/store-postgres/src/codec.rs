@@ -1,11 +1,15 @@
 //! Conversions between domain values and what the tables hold.
 //!
 //! Only this module knows the storage shapes: ids are `uuid`, domain times and sequence numbers
-//! are `bigint`, and tasks, events, inbox entries and signals are JSON documents written with
-//! their serde forms (sent and read as text, so the server keeps them byte for byte).
+//! are `bigint`, and tasks, events, inbox entries and signals are JSON documents in the stored
+//! format of `longrun_core::stored` (explicit, versioned types; never the domain types' own
+//! serde), sent and read as text so the server keeps them byte for byte. An event's document
+//! holds the whole event, its task and sequence number included. The `labels` column is a copy
+//! of the task's labels, a flat JSON object of strings, for containment filters.
 
-use longrun_core::{Event, Seq, Task, TaskId, Timestamp, store::Error};
-use serde::{Serialize, de::DeserializeOwned};
+use longrun_core::{
+    Event, InboxEntry, Labels, Seq, Signal, Task, TaskId, Timestamp, store::Error, stored,
+};
 use uuid::Uuid;
 
 use crate::error::backend;
@@ -45,30 +49,50 @@ pub(crate) fn usize_of(n: i64) -> usize {
     usize::try_from(n).unwrap_or(0)
 }
 
-/// A value as the JSON text a `json` column stores.
-pub(crate) fn json<T: Serialize>(value: &T) -> Result<String, Error> {
-    serde_json::to_string(value).map_err(backend)
+/// Labels as the JSON object the `labels` column stores.
+pub(crate) fn labels(labels: &Labels) -> Result<String, Error> {
+    serde_json::to_string(labels).map_err(backend)
 }
 
-/// A document read back; `what` names it in the error, which means the row was written by
-/// something else than this crate.
-pub(crate) fn parse<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, Error> {
-    serde_json::from_str(text).map_err(|error| {
-        backend(format!(
-            "a stored {what} is not valid ({error}); was the schema written by another version?"
-        ))
-    })
+/// A stored document that did not decode: `what` names it. Either the row was written by
+/// another version (a later format is named as such by the stored error) or not by longrun.
+fn unreadable(what: &str, error: stored::Error) -> Error {
+    backend(format!("a stored {what} cannot be read: {error}"))
+}
+
+/// The document a task is stored as.
+pub(crate) fn task_doc(task: &Task) -> Result<String, Error> {
+    stored::encode_task(task).map_err(backend)
 }
 
 /// The task a stored document holds.
 pub(crate) fn parse_task(text: &str) -> Result<Task, Error> {
-    serde_json::from_str(text).map_err(invalid)
+    stored::decode_task(text).map_err(|error| unreadable("task", error))
 }
 
-fn invalid(error: impl std::fmt::Display) -> Error {
-    backend(format!(
-        "a stored task is not valid ({error}); was the schema written by another version?"
-    ))
+/// The event a stored document holds.
+pub(crate) fn parse_event(text: &str) -> Result<Event, Error> {
+    stored::decode_event(text).map_err(|error| unreadable("event", error))
+}
+
+/// The document an inbox entry is stored as.
+pub(crate) fn entry_doc(entry: &InboxEntry) -> Result<String, Error> {
+    stored::encode_inbox_entry(entry).map_err(backend)
+}
+
+/// The inbox entry a stored document holds.
+pub(crate) fn parse_entry(text: &str) -> Result<InboxEntry, Error> {
+    stored::decode_inbox_entry(text).map_err(|error| unreadable("inbox entry", error))
+}
+
+/// The document a signal is stored as.
+pub(crate) fn signal_doc(signal: &Signal) -> Result<String, Error> {
+    stored::encode_signal(signal).map_err(backend)
+}
+
+/// The signal a stored document holds.
+pub(crate) fn parse_signal(text: &str) -> Result<Signal, Error> {
+    stored::decode_signal(text).map_err(|error| unreadable("signal", error))
 }
 
 /// A task's row, but for its lease: what is written whenever the task changes.
@@ -94,13 +118,13 @@ impl TaskRow {
             kind: task.kind.clone(),
             owner: task.owner.as_str().to_owned(),
             session: task.session.as_ref().map(|s| s.as_str().to_owned()),
-            labels: json(&task.labels)?,
+            labels: labels(&task.labels)?,
             status: task.status().as_str().to_owned(),
             created_at: millis(task.created_at),
             finished_at: task.finished_at().map(millis),
             expires_at: task.expires_at().map(millis),
             last_seq: seq(task.last_seq()),
-            doc: json(task)?,
+            doc: task_doc(task)?,
         })
     }
 }
@@ -118,7 +142,7 @@ impl EventRow {
         Ok(Self {
             task: uuid(event.task),
             seq: seq(event.seq),
-            doc: json(event)?,
+            doc: stored::encode_event(event).map_err(backend)?,
         })
     }
 }
@@ -210,13 +234,9 @@ mod tests {
                 };
                 task.apply(&event).expect("legal");
             }
-            let doc = json_text(&task);
-            assert_eq!(parse_task(&doc).expect("read back"), task);
+            let row = TaskRow::new(&task).expect("encodes");
+            assert_eq!(parse_task(&row.doc).expect("read back"), task);
         }
-    }
-
-    fn json_text(task: &Task) -> String {
-        json(task).expect("serializes")
     }
 
     #[test]

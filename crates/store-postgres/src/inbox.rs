@@ -5,7 +5,7 @@ use longrun_core::{InboxItem, Session, store::Error};
 
 use crate::{
     Db,
-    codec::{self, parse},
+    codec::{self, parse_entry},
     error::backend,
 };
 
@@ -39,7 +39,7 @@ impl Db {
                     position: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
                     task: codec::task_id(row.get(1)),
                     at: codec::timestamp(row.get(2)),
-                    entry: parse(row.get(3), "inbox entry")?,
+                    entry: parse_entry(row.get(3))?,
                 })
             })
             .collect()

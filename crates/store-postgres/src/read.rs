@@ -13,7 +13,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::{
     Db,
-    codec::{self, parse, parse_task},
+    codec::{self, parse_event, parse_task},
     error::backend,
 };
 
@@ -100,7 +100,7 @@ impl Db {
             bind(
                 &mut sql,
                 " AND labels @> ($?::text)::jsonb",
-                Box::new(codec::json(&filter.labels)?),
+                Box::new(codec::labels(&filter.labels)?),
             );
         }
         let limit = query.limit.min(usize::MAX - 1);
@@ -163,7 +163,7 @@ impl Db {
             .await
             .map_err(backend)?;
         rows.iter()
-            .map(|row| parse::<Event>(row.get(0), "event").map(Arc::new))
+            .map(|row| parse_event(row.get(0)).map(Arc::new))
             .collect()
     }
 }

@@ -494,7 +494,7 @@ impl Writer {
             for row in rows {
                 let id: i64 = row.get(0);
                 let text: String = row.get(2);
-                let signal = match codec::parse(&text, "signal") {
+                let signal = match codec::parse_signal(&text) {
                     Ok(signal) => signal,
                     Err(error) => {
                         tracing::error!(%error, "a taken signal could not be read; it is dropped");
@@ -766,7 +766,7 @@ impl Params {
                     columns.session.push(session.as_str().to_owned());
                     columns.task.push(codec::uuid(*task));
                     columns.at.push(codec::millis(*at));
-                    columns.entry.push(codec::json(entry)?);
+                    columns.entry.push(codec::entry_doc(entry)?);
                 }
                 Ok::<_, Error>(columns)
             })
@@ -776,7 +776,7 @@ impl Params {
                 let mut columns = Signals::default();
                 for (task, signal) in &plan.signals {
                     columns.task.push(codec::uuid(*task));
-                    columns.signal.push(codec::json(signal)?);
+                    columns.signal.push(codec::signal_doc(signal)?);
                 }
                 Ok::<_, Error>(columns)
             })

@@ -8,18 +8,19 @@
 //! - Times and counters are SQLite INTEGERs, which are signed 64-bit: values above `i64::MAX`
 //!   (about 292 million years of milliseconds) are clamped to it, so nothing overflows and the
 //!   order of every real value is kept.
-//! - A task is kept whole as the JSON its serde implementation gives, because its state can only
-//!   be rebuilt through serde or by folding its events; the columns beside it are copies for
-//!   indexes and filters.
-//! - An event's JSON leaves out its task and sequence number, which are its key columns: the
-//!   log is the largest table, and repeating 60 bytes per row in it buys nothing.
+//! - A task, an event and an inbox entry are JSON documents in the stored format of
+//!   `longrun_core::stored` (explicit, versioned types; never the domain types' own serde), so
+//!   a rename in the domain changes nothing on disk. A task is kept whole, because its state
+//!   can only be rebuilt from its document or by folding its events; the columns beside it are
+//!   copies for indexes and filters.
+//! - An event's document leaves out its task and sequence number, which are its key columns:
+//!   the log is the largest table, and repeating 60 bytes per row in it buys nothing.
 //!
 //! Decoding never panics: a row that does not decode is a backend error naming the task.
 
 use std::sync::Arc;
 
-use longrun_core::{Change, Event, InboxEntry, Seq, Status, Task, TaskId, Timestamp, store::Error};
-use serde::{Deserialize, Serialize};
+use longrun_core::{Event, InboxEntry, Seq, Task, TaskId, Timestamp, store::Error, stored};
 
 use crate::error::backend;
 
@@ -92,52 +93,26 @@ impl TaskRow {
     }
 }
 
-/// The JSON of `task`'s row.
+/// The document of `task`'s row.
 fn encode_task(task: &Task) -> Result<String, Error> {
-    serde_json::to_string(task).map_err(|e| backend(format!("encoding task {}", task.id), e))
+    stored::encode_task(task).map_err(|e| backend(format!("encoding task {}", task.id), e))
 }
 
-/// A task from its stored JSON.
+/// A task from its stored document.
 pub(crate) fn decode_task(id: TaskId, body: &str) -> Result<Task, Error> {
-    let task: Task = serde_json::from_str(body).map_err(|e| {
-        backend(
-            format!("reading task {id}: its stored JSON does not decode as a task"),
-            e,
-        )
-    })?;
+    let task = stored::decode_task(body).map_err(|e| backend(format!("reading task {id}"), e))?;
     if task.id != id {
         return Err(backend(
             format!("reading task {id}"),
-            format!("its stored JSON names another task, {}", task.id),
+            format!("its stored document names another task, {}", task.id),
         ));
     }
     Ok(task)
 }
 
-/// What an event row keeps in JSON: everything but its key.
-#[derive(Serialize)]
-struct EventBodyRef<'a> {
-    at: Timestamp,
-    status: Status,
-    change: &'a Change,
-}
-
-/// An event row's JSON, read back.
-#[derive(Deserialize)]
-struct EventBody {
-    at: Timestamp,
-    status: Status,
-    change: Change,
-}
-
-/// The JSON of `event`'s row.
+/// The document of `event`'s row: everything but its key.
 pub(crate) fn encode_event(event: &Event) -> Result<String, Error> {
-    serde_json::to_string(&EventBodyRef {
-        at: event.at,
-        status: event.status,
-        change: &event.change,
-    })
-    .map_err(|e| {
+    stored::encode_event_body(event).map_err(|e| {
         backend(
             format!("encoding event {} of task {}", event.seq, event.task),
             e,
@@ -145,38 +120,24 @@ pub(crate) fn encode_event(event: &Event) -> Result<String, Error> {
     })
 }
 
-/// An event from its key and its row's JSON.
+/// An event from its key and its row's document.
 pub(crate) fn decode_event(task: TaskId, seq: i64, body: &str) -> Result<Arc<Event>, Error> {
     let seq = Seq::from_u64(unsigned(seq, || format!("reading the log of task {task}"))?);
-    let body: EventBody = serde_json::from_str(body).map_err(|e| {
-        backend(
-            format!("reading event {seq} of task {task}: its stored JSON does not decode"),
-            e,
-        )
-    })?;
-    Ok(Arc::new(Event {
-        task,
-        seq,
-        at: body.at,
-        status: body.status,
-        change: body.change,
-    }))
+    stored::decode_event_body(task, seq, body)
+        .map(Arc::new)
+        .map_err(|e| backend(format!("reading event {seq} of task {task}"), e))
 }
 
-/// The JSON of an inbox entry.
+/// The document of an inbox entry.
 pub(crate) fn encode_entry(entry: &InboxEntry, task: TaskId) -> Result<String, Error> {
-    serde_json::to_string(entry)
+    stored::encode_inbox_entry(entry)
         .map_err(|e| backend(format!("encoding an inbox entry about task {task}"), e))
 }
 
-/// An inbox entry from its JSON.
+/// An inbox entry from its document.
 pub(crate) fn decode_entry(position: u64, body: &str) -> Result<InboxEntry, Error> {
-    serde_json::from_str(body).map_err(|e| {
-        backend(
-            format!("reading inbox item {position}: its stored JSON does not decode"),
-            e,
-        )
-    })
+    stored::decode_inbox_entry(body)
+        .map_err(|e| backend(format!("reading inbox item {position}"), e))
 }
 
 #[cfg(test)]
@@ -184,7 +145,7 @@ mod tests {
     use std::time::Duration;
 
     use longrun_core::{
-        ArtifactChunk, CancelReason, NewTask, Outcome, Owner, Progress, Session, TaskError,
+        ArtifactChunk, CancelReason, Change, NewTask, Outcome, Owner, Progress, Session, TaskError,
     };
     use serde_json::json;
 

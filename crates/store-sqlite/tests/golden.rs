@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use longrun_core::Status;
+use longrun_core::{Seq, Status, TaskId, stored};
 use longrun_store_sqlite::SqliteStore;
 use longrun_store_tests::golden;
 
@@ -58,6 +58,56 @@ fn fresh_schema() -> (i64, Vec<(String, String, Option<String>)>) {
     let path = dir.path().join("fresh.sqlite");
     drop(SqliteStore::open(&path).expect("create a fresh store"));
     schema(&path)
+}
+
+/// Today's code writes what version 1 wrote, byte for byte, but for the `"v":1` it adds: every
+/// document of the v1 fixture, decoded and encoded again through `longrun_core::stored`, is the
+/// stored text with `"v":1,` inserted. A stored field renamed, reordered or dropped fails here.
+#[test]
+fn version_1_documents_are_written_again_as_they_were() {
+    let path = golden::root().join("v1").join(golden::SQLITE_FILE);
+    let connection =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the v1 fixture");
+    let rows = |sql: &str| -> Vec<(Vec<u8>, i64, String)> {
+        let mut statement = connection.prepare(sql).expect("prepare");
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("read the rows")
+    };
+    let id = |key: &[u8]| TaskId::from_u128(u128::from_be_bytes(key.try_into().expect("16 bytes")));
+    let again = |old: &str, new: String| {
+        assert_eq!(
+            new.replacen(r#""v":1,"#, "", 1),
+            old,
+            "written again differently"
+        );
+    };
+
+    let tasks = rows("SELECT id, 0, body FROM tasks");
+    assert_eq!(tasks.len(), 10, "the fixture's tasks");
+    for (_, _, body) in &tasks {
+        let task = stored::decode_task(body).expect("a v1 task decodes");
+        again(body, stored::encode_task(&task).expect("encodes"));
+    }
+    let events = rows("SELECT t.id, e.seq, e.body FROM events e JOIN tasks t ON t.key = e.task");
+    assert!(events.len() > 40, "the fixture's events");
+    for (key, seq, body) in &events {
+        let seq = Seq::from_u64(u64::try_from(*seq).expect("a sequence number"));
+        let event = stored::decode_event_body(id(key), seq, body).expect("a v1 event decodes");
+        again(body, stored::encode_event_body(&event).expect("encodes"));
+    }
+    let entries = rows("SELECT task, position, entry FROM inbox");
+    assert_eq!(entries.len(), 4, "the fixture's inbox entries");
+    for (_, _, entry) in &entries {
+        let decoded = stored::decode_inbox_entry(entry).expect("a v1 inbox entry decodes");
+        again(
+            entry,
+            stored::encode_inbox_entry(&decoded).expect("encodes"),
+        );
+    }
 }
 
 #[test]

@@ -5,16 +5,19 @@
 //! store's schema, named [`PG_SCHEMA`]) and `expected.json`, the data as that version wrote it,
 //! rendered by [`render`]. Each store's `tests/golden.rs` opens a copy of every fixture with
 //! today's code (which runs today's migrations on it) and checks that [`render`] gives
-//! `expected.json` again: a field renamed in `longrun-core`, a migration that loses a column or
-//! a codec that changed its mind fails there, where a round trip through today's code alone
+//! `expected.json` again: a field renamed in `longrun_core::stored`, a migration that loses a
+//! column or a codec that changed its mind fails there, where a round trip through today's code alone
 //! cannot fail.
 //!
 //! A fixture is never rewritten. When the stored format changes, [`CURRENT`] moves on and the
 //! stores' ignored `write_fixture` tests write a new directory beside the old ones; every older
 //! directory keeps being read, so each migration is tested from every version before it.
-//! The rendering is the serde JSON of the core types read back; if the live types stop matching
-//! it, the rendering of an old fixture may be extended (a new field with its default) but what
-//! it already says must not change.
+//! The rendering is the stored document (`longrun_core::stored`, with its `v` left out) of each
+//! task, event and inbox entry read back, so it speaks the stored format, not the domain types:
+//! a field renamed in a domain type changes nothing here, one renamed in a stored type fails
+//! (the old documents no longer read as written). If the format gains a field, the rendering of
+//! an old fixture may be extended (the new field with its default) but what it already says
+//! must not change.
 
 use std::{
     collections::BTreeMap,
@@ -23,9 +26,10 @@ use std::{
 };
 
 use longrun_core::{
-    ArtifactChunk, CancelReason, Change, InboxEntry, Labels, NewTask, Outcome, Owner, Progress,
-    Seq, Session, Status, TaskError, TaskId, Timestamp,
+    ArtifactChunk, CancelReason, Change, Event, InboxEntry, InboxItem, Labels, NewTask, Outcome,
+    Owner, Progress, Seq, Session, Status, Task, TaskError, TaskId, Timestamp,
     store::{Filter, NewInboxItem, Query, Store},
+    stored::{StoredEvent, StoredInboxEntry, StoredTask},
 };
 use serde_json::{Value, json};
 
@@ -168,8 +172,8 @@ pub async fn render(store: &dyn Store, sessions: &[String]) -> Value {
                 .read(task.id, Seq::ZERO, ALL)
                 .await
                 .expect("read a fixture task's log");
-            let events: Vec<Value> = events.iter().map(|event| to_json(&**event)).collect();
-            tasks.push(json!({"task": to_json(&task), "events": events}));
+            let events: Vec<Value> = events.iter().map(|event| event_json(event)).collect();
+            tasks.push(json!({"task": task_json(&task), "events": events}));
         }
         match page.next {
             Some(next) => after = Some(next),
@@ -189,7 +193,7 @@ pub async fn render(store: &dyn Store, sessions: &[String]) -> Value {
             .peek(&Session::new(session.as_str()), 0, ALL)
             .await
             .expect("peek an inbox");
-        let items: Vec<Value> = items.iter().map(to_json).collect();
+        let items: Vec<Value> = items.iter().map(item_json).collect();
         inbox.insert(session.clone(), Value::from(items));
     }
     json!({"tasks": tasks, "unfinished": unfinished, "inbox": inbox})
@@ -203,8 +207,35 @@ pub fn sessions(rendering: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn to_json(value: &impl serde::Serialize) -> Value {
-    serde_json::to_value(value).expect("core types serialize to JSON")
+/// A task as a rendering shows it: its stored document.
+fn task_json(task: &Task) -> Value {
+    document(&StoredTask::from(task))
+}
+
+/// An event as a rendering shows it: its stored document, task and sequence number included.
+fn event_json(event: &Event) -> Value {
+    document(&StoredEvent::from(event))
+}
+
+/// An inbox item as a rendering shows it: the store's columns and the entry's stored document.
+fn item_json(item: &InboxItem) -> Value {
+    json!({
+        "session": item.session.as_str(),
+        "position": item.position,
+        "task": item.task.to_string(),
+        "at": item.at.as_millis(),
+        "entry": document(&StoredInboxEntry::from(&item.entry)),
+    })
+}
+
+/// A stored document as JSON, without its `v`: a rendering is the data, and every fixture
+/// directory says its version by its name.
+fn document(stored: &impl serde::Serialize) -> Value {
+    let mut value = serde_json::to_value(stored).expect("stored documents serialize to JSON");
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("v");
+    }
+    value
 }
 
 /// Writes the fixture's data into an empty `store` through the store traits, and returns how it
@@ -409,8 +440,8 @@ async fn expected_rendering(tasks: &[Local], store: &dyn Store) -> Value {
     let tasks_json: Vec<Value> = listed
         .iter()
         .map(|local| {
-            let events: Vec<Value> = local.events.iter().map(|event| to_json(&**event)).collect();
-            json!({"task": to_json(&local.task), "events": events})
+            let events: Vec<Value> = local.events.iter().map(|event| event_json(event)).collect();
+            json!({"task": task_json(&local.task), "events": events})
         })
         .collect();
     let mut unfinished: Vec<&Local> = tasks
