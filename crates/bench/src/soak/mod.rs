@@ -194,6 +194,7 @@ async fn soak_at(args: &Args, place: &Place) -> anyhow::Result<()> {
     while Instant::now() < end {
         tokio::time::sleep(every.min(end.saturating_duration_since(Instant::now()))).await;
         let row = sample(&servers, &probe, &shared, started.elapsed()).await?;
+        probe.maintain().await?;
         columns.print_row(&row);
         series.push(row);
     }
