@@ -521,7 +521,10 @@ async fn one_node_of_two_silently_cut_off_answers_503_while_the_other_carries_on
     for (id, record) in &once {
         let task = until_ended(&other, &client, id).await;
         let (started, ended) = runs(record);
-        assert_eq!(started, 1, "the handler of {id} ran {started} times: {task}");
+        assert_eq!(
+            started, 1,
+            "the handler of {id} ran {started} times: {task}"
+        );
         assert_eq!(
             ended, 0,
             "the handler of {id} ran to its end on the cut-off node: {task}"
