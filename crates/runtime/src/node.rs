@@ -74,12 +74,29 @@ impl Watchers {
 }
 
 /// Runs the node loop (see the module docs) until shutdown or the runtime is dropped.
+///
+/// # Fail-stop
+///
+/// This is the one place that decides when this node stops its handlers because it may have
+/// lost its leases. A lease expires `lease_ttl` after the database's clock stamped the last
+/// renewal, and other nodes may rescue the task from then on. The node counts from the moment
+/// it *sent* the last renewal that succeeded (no later than the database stamped it), so its
+/// deadline is never after the leases' expiry.
+///
+/// Every housekeeping action is bounded by the time left until that deadline: a call that
+/// neither succeeds nor fails (a silent partition: packets go nowhere, the connection stays
+/// open) must not hold the loop past it. Once no renewal has succeeded for a whole lease,
+/// whether the calls failed or are still hanging, every task running here is stopped and
+/// given up ([`Inner::fail_stop`]), so that a task another node rescues does not run here
+/// too. Until a renewal succeeds again, the node only renews: a claim would take up tasks
+/// only for them to be given up at once.
 pub(crate) async fn run(
     inner: Weak<Inner>,
     cluster: Arc<dyn Cluster>,
     shutdown: CancellationToken,
 ) {
     let mut notices = cluster.notices();
+    let lease = cluster.lease_ttl();
     // Only the notifier is kept between passes, not the runtime, so that dropping the runtime
     // ends the loop.
     let (interval, wanted) = match inner.upgrade() {
@@ -97,13 +114,45 @@ pub(crate) async fn run(
             _ = tick.tick() => None,
         };
         let Some(inner) = inner.upgrade() else { return };
-        let result = match notice {
-            Some(Woken::Room | Woken::Notice(Notice::Claimable)) => inner.claim().await.map(drop),
-            Some(Woken::Notice(notice)) => inner.noticed(notice).await,
-            None => inner.pass(&mut renewed).await,
+        let left = lease.saturating_sub(renewed.elapsed());
+        // Leases lapsed (see Fail-stop): only the timer's pass, which renews first, until a
+        // renewal succeeds. Its bound is then a whole lease: nothing is held here any more,
+        // and the loop must still come back to see shutdown.
+        let (notice, bound) = if left.is_zero() {
+            if notice.is_some() {
+                continue;
+            }
+            (None, lease)
+        } else {
+            (notice, left)
         };
-        if let Err(error) = result {
-            tracing::warn!(%error, "cluster housekeeping failed; retrying at the next renewal");
+        let action = async {
+            match notice {
+                Some(Woken::Room | Woken::Notice(Notice::Claimable)) => {
+                    inner.claim().await.map(drop)
+                }
+                Some(Woken::Notice(notice)) => inner.noticed(notice).await,
+                None => inner.pass(&mut renewed).await,
+            }
+        };
+        // Not raced against shutdown, which would cut claims short in the common case: tasks
+        // leased here that nobody takes up until their leases expire. The bound cuts a call
+        // short only when the database has not answered for the time left on the leases.
+        match tokio::time::timeout(bound, action).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cluster housekeeping failed; retrying at the next renewal");
+            }
+            Err(_) => {
+                tracing::warn!(
+                    ?bound,
+                    "cluster housekeeping did not answer in the time left on the leases; \
+                     retrying at the next renewal"
+                );
+            }
+        }
+        if renewed.elapsed() >= lease {
+            inner.fail_stop();
         }
     }
 }
@@ -146,30 +195,46 @@ impl Inner {
     }
 
     /// The periodic pass: renew, give up what was lost, take signals, claim, wake watchers.
-    /// When renewals have failed for a whole lease lifetime, every task here is given up: other
-    /// nodes may be rescuing them already (fail-stop).
+    /// `renewed` becomes the moment a successful renewal was sent (see [`run`]'s Fail-stop).
     async fn pass(self: &Arc<Self>, renewed: &mut tokio::time::Instant) -> Result<(), Error> {
-        let renewal = match self.cluster().renew().await {
-            Ok(renewal) => {
-                *renewed = tokio::time::Instant::now();
-                renewal
-            }
-            Err(error) => {
-                if renewed.elapsed() >= self.cluster().lease_ttl() {
-                    let lives: Vec<_> = self.live.iter().map(|e| e.value().clone()).collect();
-                    for live in lives {
-                        self.abandon(&live, &longrun_core::store::Error::Fenced(live.id));
-                    }
-                }
-                return Err(error.into());
-            }
-        };
+        let sent = tokio::time::Instant::now();
+        let renewal = self.cluster().renew().await?;
+        *renewed = sent;
         for id in &renewal.lost {
             if let Some(live) = self.live(*id) {
                 self.abandon(&live, &longrun_core::store::Error::Fenced(*id));
             }
         }
         self.catch_up().await
+    }
+
+    /// Stops and gives up every task running here: no renewal succeeded for a whole lease, so
+    /// other nodes may be rescuing them already (see [`run`]'s Fail-stop).
+    ///
+    /// Each is given up as after a failed write: once the store answers again, `resume`
+    /// releases its lease if this node still holds it (the release is fenced, so it does
+    /// nothing to a task another node took meanwhile), and the task is claimed again under its
+    /// kind's restart policy. Otherwise this node would go on renewing leases of tasks it no
+    /// longer runs.
+    fn fail_stop(&self) {
+        let lives: Vec<_> = self.live.iter().map(|e| e.value().clone()).collect();
+        let stopped: Vec<TaskId> = lives
+            .into_iter()
+            .filter(|live| live.mark_lost())
+            .map(|live| live.id)
+            .collect();
+        if stopped.is_empty() {
+            return;
+        }
+        tracing::error!(
+            tasks = stopped.len(),
+            "no lease renewal succeeded for a whole lease: stopping every task here, which other \
+             nodes may be rescuing (fail-stop)"
+        );
+        for id in stopped {
+            // The receiver is gone only at shutdown; the next start takes the task up then.
+            let _ = self.given_up.send(id);
+        }
     }
 
     /// What a missed notice might have said: claim, take signals, wake every watcher.

@@ -6,7 +6,6 @@ use longrun_core::{InboxItem, Session, store::Error};
 use crate::{
     Db,
     codec::{self, parse_entry},
-    error::backend,
 };
 
 impl Db {
@@ -19,19 +18,15 @@ impl Db {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&self.sql.peek)
-            .await
-            .map_err(backend)?;
+        let mut client = self.client().await?;
+        let statement = client.prepare_cached(&self.sql.peek).await?;
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let rows = client
             .query(
                 &statement,
                 &[&session.as_str(), &after, &codec::count(limit)],
             )
-            .await
-            .map_err(backend)?;
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(InboxItem {
@@ -52,16 +47,12 @@ impl Db {
         session: &Session,
         through: u64,
     ) -> Result<usize, Error> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&self.sql.acknowledge)
-            .await
-            .map_err(backend)?;
+        let mut client = self.client().await?;
+        let statement = client.prepare_cached(&self.sql.acknowledge).await?;
         let through = i64::try_from(through).unwrap_or(i64::MAX);
         let removed = client
             .execute(&statement, &[&session.as_str(), &through])
-            .await
-            .map_err(backend)?;
+            .await?;
         Ok(usize::try_from(removed).unwrap_or(usize::MAX))
     }
 }

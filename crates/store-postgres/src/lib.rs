@@ -27,6 +27,7 @@
 //! task that ends gives its lease up in the same update. See [`PostgresOptions`] for timing.
 
 mod batch;
+mod bound;
 mod cluster;
 mod codec;
 mod error;
@@ -129,11 +130,13 @@ pub struct PostgresStore {
 pub(crate) struct Db {
     pool: deadpool_postgres::Pool,
     sql: Arc<Sql>,
+    /// Every call's bound ([`PostgresOptions::io_timeout`]).
+    bound: std::time::Duration,
 }
 
 impl Db {
-    async fn client(&self) -> Result<deadpool_postgres::Object, Error> {
-        self.pool.get().await.map_err(backend)
+    async fn client(&self) -> Result<bound::Reader, Error> {
+        bound::Reader::get(&self.pool, self.bound).await
     }
 }
 
@@ -180,7 +183,9 @@ impl PostgresStore {
     /// fails.
     pub async fn connect(options: PostgresOptions) -> Result<Arc<Self>, Error> {
         options.validate().map_err(backend)?;
-        let config: Config = options.url.parse().map_err(backend)?;
+        let io_timeout = options.bound();
+        let mut config: Config = options.url.parse().map_err(backend)?;
+        bound::configure(&mut config, io_timeout);
         // Each connection says what it is for in `pg_stat_activity`, unless the URL names it.
         let role = |role: &str| {
             let mut config = config.clone();
@@ -191,13 +196,13 @@ impl PostgresStore {
         };
         let sql = Arc::new(Sql::new(&options.schema, options.lease_ttl));
 
-        let client = writer::connect(&role("writer")).await.map_err(backend)?;
-        schema::migrate(&client, &options.schema)
+        // A migration may wait for other nodes' locks (see `schema`): it is not bounded, only
+        // the connect before it.
+        let opened = bound::within(io_timeout, writer::connect(&role("writer"))).await?;
+        schema::migrate(&opened.0, &options.schema)
             .await
             .map_err(backend)?;
-        let connection = writer::Connection::new(client, &sql)
-            .await
-            .map_err(backend)?;
+        let connection = bound::within(io_timeout, writer::Connection::new(opened, &sql)).await?;
 
         let manager = deadpool_postgres::Manager::from_config(
             role("reader"),
@@ -213,11 +218,11 @@ impl PostgresStore {
 
         let stop = CancellationToken::new();
         let (notices, _) = broadcast::channel(NOTICE_BUFFER);
-        let listening = listen::listen(&role("listener"), &sql.channel)
-            .await
-            .map_err(backend)?;
+        let listening =
+            bound::within(io_timeout, listen::listen(&role("listener"), &sql.channel)).await?;
         let listener = listen::Listener {
             config: role("listener"),
+            bound: io_timeout,
             channel: sql.channel.clone(),
             notices: notices.clone(),
             cancel: stop.clone(),
@@ -236,6 +241,7 @@ impl PostgresStore {
             sql: Arc::clone(&sql),
             node: options.node.as_str().to_owned(),
             max_batch: options.max_batch.max(1),
+            bound: io_timeout,
             cache_unheld: options.cache_unheld,
             counters: Arc::clone(&counters),
             connection: Some(connection),
@@ -253,7 +259,11 @@ impl PostgresStore {
             lease_ttl: options.lease_ttl,
             schema: options.schema,
             commands,
-            db: Db { pool, sql },
+            db: Db {
+                pool,
+                sql,
+                bound: io_timeout,
+            },
             notices,
             counters,
             purge_batch: options.purge_batch,

@@ -70,6 +70,9 @@ pub(crate) async fn listen(
 /// Receives notices until cancelled.
 pub(crate) struct Listener {
     pub(crate) config: Config,
+    /// How long connecting and `LISTEN` may take ([`crate::bound`]). A silent partition of an
+    /// open connection is noticed by the TCP keepalives `bound::configure` sets.
+    pub(crate) bound: Duration,
     pub(crate) channel: String,
     pub(crate) notices: broadcast::Sender<Notice>,
     pub(crate) cancel: CancellationToken,
@@ -109,7 +112,7 @@ impl Listener {
                 () = self.cancel.cancelled() => return None,
                 () = tokio::time::sleep(delay) => {}
             }
-            match listen(&self.config, &self.channel).await {
+            match crate::bound::within(self.bound, listen(&self.config, &self.channel)).await {
                 Ok(listening) => {
                     tracing::info!(channel = self.channel, "listening for notices again");
                     return Some(listening);

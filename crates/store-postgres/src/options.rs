@@ -23,6 +23,16 @@ use longrun_core::NodeId;
 ///
 /// [`renew_interval`]: Self::renew_interval
 ///
+/// # Bounded round trips
+///
+/// Every call to the database (a connect, a read, a batch of writes) is bounded by
+/// [`io_timeout`](Self::io_timeout), the lease ttl unless set: a node that cannot reach the
+/// database for that long has lost its leases anyway. A call that runs out of time fails with
+/// a `Backend` error (a door answers 503) and its connection is dropped; the next call opens
+/// another. Without it, a silent partition (packets go nowhere, nothing answers) would hold
+/// every call until TCP gives up, about 15 minutes later. TCP keepalives and, on Linux,
+/// `tcp_user_timeout` are set from the same bound.
+///
 /// ```
 /// use std::time::Duration;
 ///
@@ -59,6 +69,10 @@ pub struct PostgresOptions {
     /// How many tasks this node does not hold the writer keeps in memory to validate appends
     /// without reading them back (tasks it holds are always kept). Default: 4,096.
     pub cache_unheld: usize,
+    /// The longest any one round trip may take: a connect, a read, a batch of writes (see
+    /// Bounded round trips). Default (`None`): the lease ttl. Raise it only if single
+    /// statements legitimately run longer (a very large purge batch on a slow disk).
+    pub io_timeout: Option<Duration>,
 }
 
 impl PostgresOptions {
@@ -76,6 +90,7 @@ impl PostgresOptions {
             read_connections: 4,
             purge_batch: 1_000,
             cache_unheld: 4_096,
+            io_timeout: None,
         }
     }
 
@@ -101,6 +116,17 @@ impl PostgresOptions {
     pub fn max_batch(mut self, max: usize) -> Self {
         self.max_batch = max;
         self
+    }
+
+    /// Sets the bound on every round trip (see Bounded round trips).
+    pub fn io_timeout(mut self, bound: Duration) -> Self {
+        self.io_timeout = Some(bound);
+        self
+    }
+
+    /// The bound on every round trip: [`io_timeout`](Self::io_timeout), or the lease ttl.
+    pub(crate) fn bound(&self) -> Duration {
+        self.io_timeout.unwrap_or(self.lease_ttl)
     }
 
     /// Sets how many connections serve reads.
@@ -134,6 +160,12 @@ impl PostgresOptions {
             return Err(format!(
                 "lease_ttl of {:?} is too short: leases must outlive a renewal round trip",
                 self.lease_ttl
+            ));
+        }
+        if self.bound() < Duration::from_millis(10) {
+            return Err(format!(
+                "io_timeout of {:?} is too short: a round trip to the database must fit in it",
+                self.bound()
             ));
         }
         if self.node.as_str().is_empty() {

@@ -14,7 +14,6 @@ use tokio_postgres::types::ToSql;
 use crate::{
     Db,
     codec::{self, parse_event, parse_task},
-    error::backend,
 };
 
 /// A listing parameter, owned until the query has run.
@@ -22,15 +21,9 @@ type Param = Box<dyn ToSql + Sync + Send>;
 
 impl Db {
     pub(crate) async fn get(&self, id: TaskId) -> Result<Option<Task>, Error> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&self.sql.get)
-            .await
-            .map_err(backend)?;
-        let row = client
-            .query_opt(&statement, &[&codec::uuid(id)])
-            .await
-            .map_err(backend)?;
+        let mut client = self.client().await?;
+        let statement = client.prepare_cached(&self.sql.get).await?;
+        let row = client.query_opt(&statement, &[&codec::uuid(id)]).await?;
         row.map(|row| parse_task(row.get(0))).transpose()
     }
 
@@ -110,13 +103,13 @@ impl Db {
             Box::new(codec::count(limit + 1)),
         );
 
-        let client = self.client().await?;
-        let statement = client.prepare_cached(&sql).await.map_err(backend)?;
+        let mut client = self.client().await?;
+        let statement = client.prepare_cached(&sql).await?;
         let refs: Vec<&(dyn ToSql + Sync)> = params
             .iter()
             .map(|param| param.as_ref() as &(dyn ToSql + Sync))
             .collect();
-        let rows = client.query(&statement, &refs).await.map_err(backend)?;
+        let rows = client.query(&statement, &refs).await?;
         let more = rows.len() > limit;
         let tasks = rows
             .iter()
@@ -132,12 +125,9 @@ impl Db {
     }
 
     pub(crate) async fn unfinished(&self) -> Result<Vec<Task>, Error> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&self.sql.unfinished)
-            .await
-            .map_err(backend)?;
-        let rows = client.query(&statement, &[]).await.map_err(backend)?;
+        let mut client = self.client().await?;
+        let statement = client.prepare_cached(&self.sql.unfinished).await?;
+        let rows = client.query(&statement, &[]).await?;
         rows.iter().map(|row| parse_task(row.get(0))).collect()
     }
 
@@ -150,18 +140,14 @@ impl Db {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&self.sql.read_events)
-            .await
-            .map_err(backend)?;
+        let mut client = self.client().await?;
+        let statement = client.prepare_cached(&self.sql.read_events).await?;
         let rows = client
             .query(
                 &statement,
                 &[&codec::uuid(task), &codec::seq(after), &codec::count(limit)],
             )
-            .await
-            .map_err(backend)?;
+            .await?;
         rows.iter()
             .map(|row| parse_event(row.get(0)).map(Arc::new))
             .collect()

@@ -9,25 +9,18 @@
 use longrun_core::store::{Error, Purge};
 use uuid::Uuid;
 
-use crate::{Db, codec, error::backend};
+use crate::{Db, codec};
 
 impl Db {
     pub(crate) async fn purge(&self, purge: Purge, batch: usize) -> Result<usize, Error> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         let batch = codec::count(batch.max(1));
         let mut removed = 0;
 
-        let expired = client
-            .prepare_cached(&self.sql.purge_expired)
-            .await
-            .map_err(backend)?;
+        let expired = client.prepare_cached(&self.sql.purge_expired).await?;
         let now = codec::millis(purge.now);
         loop {
-            let count: i64 = client
-                .query_one(&expired, &[&now, &batch])
-                .await
-                .map_err(backend)?
-                .get(0);
+            let count: i64 = client.query_one(&expired, &[&now, &batch]).await?.get(0);
             removed += codec::usize_of(count);
             // Fewer than a batch: nothing is left, or what is left is locked by a writer and
             // waits for the next purge.
@@ -39,27 +32,19 @@ impl Db {
         // The cap: find the newest finished task beyond it once, then remove it and everything
         // that finished before it, a batch at a time. Tasks finishing meanwhile finish later,
         // so they are not caught by the cut.
-        let cutoff = client
-            .prepare_cached(&self.sql.cap_cutoff)
-            .await
-            .map_err(backend)?;
+        let cutoff = client.prepare_cached(&self.sql.cap_cutoff).await?;
         let Some(cut) = client
             .query_opt(&cutoff, &[&codec::count(purge.max_finished)])
-            .await
-            .map_err(backend)?
+            .await?
         else {
             return Ok(removed);
         };
         let (finished_at, id): (i64, Uuid) = (cut.get(0), cut.get(1));
-        let through = client
-            .prepare_cached(&self.sql.purge_through)
-            .await
-            .map_err(backend)?;
+        let through = client.prepare_cached(&self.sql.purge_through).await?;
         loop {
             let count: i64 = client
                 .query_one(&through, &[&finished_at, &id, &batch])
-                .await
-                .map_err(backend)?
+                .await?
                 .get(0);
             removed += codec::usize_of(count);
             if count < batch {
@@ -70,16 +55,9 @@ impl Db {
     }
 
     pub(crate) async fn dead_tuples(&self, schema: &str) -> Result<u64, Error> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&self.sql.dead_tuples)
-            .await
-            .map_err(backend)?;
-        let dead: i64 = client
-            .query_one(&statement, &[&schema])
-            .await
-            .map_err(backend)?
-            .get(0);
+        let mut client = self.client().await?;
+        let statement = client.prepare_cached(&self.sql.dead_tuples).await?;
+        let dead: i64 = client.query_one(&statement, &[&schema]).await?.get(0);
         Ok(u64::try_from(dead).unwrap_or(0))
     }
 }

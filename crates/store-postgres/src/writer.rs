@@ -22,14 +22,17 @@
 //! sequence number and gets the row's document back whenever it differs, so another writer's
 //! change is always seen.
 
-use std::{collections::HashMap, pin::Pin, sync::Arc};
+use std::{collections::HashMap, pin::Pin, sync::Arc, time::Duration};
 
 use futures_util::future::join_all;
 use longrun_core::{
     Renewal, Signalled, Task, TaskId,
     store::{Error, NewInboxItem},
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::AbortHandle,
+};
 use tokio_postgres::{Client, Config, NoTls, Row, Statement, types::ToSql};
 use uuid::Uuid;
 
@@ -103,28 +106,48 @@ impl Statements {
 pub(crate) struct Connection {
     client: Client,
     statements: Statements,
+    /// The task driving the connection.
+    driver: AbortHandle,
 }
 
 impl Connection {
-    /// Prepares the writer's statements on `client`.
-    pub(crate) async fn new(client: Client, sql: &Sql) -> Result<Self, tokio_postgres::Error> {
+    /// Prepares the writer's statements on `client`, driven by `driver`.
+    pub(crate) async fn new(
+        (client, driver): (Client, AbortHandle),
+        sql: &Sql,
+    ) -> Result<Self, tokio_postgres::Error> {
         let statements = Statements::prepare(&client, sql).await?;
-        Ok(Self { client, statements })
+        Ok(Self {
+            client,
+            statements,
+            driver,
+        })
+    }
+
+    /// Closes a connection whose batch ran out of time at once. Dropping the client alone
+    /// would leave its driver waiting for the answers still owed, on a socket a silent
+    /// partition keeps open, until TCP gives up.
+    fn abandon(self) {
+        self.driver.abort();
     }
 }
 
-/// Opens a connection and drives it on a task of its own until its client is dropped.
-pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
+/// Opens a connection and drives it on a task of its own until its client is dropped (or the
+/// returned handle aborts it).
+pub(crate) async fn connect(
+    config: &Config,
+) -> Result<(Client, AbortHandle), tokio_postgres::Error> {
     let (client, connection) = config.connect(NoTls).await?;
     #[expect(
         clippy::disallowed_methods,
         reason = "drives one tokio-postgres connection, as that crate requires; it ends with the connection"
     )]
-    tokio::spawn(async move {
+    let driver = tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::warn!(%error, "a PostgreSQL connection ended");
         }
-    });
+    })
+    .abort_handle();
     // The writer's statements are prepared once, when the tables may still be empty; a generic
     // plan chosen then (a sequential scan joined to the batch's ids) would stick for the
     // connection's life and cost a whole-table scan per batch as the table grows. Planning each
@@ -132,7 +155,7 @@ pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::E
     client
         .batch_execute("SET plan_cache_mode = force_custom_plan")
         .await?;
-    Ok(client)
+    Ok((client, driver))
 }
 
 /// What the writer was configured with.
@@ -142,6 +165,8 @@ pub(crate) struct Writer {
     pub(crate) sql: Arc<Sql>,
     pub(crate) node: String,
     pub(crate) max_batch: usize,
+    /// How long one transaction, or opening a connection, may take ([`crate::bound`]).
+    pub(crate) bound: Duration,
     pub(crate) cache_unheld: usize,
     pub(crate) counters: Arc<Counters>,
     pub(crate) connection: Option<Connection>,
@@ -177,8 +202,8 @@ impl Failure {
 
     fn error(&self) -> Error {
         backend(format!(
-            "the transaction holding this call failed ({}); unless the connection broke at \
-             commit, nothing of it was applied",
+            "the transaction holding this call failed ({}); unless the connection broke or \
+             timed out at commit, nothing of it was applied",
             self.message
         ))
     }
@@ -297,6 +322,21 @@ impl Writer {
     /// One transaction for the whole batch, on the writer's connection (opened again if it
     /// broke). On failure nothing of it is applied, and the writer's state is as it was (but
     /// for cache entries, which only cost a read to restore).
+    ///
+    /// Connecting and the transaction are each bounded ([`crate::bound`]). A transaction that
+    /// runs out of time fails every call of the batch with a `Backend` error, and its
+    /// connection is closed. If its COMMIT had been sent, the database may still commit it
+    /// later (when a partition heals, before it sees the connection closed). That is allowed:
+    /// what a caller was told failed may turn out written, but nothing unwritten is ever
+    /// acknowledged. The writer's own state stays right either way:
+    /// - tokens and the cache change only after the last await of `transact_on` (`answers`,
+    ///   `settled`), so a batch cut short changed neither, but for cache entries it took out to
+    ///   plan, which the next locking read fetches again;
+    /// - the cache is never trusted blindly: the locking read sends each cached task's last
+    ///   sequence number and gets the row back when it differs, so a late commit is seen;
+    /// - a late claim or create leaves a lease whose token this node does not know: it is not
+    ///   renewed, expires, and the task is claimed again; a late release is reported lost by
+    ///   the next renewal; and the fencing token refuses any write from a stale lease.
     async fn transact(
         &mut self,
         requests: &[&Request],
@@ -306,19 +346,28 @@ impl Writer {
             _ => {
                 // Not a statement's failure: running the calls one by one would only connect
                 // again for each.
-                let unreachable = |error: tokio_postgres::Error| {
-                    Failure::other(format!("cannot connect: {}", describe(&error)))
+                let opening = async {
+                    let opened = connect(&self.config).await?;
+                    Connection::new(opened, &self.sql).await
                 };
-                let client = connect(&self.config).await.map_err(unreachable)?;
-                Connection::new(client, &self.sql)
+                crate::bound::within(self.bound, opening)
                     .await
-                    .map_err(unreachable)?
+                    .map_err(|error| {
+                        Failure::other(format!("cannot connect: {}", crate::bound::cause(&error)))
+                    })?
             }
         };
-        let outcome = self.transact_on(&connection, requests).await;
-        // Kept even if it broke meanwhile: the next batch sees that and opens another.
-        self.connection = Some(connection);
-        outcome
+        match tokio::time::timeout(self.bound, self.transact_on(&connection, requests)).await {
+            Ok(outcome) => {
+                // Kept even if it broke meanwhile: the next batch sees that and opens another.
+                self.connection = Some(connection);
+                outcome
+            }
+            Err(_) => {
+                connection.abandon();
+                Err(Failure::other(crate::bound::timed_out_message(self.bound)))
+            }
+        }
     }
 
     async fn transact_on(

@@ -178,7 +178,9 @@ pub(crate) fn start(server: &Server, client: &Client, door: Door, steps: u64) ->
                 .post(client, "/a2a")
                 .header("a2a-version", "1.0")
                 .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
-                    "message": {"messageId": id, "role": "ROLE_USER", "parts": [{"data": input}]},
+                    // The skill named, for configs with more than one kind.
+                    "message": {"messageId": id, "role": "ROLE_USER", "parts": [{"data": input}],
+                        "metadata": {"skill": "steps"}},
                     "configuration": {"returnImmediately": true},
                 }}))
         }
