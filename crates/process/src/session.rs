@@ -21,7 +21,7 @@ use std::{
     time::Duration,
 };
 
-use futures_util::{StreamExt, stream::FuturesUnordered};
+use futures_util::{FutureExt as _, StreamExt, stream::FuturesUnordered};
 use longrun::{
     Context, Error, TaskError, TaskId,
     error::{AskError, StepError},
@@ -46,6 +46,10 @@ use crate::{
 
 /// How much of an offending line a protocol error quotes.
 const QUOTE_BYTES: usize = 200;
+
+/// The most lines read after giving up on the pipes: more than a full pipe (64 KiB) holds of
+/// protocol lines (tens of bytes each), few enough that an escaped writer cannot hold the task.
+const DRAIN_LINES: usize = 4_096;
 
 /// Runs one attempt of a task as a child process; the outcome is the stream's one signal.
 ///
@@ -229,13 +233,38 @@ impl Session<'_> {
                     match step {
                         Some(Step::Term) => self.terminate(),
                         Some(Step::Kill) => self.kill(),
-                        Some(Step::GiveUp) | None => break,
+                        Some(Step::GiveUp) | None => {
+                            if stdout_open {
+                                self.drain_ready(&mut stdout).await;
+                            }
+                            break;
+                        }
                     }
                 }
             }
         }
         let exit = self.exit.unwrap_or(Exit(None));
         self.judge(exit)
+    }
+
+    /// Reads the stdout lines that are ready now, without waiting, until the outcome is read.
+    ///
+    /// Called when the pipes outlived the process by `term_grace`. That happens when something
+    /// that escaped the group holds them, but also when the store is slow: each progress line's
+    /// durable write is awaited before the next line is read, so the timer can come due while
+    /// the child's last lines, its outcome among them, still wait in the pipe, and `select!`
+    /// may then pick the timer. The child has exited, so what it wrote is all in the pipe now.
+    /// Bounded, so a writer that escaped the group cannot keep the session here.
+    async fn drain_ready(&mut self, stdout: &mut Lines<ChildStdout>) {
+        for _ in 0..DRAIN_LINES {
+            if self.verdict.is_some() {
+                return;
+            }
+            match stdout.next().now_or_never() {
+                Some(Ok(Some(line))) => self.stdout_line(line).await,
+                _ => return,
+            }
+        }
     }
 
     /// Handles one line of the child's stdout.
