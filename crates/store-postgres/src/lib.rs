@@ -202,6 +202,8 @@ impl PostgresStore {
         schema::migrate(&opened.0, &options.schema)
             .await
             .map_err(backend)?;
+        // A check that hangs is not worth failing the start for.
+        let _ = tokio::time::timeout(io_timeout, schema::warn_without_autovacuum(&opened.0)).await;
         let connection = bound::within(io_timeout, writer::Connection::new(opened, &sql)).await?;
 
         let manager = deadpool_postgres::Manager::from_config(

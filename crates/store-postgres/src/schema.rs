@@ -60,6 +60,30 @@ async fn apply_missing(client: &Client) -> Result<(), tokio_postgres::Error> {
     Ok(())
 }
 
+/// Warns when the server runs without autovacuum. The tables are made for it: a task row is
+/// updated a few times in a short life (`fillfactor 70`, per-table vacuum thresholds in the
+/// migrations) and finished tasks are deleted in batches, so without it their dead tuples are
+/// never reclaimed and the tables and indexes grow with every task ever run. Only a warning:
+/// an operator may vacuum on a schedule of their own, and test machines turn it off for
+/// repeatable figures.
+pub(crate) async fn warn_without_autovacuum(client: &Client) {
+    let setting = match client.query_one("SHOW autovacuum", &[]).await {
+        Ok(row) => row.get::<_, String>(0),
+        Err(error) => {
+            tracing::debug!(%error, "could not read the server's autovacuum setting");
+            return;
+        }
+    };
+    if setting != "on" {
+        tracing::warn!(
+            autovacuum = %setting,
+            "PostgreSQL runs without autovacuum: longrun's tables will keep their dead tuples \
+             and grow until they are vacuumed; turn autovacuum on, or VACUUM the schema's tables \
+             on a schedule"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::MIGRATIONS;
