@@ -98,7 +98,14 @@ fn append(events: &[Arc<Event>]) -> (Write, Answer<()>) {
         .iter()
         .map(|event| Encoded::new(event).expect("event"))
         .collect();
-    (Write::Append { events, done }, answer)
+    (
+        Write::Append {
+            events,
+            inbox: None,
+            done,
+        },
+        answer,
+    )
 }
 
 fn push(session: &str) -> (Write, Answer<()>) {
