@@ -20,7 +20,10 @@
 //! | `mcp_*` | MCP 2026-07-28 `tools/call` without the tasks extension: a plain call, answered with the tool result |
 //! | `a2a_*` | A2A 1.0 `SendMessage` (JSON-RPC, blocking): answered with the completed task |
 //!
-//! `<door>_p50_ms` / `_p99_ms` are latencies; `<door>_per_s` completed requests per second.
+//! `<door>_p50_ms` / `_p99_ms` are latencies; `<door>_per_s` completed requests per second;
+//! `<door>_commits_per_req` and `<door>_writes_per_req` the store's transactions and write
+//! calls during the measured loop (`SqliteStore::stats`) per answered request: what a door's
+//! task costs the one writer thread, and how well its writes share commits.
 //! Client and server share the process and the machine's CPUs; the host's CPU count and load
 //! are printed with the figures.
 
@@ -35,7 +38,7 @@ use std::{
 use anyhow::Context as _;
 use longrun::{Context, KindSpec, Options, Runtime, TaskError};
 use longrun_http::{Api, Auth, Limits};
-use longrun_store_sqlite::SqliteStore;
+use longrun_store_sqlite::{SqliteStore, Stats};
 use serde_json::{Map, Value, json};
 
 use crate::{
@@ -144,6 +147,8 @@ struct Measured {
     latencies: Vec<Duration>,
     per_s: f64,
     errors: u64,
+    /// The store's commits and write calls during the loop.
+    store: Stats,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
@@ -173,9 +178,9 @@ async fn measure(
     duration: Duration,
 ) -> anyhow::Result<Vec<Measured>> {
     let dir = tempfile::tempdir()?;
-    let store = SqliteStore::open(dir.path().join("longrun.db"))?;
+    let store = Arc::new(SqliteStore::open(dir.path().join("longrun.db"))?);
     let runtime = Runtime::new(Options {
-        store: Some(Arc::new(store)),
+        store: Some(store.clone()),
         ..Options::default()
     });
     runtime.register(
@@ -203,7 +208,14 @@ async fn measure(
     for &door in doors {
         // Warm-up, not counted: connections open, caches and the store's file pages warm.
         closed_loop(door, &client, &base, clients, duration / 4).await;
-        measured.push(closed_loop(door, &client, &base, clients, duration).await);
+        let before = store.stats();
+        let mut figures = closed_loop(door, &client, &base, clients, duration).await;
+        let after = store.stats();
+        figures.store = Stats {
+            commits: after.commits - before.commits,
+            writes: after.writes - before.writes,
+        };
+        measured.push(figures);
     }
 
     surface.shutdown();
@@ -259,6 +271,7 @@ async fn closed_loop(
         per_s: (latencies.len() as u64 - errors.min(latencies.len() as u64)) as f64 / elapsed,
         latencies,
         errors,
+        store: Stats::default(),
     }
 }
 
@@ -271,20 +284,25 @@ fn report(args: &Args, seconds: u64, host: &Host, doors: &[Door], measured: &[Me
             .map_or("?".to_owned(), |load| format!("{load:.2}")),
     );
     println!(
-        "  {:<10} {:>9} {:>9} {:>10} {:>7}  request",
-        "door", "p50 ms", "p99 ms", "per s", "errors"
+        "  {:<10} {:>9} {:>9} {:>10} {:>7} {:>9} {:>9}  request",
+        "door", "p50 ms", "p99 ms", "per s", "errors", "commits/r", "writes/r"
     );
     let mut summary = Map::new();
     for (door, figures) in doors.iter().zip(measured) {
         let p50 = round2(ms(stats::percentile(&figures.latencies, 50.0)));
         let p99 = round2(ms(stats::percentile(&figures.latencies, 99.0)));
         let per_s = figures.per_s.round();
+        let requests = figures.latencies.len().max(1) as f64;
+        let commits = round2(figures.store.commits as f64 / requests);
+        let writes = round2(figures.store.writes as f64 / requests);
         println!(
-            "  {:<10} {p50:>9.2} {p99:>9.2} {per_s:>10.0} {:>7}  {}",
+            "  {:<10} {p50:>9.2} {p99:>9.2} {per_s:>10.0} {:>7} {commits:>9.2} {writes:>9.2}  {}",
             door.name(),
             figures.errors,
             door.what()
         );
+        summary.insert(format!("{}_commits_per_req", door.name()), json!(commits));
+        summary.insert(format!("{}_writes_per_req", door.name()), json!(writes));
         summary.insert(format!("{}_p50_ms", door.name()), json!(p50));
         summary.insert(format!("{}_p99_ms", door.name()), json!(p99));
         summary.insert(format!("{}_per_s", door.name()), json!(per_s));

@@ -6,12 +6,12 @@
 //!
 //! # Ordering and durability
 //!
-//! Writes ([`TaskStore::create`], [`TaskStore::append`], [`InboxStore::push`]) take their place
-//! in the store's order when the method is *called*, not when the returned [`Ack`] is awaited:
-//! a write called after another is applied after it. The [`Ack`] resolves once the write is
-//! durable, and nobody may be told of a change before its ack resolves. This lets a backend batch
-//! many writers into one commit (group commit) while callers keep per-task order with nothing
-//! more than a short synchronous lock around the call.
+//! Writes ([`TaskStore::create`], [`TaskStore::append`], [`TaskStore::append_with_inbox`],
+//! [`InboxStore::push`]) take their place in the store's order when the method is *called*, not
+//! when the returned [`Ack`] is awaited: a write called after another is applied after it. The
+//! [`Ack`] resolves once the write is durable, and nobody may be told of a change before its ack
+//! resolves. This lets a backend batch many writers into one commit (group commit) while callers
+//! keep per-task order with nothing more than a short synchronous lock around the call.
 
 use std::{
     fmt,
@@ -231,6 +231,14 @@ pub trait TaskStore: Send + Sync {
     /// Appends events (each task's in sequence) and folds them into the stored tasks with
     /// [`Task::apply`]. A refused or unknown event fails the whole call and changes nothing.
     fn append(&self, events: &[Arc<Event>]) -> Ack;
+
+    /// Appends `events` as [`TaskStore::append`] does and places `item` at the end of its
+    /// session's inbox, in one write: both happen or neither does, and the ack resolves once
+    /// both are durable. A task's end goes this way when its outcome is for a session's inbox,
+    /// so no inbox tells of an end the log does not hold (and no end is durable without its
+    /// inbox item), and the pair costs one commit, not two in a row. A refused or unknown event
+    /// fails the call and places nothing.
+    fn append_with_inbox(&self, events: &[Arc<Event>], item: NewInboxItem) -> Ack;
 
     /// The stored task, expired or not.
     fn get(&self, id: TaskId) -> BoxFuture<'_, Result<Option<Task>, Error>>;

@@ -15,7 +15,10 @@
 
 use std::sync::Arc;
 
-use longrun_core::{Change, Event, Seq, store::Ack};
+use longrun_core::{
+    Change, Event, Seq,
+    store::{Ack, NewInboxItem},
+};
 
 use crate::{
     error::Error,
@@ -35,6 +38,18 @@ impl Inner {
         live: &Live,
         change: Change,
     ) -> Result<Staged, Error> {
+        self.stage_with_inbox(state, live, change, |_| None)
+    }
+
+    /// [`Inner::stage`], and the inbox item `inbox` makes of the event, if any, written with it
+    /// in one store write (`TaskStore::append_with_inbox`): both durable, or neither.
+    pub(crate) fn stage_with_inbox(
+        &self,
+        state: &mut LiveState,
+        live: &Live,
+        change: Change,
+        inbox: impl FnOnce(&Event) -> Option<NewInboxItem>,
+    ) -> Result<Staged, Error> {
         let next = state.state.after(&change)?;
         let seq = state.seq.next();
         let event = Arc::new(Event {
@@ -44,7 +59,12 @@ impl Inner {
             status: next.status(),
             change,
         });
-        let mut ack = self.store.append(std::slice::from_ref(&event));
+        let mut ack = match inbox(&event) {
+            None => self.store.append(std::slice::from_ref(&event)),
+            Some(item) => self
+                .store
+                .append_with_inbox(std::slice::from_ref(&event), item),
+        };
         state.state = next;
         state.seq = seq;
         let ack = match ack.try_now() {

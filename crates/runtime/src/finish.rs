@@ -1,4 +1,5 @@
-//! Ending a task: the outcome written once, the slots freed, the inbox told, the terminal
+//! Ending a task: the outcome written once (with the session's inbox item in the same store
+//! write, when the outcome is for the inbox), the slots freed, the inbox woken, the terminal
 //! callback run, the waiters woken.
 
 use std::sync::Arc;
@@ -15,8 +16,9 @@ use crate::{
 };
 
 impl Inner {
-    /// Ends a task: writes its outcome, frees its slots, tells the inbox, runs its terminal
-    /// callback, then wakes its waiters. Runs exactly once per task.
+    /// Ends a task: writes its outcome (and its inbox item, in the same write), frees its
+    /// slots, wakes the session's inbox, runs its terminal callback, then wakes its waiters.
+    /// Runs exactly once per task.
     pub(crate) async fn finish(&self, live: &Arc<Live>, outcome: Outcome) {
         if live.is_lost() {
             self.drop_lost(live);
@@ -40,11 +42,35 @@ impl Inner {
                     *slot = AskSlot::TimedOut;
                 }
             }
-            (self.stage(&mut state, live, Change::Ended(outcome)), span)
+            // A background or detached task's outcome goes to its session's inbox, in the same
+            // store write as the end: one commit, not two in a row before the waiters wake, and
+            // no inbox item without its end. Read under the lock: once the end is staged, the
+            // task can no longer detach.
+            let session = live
+                .info
+                .session
+                .as_ref()
+                .filter(|_| live.routing == Routing::Background || state.detached);
+            let inbox = |event: &longrun_core::Event| {
+                let (session, Change::Ended(outcome)) = (session?, &event.change) else {
+                    return None;
+                };
+                Some(NewInboxItem {
+                    session: session.clone(),
+                    task: live.id,
+                    at: event.at,
+                    entry: InboxEntry::Outcome {
+                        kind: live.info.kind.to_string(),
+                        outcome: outcome.clone(),
+                    },
+                })
+            };
+            let staged = self.stage_with_inbox(&mut state, live, Change::Ended(outcome), inbox);
+            (staged.map(|staged| (staged, session.cloned())), span)
         };
-        let ended = match staged {
-            Ok(staged) => self.land(live, staged).instrument(span).await,
-            Err(error) => Err(error),
+        let (ended, told) = match staged {
+            Ok((staged, told)) => (self.land(live, staged).instrument(span).await, told),
+            Err(error) => (Err(error), None),
         };
         if let Err(error) = &ended {
             tracing::error!(task = %live.id, %error, "could not record a task's end");
@@ -53,24 +79,18 @@ impl Inner {
                 return;
             }
         }
-        let (detached, holds_slot) = {
+        let holds_slot = {
             let mut state = live.state.lock();
             state.subscribers = None;
-            (state.detached, std::mem::take(&mut state.holds_slot))
+            std::mem::take(&mut state.holds_slot)
         };
         if holds_slot {
             self.admission.release(&self.slot_of(live));
         }
-        if let (Ok(event), Some(session)) = (&ended, &live.info.session)
-            && (live.routing == Routing::Background || detached)
-            && let Change::Ended(outcome) = &event.change
+        if ended.is_ok()
+            && let Some(session) = &told
         {
-            let entry = InboxEntry::Outcome {
-                kind: live.info.kind.to_string(),
-                outcome: outcome.clone(),
-            };
-            // Boxed: a rarer, larger future than the rest, kept out of every task's allocation.
-            Box::pin(self.push_inbox(session, live.id, entry)).await;
+            self.sessions.wake(session);
         }
         // The callback is part of the end: waiters (`wait`, `cancel`, a foreground start) return
         // after it ran, so they can rely on what it did.

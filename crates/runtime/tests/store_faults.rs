@@ -45,6 +45,10 @@ impl TaskStore for Flaky {
     fn append(&self, events: &[Arc<Event>]) -> Ack {
         self.refuse().unwrap_or_else(|| self.inner.append(events))
     }
+    fn append_with_inbox(&self, events: &[Arc<Event>], item: NewInboxItem) -> Ack {
+        self.refuse()
+            .unwrap_or_else(|| self.inner.append_with_inbox(events, item))
+    }
     fn get(&self, id: TaskId) -> BoxFuture<'_, Result<Option<Task>, Error>> {
         self.inner.get(id)
     }

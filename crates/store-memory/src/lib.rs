@@ -299,6 +299,18 @@ impl TaskStore for MemoryStore {
         })
     }
 
+    fn append_with_inbox(&self, events: &[Arc<Event>], item: NewInboxItem) -> Ack {
+        // Nothing here can fail after the events are applied, and nothing is lost in a crash
+        // (there is nothing to lose): placing the item right after a successful append is all
+        // or nothing.
+        let mut appended = self.append(events);
+        match appended.try_now() {
+            Some(Ok(())) => self.push(item),
+            Some(Err(error)) => Ack::ready(Err(error)),
+            None => appended,
+        }
+    }
+
     fn get(&self, id: TaskId) -> BoxFuture<'_, Result<Option<Task>, Error>> {
         let task = self.shard(id).get(id).map(|entry| entry.task.clone());
         ready(Ok(task))

@@ -37,6 +37,8 @@ pub(crate) enum Request {
         held: bool,
     },
     Append(Vec<Arc<Event>>),
+    /// `TaskStore::append_with_inbox`: the events, then the item, planned as one call.
+    AppendPush(Vec<Arc<Event>>, NewInboxItem),
     Push(NewInboxItem),
     Release(Vec<TaskId>),
     Signal {
@@ -53,7 +55,9 @@ impl Request {
     pub(crate) fn touches(&self) -> Vec<TaskId> {
         match self {
             Self::Create { task, .. } => vec![task.id],
-            Self::Append(events) => events.iter().map(|event| event.task).collect(),
+            Self::Append(events) | Self::AppendPush(events, _) => {
+                events.iter().map(|event| event.task).collect()
+            }
             Self::Signal { task, .. } => vec![*task],
             Self::Push(_) | Self::Release(_) | Self::Claim(_) | Self::Renew | Self::TakeSignals => {
                 Vec::new()
@@ -184,6 +188,12 @@ impl Planner<'_> {
         match request {
             Request::Create { task, first, held } => self.create(task, first, *held),
             Request::Append(events) => self.append(events),
+            // A refused append plans nothing, so the item is placed only with the events.
+            Request::AppendPush(events, item) => {
+                self.append(events)?;
+                self.plan.inbox.push(item.clone());
+                Ok(())
+            }
             Request::Push(item) => {
                 self.plan.inbox.push(item.clone());
                 Ok(())

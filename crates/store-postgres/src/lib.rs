@@ -359,6 +359,10 @@ impl TaskStore for PostgresStore {
         self.write(Request::Append(events.to_vec()))
     }
 
+    fn append_with_inbox(&self, events: &[Arc<Event>], item: NewInboxItem) -> Ack {
+        self.write(Request::AppendPush(events.to_vec(), item))
+    }
+
     fn get(&self, id: TaskId) -> BoxFuture<'_, Result<Option<Task>, Error>> {
         Box::pin(self.db.get(id))
     }

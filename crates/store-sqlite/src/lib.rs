@@ -247,7 +247,27 @@ impl TaskStore for SqliteStore {
             return Ack::ready(Ok(()));
         }
         match events.iter().map(Encoded::new).collect() {
-            Ok(events) => self.writer.write(|done| Write::Append { events, done }),
+            Ok(events) => self.writer.write(|done| Write::Append {
+                events,
+                inbox: None,
+                done,
+            }),
+            Err(error) => Ack::ready(Err(error)),
+        }
+    }
+
+    fn append_with_inbox(&self, events: &[Arc<Event>], item: NewInboxItem) -> Ack {
+        let encoded = events
+            .iter()
+            .map(Encoded::new)
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|events| Ok((events, InboxRow::new(&item)?)));
+        match encoded {
+            Ok((events, row)) => self.writer.write(|done| Write::Append {
+                events,
+                inbox: Some(row),
+                done,
+            }),
             Err(error) => Ack::ready(Err(error)),
         }
     }

@@ -88,9 +88,12 @@ pub(crate) enum Write {
         first: Encoded,
         done: Done<()>,
     },
-    /// [`TaskStore::append`](longrun_core::store::TaskStore::append).
+    /// [`TaskStore::append`](longrun_core::store::TaskStore::append), and
+    /// [`TaskStore::append_with_inbox`](longrun_core::store::TaskStore::append_with_inbox)
+    /// with the inbox row placed in the same transaction once the events are in.
     Append {
         events: Vec<Encoded>,
+        inbox: Option<InboxRow>,
         done: Done<()>,
     },
     /// [`InboxStore::push`](longrun_core::store::InboxStore::push).
@@ -352,8 +355,16 @@ impl Writer {
                 let result = self.create(batch, *task, &row, &first);
                 batch.settle(done, result, Reply::Unit)
             }
-            Write::Append { events, done } => {
-                let result = self.append(batch, &events);
+            Write::Append {
+                events,
+                inbox,
+                done,
+            } => {
+                // A refused append places nothing; a failing insert of the row sinks the
+                // whole batch, the events with it: both or neither.
+                let result = self
+                    .append(batch, &events)
+                    .and_then(|()| inbox.as_ref().map_or(Ok(()), |row| push(&self.conn, row)));
                 batch.settle(done, result, Reply::Unit)
             }
             Write::Push { row, done } => {

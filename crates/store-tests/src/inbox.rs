@@ -1,14 +1,19 @@
-//! Checks of [`InboxStore`](longrun_core::store::InboxStore): the agent inbox of each session.
+//! Checks of [`InboxStore`](longrun_core::store::InboxStore): the agent inbox of each session,
+//! and of [`TaskStore::append_with_inbox`](longrun_core::store::TaskStore::append_with_inbox),
+//! which writes a task's events and an inbox item together.
 
 use std::sync::Arc;
 
 use longrun_core::{
     InboxEntry, InboxItem, Outcome, Session, TaskId,
-    store::{NewInboxItem, Store},
+    state::RefusalReason,
+    store::{Error, NewInboxItem, Store},
 };
 use serde_json::json;
 
-use crate::support::{ALL, at};
+use crate::support::{
+    ALL, Local, assert_refused, assert_stored, at, completed, event, failed, new_task, started,
+};
 
 fn message(session: &Session, text: &str, offset: u64) -> NewInboxItem {
     NewInboxItem {
@@ -145,4 +150,48 @@ pub async fn inbox_acknowledges_through_a_position(store: Arc<dyn Store>) {
 
     assert_eq!(acknowledge(&b, u64::MAX).await, 2);
     assert!(peek(store, &b, 0, ALL).await.is_empty());
+}
+
+/// `append_with_inbox` writes the events and the item together: an accepted end is in the log
+/// and its item in the inbox once the ack resolves; a refused event (an end after the end)
+/// fails the call and places nothing, so no inbox tells of an end the log does not hold.
+pub async fn append_with_inbox_is_both_or_neither(store: Arc<dyn Store>) {
+    let store = &*store;
+    let session = Session::new("a");
+    let mut local = Local::create(store, new_task(1)).await;
+    local.step(store, 2, started()).await;
+    let end = local.next(3, completed(json!("done")));
+    let item = NewInboxItem {
+        session: session.clone(),
+        task: local.id(),
+        at: at(3),
+        entry: InboxEntry::Outcome {
+            kind: local.task.kind.clone(),
+            outcome: Outcome::Completed {
+                output: json!("done"),
+            },
+        },
+    };
+    store
+        .append_with_inbox(&[end], item.clone())
+        .await
+        .expect("append with inbox");
+    assert_stored(store, &local).await;
+    assert_items(&peek(store, &session, 0, ALL).await, &[&item], &session);
+
+    let again = event(&local.task, 4, failed("late"));
+    let refused = store.append_with_inbox(&[again], item.clone()).await;
+    assert_refused(refused, local.id(), RefusalReason::Terminal);
+    assert_stored(store, &local).await;
+    assert_items(&peek(store, &session, 0, ALL).await, &[&item], &session);
+
+    let mut ghost = Local::new(new_task(5));
+    let missing = store
+        .append_with_inbox(&[ghost.next(6, started())], item.clone())
+        .await;
+    assert!(
+        matches!(missing, Err(Error::NotFound(id)) if id == ghost.id()),
+        "{missing:?}"
+    );
+    assert_items(&peek(store, &session, 0, ALL).await, &[&item], &session);
 }

@@ -136,6 +136,7 @@ macro_rules! conformance {
             inbox: [
                 inbox_keeps_order_per_session,
                 inbox_acknowledges_through_a_position,
+                append_with_inbox_is_both_or_neither,
             ],
             retention: [
                 purge_removes_expired,

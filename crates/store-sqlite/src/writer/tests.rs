@@ -98,7 +98,14 @@ fn append(events: &[Arc<Event>]) -> (Write, Answer<()>) {
         .iter()
         .map(|event| Encoded::new(event).expect("event"))
         .collect();
-    (Write::Append { events, done }, answer)
+    (
+        Write::Append {
+            events,
+            inbox: None,
+            done,
+        },
+        answer,
+    )
 }
 
 fn push(session: &str) -> (Write, Answer<()>) {
@@ -319,4 +326,65 @@ fn a_purge_runs_in_bounded_steps_between_batches() {
         "{total} tasks at {} a step",
         super::purge::PURGE_STEP
     );
+}
+
+#[test]
+fn an_end_with_an_inbox_item_is_both_or_neither() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut writer = writer(&dir);
+    let mut task = new_task(1, Duration::from_secs(60));
+    let (made, made_ok) = create(&task);
+    let (start, start_ok) = append(&[step(&mut task, 2, started())]);
+    writer.run_batch(vec![made, start]);
+    assert!(answer(made_ok).is_ok() && answer(start_ok).is_ok());
+    let before = task.clone();
+    let end = step(&mut task, 3, completed());
+    let with_item = |end: &Arc<Event>| {
+        let (done, answer) = oneshot::channel();
+        let item = NewInboxItem {
+            session: Session::new("s"),
+            task: task.id,
+            at: Timestamp::from_millis(3),
+            entry: InboxEntry::Outcome {
+                kind: "k".into(),
+                outcome: Outcome::Completed { output: json!(1) },
+            },
+        };
+        let write = Write::Append {
+            events: vec![Encoded::new(end).expect("event")],
+            inbox: Some(InboxRow::new(&item).expect("row")),
+            done,
+        };
+        (write, answer)
+    };
+    let items = |writer: &Writer| {
+        read::peek(writer.connection(), &Session::new("s"), 0, 10)
+            .expect("peek")
+            .len()
+    };
+
+    // The item's insert fails: the end goes with it.
+    writer
+        .connection()
+        .execute_batch(
+            "CREATE TEMP TRIGGER sabotage BEFORE INSERT ON inbox \
+             BEGIN SELECT RAISE(ABORT, 'the disk is on fire'); END;",
+        )
+        .expect("trigger");
+    let (write, failed) = with_item(&end);
+    writer.run_batch(vec![write]);
+    assert!(matches!(answer(failed), Err(Error::Backend(_))));
+    assert_eq!(stored(&writer, task.id).as_ref(), Some(&before));
+    assert_eq!(items(&writer), 0);
+
+    // Both go in together once the fault is gone.
+    writer
+        .connection()
+        .execute_batch("DROP TRIGGER sabotage")
+        .expect("drop trigger");
+    let (write, ok) = with_item(&end);
+    writer.run_batch(vec![write]);
+    assert!(answer(ok).is_ok());
+    assert_eq!(stored(&writer, task.id).as_ref(), Some(&task));
+    assert_eq!(items(&writer), 1);
 }
