@@ -44,6 +44,13 @@ impl TaskStore for Slow {
             written.await
         })
     }
+    fn append_with_inbox(&self, events: &[Arc<Event>], item: NewInboxItem) -> Ack {
+        let written = self.inner.append_with_inbox(events, item);
+        Ack::pending(async move {
+            tokio::time::sleep(DELAY).await;
+            written.await
+        })
+    }
     fn get(&self, id: TaskId) -> BoxFuture<'_, Result<Option<Task>, Error>> {
         self.inner.get(id)
     }

@@ -82,6 +82,9 @@ impl TaskStore for Silent {
     fn append(&self, events: &[Arc<Event>]) -> Ack {
         self.inner.append(events)
     }
+    fn append_with_inbox(&self, events: &[Arc<Event>], item: NewInboxItem) -> Ack {
+        self.inner.append_with_inbox(events, item)
+    }
     fn get(&self, id: TaskId) -> BoxFuture<'_, Result<Option<Task>, Error>> {
         self.inner.get(id)
     }
