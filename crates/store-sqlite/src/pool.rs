@@ -139,6 +139,11 @@ mod tests {
                 .expect("the read works");
             assert_eq!(count, 0);
         }
-        assert_eq!(most.load(Ordering::SeqCst), 2);
+        // Not `== 2`: on a loaded host two reads need not overlap, and that is no bug.
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            most <= 2,
+            "{most} reads ran at once, more than max_readers (2)"
+        );
     }
 }
