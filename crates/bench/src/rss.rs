@@ -22,6 +22,16 @@ pub(crate) fn read_pid(pid: u32) -> io::Result<Rss> {
     parse(&fs::read_to_string(format!("/proc/{pid}/status"))?)
 }
 
+/// The number of threads of process `pid` (`Threads:` in `/proc/<pid>/status`).
+pub(crate) fn threads_pid(pid: u32) -> io::Result<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|count| count.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("Threads: not found in /proc/<pid>/status"))
+}
+
 fn parse(status: &str) -> io::Result<Rss> {
     Ok(Rss {
         current: field_bytes(status, "VmRSS:")?,

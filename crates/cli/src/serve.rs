@@ -193,8 +193,12 @@ async fn serve(args: Args, path: PathBuf, config: Config) -> anyhow::Result<()> 
         clippy::disallowed_methods,
         reason = "the binary's top level: `serve` awaits the server it spawns"
     )]
+    // `into_make_service` finishes the router once, here. Served as a plain `Router`, axum
+    // finishes a copy of it (`with_state`: every route's table rebuilt) for each connection,
+    // and that copy lives as long as the connection: about 14 KB per open connection, most of
+    // an event stream's memory (heaptrack, `longrun-bench http`).
     let mut server = tokio::spawn(
-        axum::serve(listener, router)
+        axum::serve(listener, router.into_make_service())
             .with_graceful_shutdown(wait_for(stopped.clone(), 1))
             .into_future(),
     );

@@ -94,7 +94,10 @@ impl Subscription {
                     // The task ended and its channel closed: the log has the rest.
                     Err(RecvError::Closed) => self.live = None,
                 },
-                None => self.attach().await?,
+                // Boxed: `attach` runs once per subscription (and after a lag), and its
+                // state (a store read, a watch, a timeout) would otherwise sit inline in
+                // every waiting `next`, which a stream holds for as long as it is open.
+                None => Box::pin(self.attach()).await?,
             }
         }
     }

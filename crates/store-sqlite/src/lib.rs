@@ -181,7 +181,11 @@ impl SqliteStore {
         let writer = writer::Writer::new(conn, path.clone(), options.max_batch)?;
         let writer = writer::Handle::spawn(writer)?;
         Ok(Self {
-            readers: Arc::new(Readers::new(&path, options.max_idle_readers)),
+            readers: Arc::new(Readers::new(
+                &path,
+                options.max_idle_readers,
+                options.max_readers,
+            )),
             path,
             writer,
             _lock: lock,

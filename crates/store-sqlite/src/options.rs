@@ -53,8 +53,16 @@ pub struct SqliteOptions {
     /// without limit under a flood. Default: 1024; 0 counts as 1.
     pub max_batch: usize,
     /// Read connections kept open between reads. More may be open at once when many reads run
-    /// together; those beyond this many are closed when their read ends. Default: 8.
+    /// together (up to [`max_readers`](Self::max_readers)); those beyond this many are closed
+    /// when their read ends. Default: 8.
     pub max_idle_readers: usize,
+    /// Reads that run at once, each on one of tokio's blocking threads with its own
+    /// connection; a read beyond these waits (asynchronously) for one to end. Without a bound,
+    /// a burst of reads (10,000 event streams opening together) starts up to tokio's 512
+    /// blocking threads and as many connections, whose memory stays resident long after the
+    /// burst, while SQLite reads are CPU work that more threads than CPUs cannot speed up.
+    /// Default: 8; 0 counts as 1.
+    pub max_readers: usize,
 }
 
 impl Default for SqliteOptions {
@@ -63,6 +71,7 @@ impl Default for SqliteOptions {
             synchronous: Synchronous::default(),
             max_batch: 1024,
             max_idle_readers: 8,
+            max_readers: 8,
         }
     }
 }

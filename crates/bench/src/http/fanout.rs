@@ -39,6 +39,13 @@ pub(crate) struct Fanout {
     pub(crate) peak_rss: u64,
     /// The server's resident set size before any subscriber connected.
     pub(crate) idle_rss: u64,
+    /// The server's Rust heap (bytes live): idle, with every subscriber connected, and its
+    /// peak over the server's life, read at the end.
+    pub(crate) idle_heap: u64,
+    pub(crate) connected_heap: u64,
+    pub(crate) peak_heap: u64,
+    /// The server's peak thread count seen (idle, connected, end).
+    pub(crate) threads: u64,
 }
 
 /// Opens `subscribers` streams on `path` of `server`, then has the server emit `events` events
@@ -55,6 +62,8 @@ pub(crate) async fn measure(
     // Its own client: each stream holds one connection for its whole life, none is pooled.
     let client = Client::builder().pool_max_idle_per_host(0).build()?;
     let idle_rss = server.rss()?.0;
+    let idle_heap = server.heap()?.0;
+    let mut threads = server.threads()?;
     let url = format!("{}{path}", server.base);
     let opened = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
@@ -113,6 +122,8 @@ pub(crate) async fn measure(
     // Let the streams' first messages (a task's earlier events) drain before measuring.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let connected_rss = server.rss()?.0;
+    let connected_heap = server.heap()?.0;
+    threads = threads.max(server.threads()?);
 
     for k in 1..=events {
         server.command(command)?;
@@ -123,6 +134,8 @@ pub(crate) async fn measure(
         tokio::time::sleep(GAP).await;
     }
     let peak_rss = server.rss()?.1;
+    let peak_heap = server.heap()?.1;
+    threads = threads.max(server.threads()?);
 
     let mut latencies = Vec::with_capacity(connected * events);
     // Every stream that got all its events returns by itself; one still waiting is cut off.
@@ -142,6 +155,10 @@ pub(crate) async fn measure(
         connected_rss,
         peak_rss,
         idle_rss,
+        idle_heap,
+        connected_heap,
+        peak_heap,
+        threads,
     })
 }
 

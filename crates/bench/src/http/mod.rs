@@ -49,13 +49,20 @@
 //!   arrives. Both processes read the same clock. The percentiles are over every (subscriber,
 //!   event) sample; `sse_missed` counts samples that never arrived.
 //! - **`sse_rss_mb`**: the server's peak resident set size (`VmHWM`) over its life, read after
-//!   the last event: the server is fresh, so that peak is the fan-out's. `sse_idle_rss_mb` is
-//!   its resident size before the first subscriber connected.
+//!   the last event: the server is fresh, so that peak is the fan-out's (subscribers connecting
+//!   included). `sse_idle_rss_mb` is its resident size before the first subscriber connected,
+//!   `sse_connected_rss_mb` with every subscriber connected, before the first event. Beside
+//!   them the table prints the server's Rust heap (the counting allocator's live bytes, idle,
+//!   connected and peak; SQLite's own allocations are not in it) and its most threads seen,
+//!   so that RSS the heap does not explain (allocator arenas, thread stacks) shows.
 //! - **Baseline** (`baseline_sse_p99_ms`, `baseline_sse_rss_mb`): the same fan-out, same client,
 //!   same pacing, on a bare axum SSE endpoint fed by a `tokio::sync::broadcast` channel
 //!   (`GET /bench/raw-events`, served by another fresh server process alongside the router),
 //!   whose messages carry the same stamp. That is the floor of SSE delivery in axum on this
 //!   machine: no subscription to a task, no store write, no per-subscriber JSON.
+//!
+//! `--sse-only` runs the fan-out and its baseline alone, without the creation load: issue 15's
+//! "separate run" of 10,000 subscribers (`longrun-bench http --sse-only`).
 //!
 //! Open files: every subscriber is a socket in this process and another in the server, so both
 //! raise their soft open-file limit to the hard limit (`setrlimit`, through `nix`) before
@@ -101,6 +108,10 @@ pub(crate) struct Args {
     /// Small sizes for a smoke run (CI): figures are not meaningful.
     #[arg(long)]
     quick: bool,
+    /// Only the SSE fan-out and its baseline (issue 15's separate run of 10,000 subscribers):
+    /// no creation load first.
+    #[arg(long)]
+    sse_only: bool,
 }
 
 const TARGET_CREATE_P99_MS: f64 = 5.0;
@@ -147,6 +158,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 
 /// Everything the scenarios measured.
 struct Figures {
+    /// Creation and completion; `None` with `--sse-only`.
+    load: Option<Load>,
+    fanout: Fanout,
+    raw: Fanout,
+}
+
+/// What the creation and completion scenarios measured.
+struct Load {
     baseline: OpenLoop,
     create: OpenLoop,
     created: u64,
@@ -154,8 +173,6 @@ struct Figures {
     max_tasks_per_s: f64,
     baseline_max_per_s: f64,
     metrics_missed: u64,
-    fanout: Fanout,
-    raw: Fanout,
 }
 
 async fn measure(
@@ -166,10 +183,27 @@ async fn measure(
     closed: Duration,
     warm_up: Duration,
 ) -> anyhow::Result<Figures> {
-    // Creation and completion, on one server.
+    let client = Client::builder().build()?;
+    let load = if args.sse_only {
+        None
+    } else {
+        Some(measure_load(&client, rate, duration, closed, warm_up).await?)
+    };
+    let (fanout, raw) = measure_fanout(&client, subscribers, args.events).await?;
+    Ok(Figures { load, fanout, raw })
+}
+
+/// Creation and completion, on one server.
+async fn measure_load(
+    client: &Client,
+    rate: u32,
+    duration: Duration,
+    closed: Duration,
+    warm_up: Duration,
+) -> anyhow::Result<Load> {
     let server = Server::start("load")?;
     let base = server.base.clone();
-    let client = Client::builder().build()?;
+    let client = client.clone();
     eprintln!("http: warming up at {rate}/s");
     load::open_loop(&client, &base, Request::Health, rate, warm_up).await?;
     load::open_loop(&client, &base, Request::Create, rate, warm_up).await?;
@@ -201,17 +235,25 @@ async fn measure(
     let max_tasks_per_s = (after - before) as f64 / (done - started).as_secs_f64();
     let metrics_missed = load::metrics_missed(&client, &base).await?;
     drop(server);
+    Ok(Load {
+        baseline,
+        create,
+        created,
+        tasks_per_s,
+        max_tasks_per_s,
+        baseline_max_per_s,
+        metrics_missed,
+    })
+}
 
-    // The fan-out baseline, then longrun's fan-out, each on a fresh server.
+/// The fan-out baseline, then longrun's fan-out, each on a fresh server.
+async fn measure_fanout(
+    client: &Client,
+    subscribers: usize,
+    events: usize,
+) -> anyhow::Result<(Fanout, Fanout)> {
     let mut server = Server::start("raw")?;
-    let raw = fanout::measure(
-        &mut server,
-        "/bench/raw-events",
-        "raw",
-        subscribers,
-        args.events,
-    )
-    .await?;
+    let raw = fanout::measure(&mut server, "/bench/raw-events", "raw", subscribers, events).await?;
     drop(server);
 
     let mut server = Server::start("sse")?;
@@ -234,31 +276,16 @@ async fn measure(
         &format!("/v1/tasks/{id}/events"),
         "tick",
         subscribers,
-        args.events,
+        events,
     )
     .await?;
     server.command("end")?;
     drop(server);
-
-    Ok(Figures {
-        baseline,
-        create,
-        created,
-        tasks_per_s,
-        max_tasks_per_s,
-        baseline_max_per_s,
-        metrics_missed,
-        fanout,
-        raw,
-    })
+    Ok((fanout, raw))
 }
 
 /// The table, then the JSON line.
 fn report(args: &Args, host: &Host, rate: u32, duration: Duration, figures: &Figures) {
-    let create_p99 = ms(stats::percentile(&figures.create.latencies, 99.0));
-    let create_p50 = ms(stats::percentile(&figures.create.latencies, 50.0));
-    let baseline_p99 = ms(stats::percentile(&figures.baseline.latencies, 99.0));
-    let baseline_p50 = ms(stats::percentile(&figures.baseline.latencies, 50.0));
     let sse_p99 = ms(stats::percentile(&figures.fanout.latencies, 99.0));
     let sse_p50 = ms(stats::percentile(&figures.fanout.latencies, 50.0));
     let raw_p99 = ms(stats::percentile(&figures.raw.latencies, 99.0));
@@ -266,35 +293,62 @@ fn report(args: &Args, host: &Host, rate: u32, duration: Duration, figures: &Fig
     let sse_rss = mb(figures.fanout.peak_rss);
     let raw_rss = mb(figures.raw.peak_rss);
 
-    let rows = [
-        row(
-            "create_p99_ms",
-            create_p99,
-            baseline_p99,
-            "GET /healthz, same load",
-            Some((TARGET_CREATE_P99_MS, false)),
-        ),
-        row(
-            "create_p50_ms",
-            create_p50,
-            baseline_p50,
-            "GET /healthz, same load",
-            None,
-        ),
-        row(
-            "tasks_per_s",
-            figures.tasks_per_s,
-            f64::from(rate),
-            "the offered rate",
-            None,
-        ),
-        row(
-            "max_tasks_per_s",
-            figures.max_tasks_per_s,
-            figures.baseline_max_per_s,
-            "GET /healthz, 64 clients",
-            None,
-        ),
+    let mut rows = Vec::new();
+    let mut summary = Map::new();
+    summary.insert("store".into(), json!("sqlite"));
+    if let Some(load) = &figures.load {
+        let create_p99 = ms(stats::percentile(&load.create.latencies, 99.0));
+        let create_p50 = ms(stats::percentile(&load.create.latencies, 50.0));
+        let baseline_p99 = ms(stats::percentile(&load.baseline.latencies, 99.0));
+        let baseline_p50 = ms(stats::percentile(&load.baseline.latencies, 50.0));
+        rows.extend([
+            row(
+                "create_p99_ms",
+                create_p99,
+                baseline_p99,
+                "GET /healthz, same load",
+                Some((TARGET_CREATE_P99_MS, false)),
+            ),
+            row(
+                "create_p50_ms",
+                create_p50,
+                baseline_p50,
+                "GET /healthz, same load",
+                None,
+            ),
+            row(
+                "tasks_per_s",
+                load.tasks_per_s,
+                f64::from(rate),
+                "the offered rate",
+                None,
+            ),
+            row(
+                "max_tasks_per_s",
+                load.max_tasks_per_s,
+                load.baseline_max_per_s,
+                "GET /healthz, 64 clients",
+                None,
+            ),
+        ]);
+        summary.insert("offered_per_s".into(), json!(rate));
+        summary.insert("created".into(), json!(load.created));
+        summary.insert("create_errors".into(), json!(load.create.errors));
+        summary.insert("create_p99_ms".into(), json!(round2(create_p99)));
+        summary.insert("create_p50_ms".into(), json!(round2(create_p50)));
+        summary.insert("baseline_p99_ms".into(), json!(round2(baseline_p99)));
+        summary.insert("baseline_p50_ms".into(), json!(round2(baseline_p50)));
+        summary.insert("tasks_per_s".into(), json!(load.tasks_per_s.round()));
+        summary.insert(
+            "max_tasks_per_s".into(),
+            json!(load.max_tasks_per_s.round()),
+        );
+        summary.insert(
+            "baseline_max_per_s".into(),
+            json!(load.baseline_max_per_s.round()),
+        );
+    }
+    rows.extend([
         row(
             "sse_delivery_p99_ms",
             sse_p99,
@@ -316,12 +370,17 @@ fn report(args: &Args, host: &Host, rate: u32, duration: Duration, figures: &Fig
             "raw axum SSE + broadcast",
             Some((TARGET_SSE_RSS_MB, false)),
         ),
-    ];
+    ]);
+    let load_note = if figures.load.is_some() {
+        format!(
+            "{rate} creations/s offered for {} s; ",
+            duration.as_secs_f64()
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "http benchmark, SQLite ({} creations/s offered for {} s; {} SSE subscribers × {} events; \
-         host: {} CPUs, load {})",
-        rate,
-        duration.as_secs_f64(),
+        "http benchmark, SQLite ({load_note}{} SSE subscribers × {} events; host: {} CPUs, load {})",
         figures.fanout.connected,
         args.events,
         host.cpus,
@@ -337,27 +396,41 @@ fn report(args: &Args, host: &Host, rate: u32, duration: Duration, figures: &Fig
     }
     println!(
         "  SSE server RSS: {:.1} MB idle, {:.1} MB with every subscriber connected, {:.1} MB peak \
-         ({:.1} KB per subscriber over idle)",
+         ({:.1} KB per subscriber over idle; the bare endpoint: {:.1} KB)",
         mb(figures.fanout.idle_rss),
         mb(figures.fanout.connected_rss),
         sse_rss,
         per_subscriber_kb(&figures.fanout),
+        per_subscriber_kb(&figures.raw),
     );
-    let errors = figures.create.errors + figures.baseline.errors;
-    if errors > 0 || figures.fanout.missed > 0 || figures.raw.missed > 0 {
+    for (name, fanout) in [("longrun", &figures.fanout), ("bare", &figures.raw)] {
         println!(
-            "  errors: {} creations, {} health checks failed; SSE samples missed: {} longrun, {} \
-             raw",
-            figures.create.errors,
-            figures.baseline.errors,
-            figures.fanout.missed,
-            figures.raw.missed
+            "  SSE server heap ({name}, Rust allocations only): {:.1} MB idle, {:.1} MB \
+             connected, {:.1} MB peak; {} threads at most",
+            mb(fanout.idle_heap),
+            mb(fanout.connected_heap),
+            mb(fanout.peak_heap),
+            fanout.threads,
         );
     }
-    if figures.metrics_missed > 0 {
+    if let Some(load) = &figures.load {
+        if load.create.errors > 0 || load.baseline.errors > 0 {
+            println!(
+                "  errors: {} creations, {} health checks failed",
+                load.create.errors, load.baseline.errors,
+            );
+        }
+        if load.metrics_missed > 0 {
+            println!(
+                "  (the server's metrics skipped {} events: completion counts may be low)",
+                load.metrics_missed
+            );
+        }
+    }
+    if figures.fanout.missed > 0 || figures.raw.missed > 0 {
         println!(
-            "  (the server's metrics skipped {} events: completion counts may be low)",
-            figures.metrics_missed
+            "  SSE samples missed: {} longrun, {} raw",
+            figures.fanout.missed, figures.raw.missed
         );
     }
     if host.busy() {
@@ -367,30 +440,20 @@ fn report(args: &Args, host: &Host, rate: u32, duration: Duration, figures: &Fig
         println!("  (--quick: small sizes, figures are a smoke test only)");
     }
 
-    let mut summary = Map::new();
-    summary.insert("store".into(), json!("sqlite"));
-    summary.insert("offered_per_s".into(), json!(rate));
-    summary.insert("created".into(), json!(figures.created));
-    summary.insert("create_errors".into(), json!(figures.create.errors));
-    summary.insert("create_p99_ms".into(), json!(round2(create_p99)));
-    summary.insert("create_p50_ms".into(), json!(round2(create_p50)));
-    summary.insert("baseline_p99_ms".into(), json!(round2(baseline_p99)));
-    summary.insert("baseline_p50_ms".into(), json!(round2(baseline_p50)));
-    summary.insert("tasks_per_s".into(), json!(figures.tasks_per_s.round()));
-    summary.insert(
-        "max_tasks_per_s".into(),
-        json!(figures.max_tasks_per_s.round()),
-    );
-    summary.insert(
-        "baseline_max_per_s".into(),
-        json!(figures.baseline_max_per_s.round()),
-    );
     summary.insert("sse_subscribers".into(), json!(figures.fanout.connected));
     summary.insert("sse_events".into(), json!(args.events));
     summary.insert("sse_rss_mb".into(), json!(round2(sse_rss)));
     summary.insert(
         "sse_idle_rss_mb".into(),
         json!(round2(mb(figures.fanout.idle_rss))),
+    );
+    summary.insert(
+        "sse_connected_rss_mb".into(),
+        json!(round2(mb(figures.fanout.connected_rss))),
+    );
+    summary.insert(
+        "sse_peak_heap_mb".into(),
+        json!(round2(mb(figures.fanout.peak_heap))),
     );
     summary.insert("sse_delivery_p99_ms".into(), json!(round2(sse_p99)));
     summary.insert("sse_delivery_p50_ms".into(), json!(round2(sse_p50)));

@@ -11,7 +11,11 @@
 //!   `emit:<unix nanos>`, stamped just before `Context::progress` is called (so the durable
 //!   write of the event is inside the measured delivery time);
 //! - `end`: the `ticker` task returns, which ends its event streams;
-//! - `raw`: the raw endpoint sends `emit:<unix nanos>` to every subscriber.
+//! - `raw`: the raw endpoint sends `emit:<unix nanos>` to every subscriber;
+//! - `heap`: prints `heap <live> <peak>`, the bytes the child's Rust code holds on the heap
+//!   now and at most since it started (the counting allocator, [`crate::alloc`]). SQLite's C
+//!   allocations are not in it, so RSS minus this is SQLite, stacks, code and what the
+//!   allocator holds but nobody uses.
 //!
 //! When stdin closes (the parent went away), the child exits.
 //!
@@ -23,7 +27,7 @@ use std::{
     fs,
     io::{BufRead as _, BufReader, Write as _},
     path::PathBuf,
-    process::{Child, ChildStdin, Command, Stdio},
+    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
     sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -127,13 +131,21 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
                 "tick" => drop(ticks.send(Tick::Emit)),
                 "end" => drop(ticks.send(Tick::End)),
                 "raw" => drop(raw.send(unix_nanos())),
+                "heap" => {
+                    let mut stdout = std::io::stdout().lock();
+                    let live = crate::alloc::live_heap_bytes();
+                    let peak = crate::alloc::peak_heap_bytes();
+                    // The parent is gone if this fails; the loop ends at the next read.
+                    let _ = writeln!(stdout, "heap {live} {peak}").and_then(|()| stdout.flush());
+                }
                 _ => {}
             }
         }
         // The parent is gone or done: nothing more to serve.
         std::process::exit(0);
     });
-    axum::serve(listener, app).await?;
+    // As `longrun serve` serves it: the router finished once, not once per connection.
+    axum::serve(listener, app.into_make_service()).await?;
     Ok(())
 }
 
@@ -168,6 +180,7 @@ pub(crate) fn unix_nanos() -> u64 {
 pub(crate) struct Server {
     child: Child,
     stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
     dir: PathBuf,
     /// `http://127.0.0.1:<port>`.
     pub(crate) base: String,
@@ -191,8 +204,9 @@ impl Server {
             .context("cannot start the server child")?;
         let stdin = child.stdin.take().context("no stdin on the child")?;
         let stdout = child.stdout.take().context("no stdout on the child")?;
+        let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
+        stdout.read_line(&mut line)?;
         let Some(port) = line.trim().strip_prefix("port ") else {
             let _ = child.kill();
             bail!("the server child did not print its port (got {line:?})");
@@ -201,6 +215,7 @@ impl Server {
         Ok(Self {
             child,
             stdin,
+            stdout,
             dir,
             base,
         })
@@ -211,6 +226,25 @@ impl Server {
         writeln!(self.stdin, "{command}")?;
         self.stdin.flush()?;
         Ok(())
+    }
+
+    /// The child's thread count now.
+    pub(crate) fn threads(&self) -> anyhow::Result<u64> {
+        crate::rss::threads_pid(self.child.id())
+            .context("cannot read the server's /proc status (Linux only)")
+    }
+
+    /// The child's Rust heap now and its peak since it started, in bytes (`heap`).
+    pub(crate) fn heap(&mut self) -> anyhow::Result<(u64, u64)> {
+        self.command("heap")?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        let mut fields = line.split_whitespace();
+        let (Some("heap"), Some(live), Some(peak)) = (fields.next(), fields.next(), fields.next())
+        else {
+            bail!("the server child answered {line:?} to `heap`");
+        };
+        Ok((live.parse()?, peak.parse()?))
     }
 
     /// The child's resident set size now and its peak, in bytes (`VmRSS`, `VmHWM`).
