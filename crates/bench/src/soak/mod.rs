@@ -231,9 +231,14 @@ async fn soak_at(args: &Args, place: &Place) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `n`th node's letter: its name is `soak-<letter>`, and its columns and lines say it.
+fn node_letter(n: usize) -> char {
+    char::from(b'a' + (n % 26) as u8)
+}
+
 /// The `n`th node's name.
 fn node_name(n: usize) -> String {
-    format!("soak-{}", char::from(b'a' + (n % 26) as u8))
+    format!("soak-{}", node_letter(n))
 }
 
 /// One row of the series.
@@ -343,7 +348,7 @@ impl Columns {
         if self.nodes == 1 {
             String::new()
         } else {
-            format!("_{}", char::from(b'a' + (n % 26) as u8))
+            format!("_{}", node_letter(n))
         }
     }
 }
@@ -360,7 +365,7 @@ fn panels(series: &[Value], nodes: usize) -> Vec<Panel> {
     let per_node = |key: &'static str| -> Vec<Line> {
         (0..nodes)
             .map(|n| {
-                let label = format!("node {}", char::from(b'a' + (n % 26) as u8));
+                let label = format!("node {}", node_letter(n));
                 line(&label, &move |row: &Value| {
                     row[key][n].as_f64().unwrap_or_default()
                 })
