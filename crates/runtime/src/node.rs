@@ -251,6 +251,7 @@ impl Inner {
     /// for a signal waiting for one of its tasks, so that a cancel or an answer is applied even
     /// while no node can run the task.
     pub(crate) async fn claim(self: &Arc<Self>) -> Result<Recovery, Error> {
+        let mut early = self.claiming.lock().await;
         let kinds = self.kinds.claimable();
         let mut limit = self.options.claim_batch;
         if let Some(global) = self.options.limits.global {
@@ -279,6 +280,9 @@ impl Inner {
         let any = !claimed.is_empty();
         for task in claimed {
             self.take_up(task, &mut recovery).await?;
+        }
+        if let Some(early) = early.as_mut() {
+            early.add(recovery);
         }
         if any {
             tracing::debug!(?recovery, "claimed tasks");

@@ -43,7 +43,7 @@ impl Recovery {
         self.resubmitted + self.rerun + self.failed
     }
 
-    fn add(&mut self, other: Self) {
+    pub(crate) fn add(&mut self, other: Self) {
         self.resubmitted += other.resubmitted;
         self.rerun += other.rerun;
         self.failed += other.failed;
@@ -58,7 +58,8 @@ impl Runtime {
     /// With a single-process store, that is every unfinished task of a registered kind. In a
     /// cluster, it claims the tasks of its kinds that are claimable now (those of its own earlier
     /// incarnation at once, a dead node's once their leases expire); the node keeps claiming
-    /// in the background after that.
+    /// in the background after that. The node loop starts with the runtime and may claim some
+    /// before this call: those count as recovered too.
     pub async fn recover(&self) -> Result<Recovery, Error> {
         let inner = &self.inner;
         if inner.cluster.is_some() {
@@ -67,9 +68,14 @@ impl Runtime {
                 let round = inner.claim().await?;
                 recovery.add(round);
                 if round.taken_up() + round.skipped == 0 {
-                    return Ok(recovery);
+                    break;
                 }
             }
+            // What the node loop claimed before this call was taken up at start too.
+            if let Some(early) = inner.claiming.lock().await.take() {
+                recovery.add(early);
+            }
+            return Ok(recovery);
         }
         let mut recovery = Recovery::default();
         for task in inner.store.unfinished().await? {

@@ -80,6 +80,10 @@ pub(crate) struct Inner {
     pub(crate) given_up: tokio::sync::mpsc::UnboundedSender<TaskId>,
     /// Woken by [`Runtime::claim_soon`]; the node loop claims when it is.
     pub(crate) claim_wanted: Arc<tokio::sync::Notify>,
+    /// Held through each claim, so that this node claims one round at a time. It keeps what
+    /// was claimed before [`Runtime::recover`] ran, which that call reports as its own (the
+    /// node loop starts with the runtime and may claim first); `None` once it has.
+    pub(crate) claiming: tokio::sync::Mutex<Option<crate::Recovery>>,
 }
 
 /// An event staged under a task's lock, waiting for the store's ack.
@@ -117,6 +121,7 @@ impl Runtime {
             shutdown: CancellationToken::new(),
             given_up,
             claim_wanted: Arc::default(),
+            claiming: tokio::sync::Mutex::new(Some(Default::default())),
         });
         // In the tracker, so `shutdown` and `leave` return only once these loops have ended
         // too (each ends on `shutdown` between passes).

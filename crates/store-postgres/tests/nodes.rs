@@ -278,6 +278,72 @@ async fn a_dead_nodes_tasks_are_rescued_and_a_submitted_task_is_claimed() {
     b.shutdown().await;
 }
 
+/// A node restarted under its name takes its earlier incarnation's tasks back, and `recover`
+/// reports them even when the node loop, which starts with the runtime, claimed them first
+/// (`longrun serve` prints that count at start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_counts_the_tasks_the_node_loop_claimed_before_it() {
+    let Some(url) = common::url() else { return };
+    let schema = common::Schema::new(&url);
+    // A lease far longer than the test: only the node's own name explains the quick claim.
+    let long = Duration::from_secs(600);
+    let store = schema.connect("node-a", long).await;
+    let ids = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let tokio = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let ids = tokio.block_on(async move {
+                let a = node(store);
+                kinds(&a, Arc::default());
+                let mut ids = Vec::new();
+                for kind in ["fragile", "steady"] {
+                    let id = a
+                        .start(kind, json!(null), StartOptions::background())
+                        .await
+                        .unwrap()
+                        .id();
+                    ids.push(id);
+                }
+                wait_for(&a, ids[0], Status::Working).await;
+                wait_for(&a, ids[1], Status::InputRequired).await;
+                ids
+            });
+            drop(tokio);
+            ids
+        })
+        .join()
+        .unwrap()
+    };
+    drop(store);
+
+    let again = node(schema.connect("node-a", long).await);
+    kinds(&again, Arc::default());
+    // Not recovered yet: the node loop's first pass claims both, failing the fragile one and
+    // re-running the steady one.
+    let [fragile, steady] = ids[..] else {
+        unreachable!()
+    };
+    tokio::time::timeout(Duration::from_secs(10), again.handle(fragile).wait())
+        .await
+        .expect("claimed by the node loop")
+        .unwrap();
+    // The store says `input_required` from the first attempt until the re-run has started.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while again.get(steady).await.unwrap().attempt() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("re-run by the node loop");
+    let recovery = again.recover().await.unwrap();
+    assert_eq!((recovery.failed, recovery.rerun), (1, 1), "{recovery:?}");
+    again.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_leaves_hands_its_tasks_over_at_once() {
     let Some(url) = common::url() else { return };
