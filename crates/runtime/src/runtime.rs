@@ -80,9 +80,9 @@ pub(crate) struct Inner {
     pub(crate) given_up: tokio::sync::mpsc::UnboundedSender<TaskId>,
     /// Woken by [`Runtime::claim_soon`]; the node loop claims when it is.
     pub(crate) claim_wanted: Arc<tokio::sync::Notify>,
-    /// Held through each claim, so that this node claims one round at a time. It keeps what
-    /// was claimed before [`Runtime::recover`] ran, which that call reports as its own (the
-    /// node loop starts with the runtime and may claim first); `None` once it has.
+    /// Held through each claim, so that this node claims one round at a time. It counts what
+    /// was claimed until [`Runtime::recover`] returns, which reports it all: the node loop
+    /// starts with the runtime and may claim first. `None` once it has returned.
     pub(crate) claiming: tokio::sync::Mutex<Option<crate::Recovery>>,
 }
 
