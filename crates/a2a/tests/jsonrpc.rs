@@ -116,6 +116,59 @@ async fn return_immediately_detaches_and_the_context_is_kept() {
     );
 }
 
+/// A blocking send is its caller's wait: an outcome the caller received goes to no inbox; one
+/// it did not receive (the send returned at a question, or at once) goes to the context's.
+#[tokio::test]
+async fn only_outcomes_nobody_received_go_to_the_contexts_inbox() {
+    let server = Server::start().await;
+    let in_context = |mut message: Value| {
+        message["contextId"] = json!("chat-inbox");
+        message
+    };
+    let done = server
+        .send(
+            ALICE,
+            in_context(data("double", json!({"n": 1}))),
+            json!({}),
+        )
+        .await;
+    assert_eq!(done["task"]["status"]["state"], "TASK_STATE_COMPLETED");
+    let asked = server
+        .send(ALICE, in_context(text("ask", "please")), json!({}))
+        .await;
+    assert_eq!(
+        asked["task"]["status"]["state"],
+        "TASK_STATE_INPUT_REQUIRED"
+    );
+    let asked = asked["task"]["id"].as_str().unwrap().to_owned();
+    let answered = server.send(ALICE, reply(&asked, "yes"), json!({})).await;
+    assert_eq!(answered["task"]["status"]["state"], "TASK_STATE_COMPLETED");
+    let background = server
+        .send(
+            ALICE,
+            in_context(text("echo", "later")),
+            json!({"returnImmediately": true}),
+        )
+        .await;
+    let background = background["task"]["id"].as_str().unwrap().to_owned();
+    server.wait_for(&background, "TASK_STATE_COMPLETED").await;
+
+    let session = longrun_surface::Principal::from("alice").session("chat-inbox");
+    let drained = server.runtime.inbox(session).drain(10).await.unwrap();
+    let mut tasks: Vec<String> = drained
+        .items()
+        .iter()
+        .map(|item| item.task.to_string())
+        .collect();
+    tasks.sort();
+    let mut expected = vec![asked, background];
+    expected.sort();
+    assert_eq!(
+        tasks, expected,
+        "not the task whose outcome the send answered with"
+    );
+}
+
 #[tokio::test]
 async fn a_repeated_message_answers_with_the_same_task() {
     let server = Server::start().await;

@@ -9,7 +9,10 @@
 //!
 //! Each scenario is a closed loop: `clients` clients (default 16), each sending its request
 //! again as soon as the previous answer's body has arrived, for `seconds` (default 10;
-//! `--quick` 2, after a warm-up of a quarter of that which is not counted). A request's latency
+//! `--quick` 2, after a warm-up of a quarter of that which is not counted). The time is cut
+//! into `rounds` (default 5) that take the doors in turn, so that a machine that slows down or
+//! speeds up during the run weighs on every door alike; a door's figures are over all its
+//! rounds. A request's latency
 //! runs from its send to the end of its answer; an answer that is not the completed task (or a
 //! non-2xx status) is counted in `<door>_errors`, and a benchmark with errors fails.
 //!
@@ -58,6 +61,9 @@ pub(crate) struct Args {
     /// A short smoke run (CI): figures are not meaningful.
     #[arg(long)]
     quick: bool,
+    /// Rounds that take the doors in turn, each for `seconds / rounds`.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
     /// Only these doors (repeatable: `baseline`, `v1`, `mcp`, `a2a`), e.g. to profile one door
     /// alone. All of them by default.
     #[arg(long = "door", value_parser = ["baseline", "v1", "mcp", "a2a"])]
@@ -143,12 +149,33 @@ impl Door {
 }
 
 /// One scenario's figures.
+#[derive(Default)]
 struct Measured {
     latencies: Vec<Duration>,
-    per_s: f64,
+    /// How long the closed loops ran.
+    elapsed: Duration,
     errors: u64,
     /// The store's commits and write calls during the loop.
     store: Stats,
+}
+
+impl Measured {
+    /// Completed requests per second.
+    fn per_s(&self) -> f64 {
+        let answered = self.latencies.len() as u64 - self.errors.min(self.latencies.len() as u64);
+        answered as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+
+    /// Adds another round of the same door.
+    fn add(&mut self, round: Self) {
+        self.latencies.extend(round.latencies);
+        self.elapsed += round.elapsed;
+        self.errors += round.errors;
+        self.store = Stats {
+            commits: self.store.commits + round.store.commits,
+            writes: self.store.writes + round.store.writes,
+        };
+    }
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
@@ -162,7 +189,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         .into_iter()
         .filter(|door| args.doors.is_empty() || args.doors.iter().any(|d| d == door.name()))
         .collect();
-    let measured = tokio.block_on(measure(&doors, args.clients, duration))?;
+    let measured = tokio.block_on(measure(&doors, args.clients, duration, args.rounds))?;
     report(args, seconds, &host, &doors, &measured);
     let errors: u64 = measured.iter().map(|m| m.errors).sum();
     anyhow::ensure!(
@@ -176,6 +203,7 @@ async fn measure(
     doors: &[Door],
     clients: usize,
     duration: Duration,
+    rounds: u32,
 ) -> anyhow::Result<Vec<Measured>> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(SqliteStore::open(dir.path().join("longrun.db"))?);
@@ -204,18 +232,25 @@ async fn measure(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
-    let mut measured = Vec::new();
-    for &door in doors {
-        // Warm-up, not counted: connections open, caches and the store's file pages warm.
-        closed_loop(door, &client, &base, clients, duration / 4).await;
-        let before = store.stats();
-        let mut figures = closed_loop(door, &client, &base, clients, duration).await;
-        let after = store.stats();
-        figures.store = Stats {
-            commits: after.commits - before.commits,
-            writes: after.writes - before.writes,
-        };
-        measured.push(figures);
+    let mut measured: Vec<Measured> = doors.iter().map(|_| Measured::default()).collect();
+    for round in 0..rounds {
+        for (&door, figures) in doors.iter().zip(&mut measured) {
+            if round == 0 {
+                // Warm-up, not counted: connections open, caches and the store's pages warm.
+                closed_loop(door, &client, &base, clients, duration / 4).await;
+            }
+            let before = store.stats();
+            let mut this = closed_loop(door, &client, &base, clients, duration / rounds).await;
+            let after = store.stats();
+            this.store = Stats {
+                commits: after.commits - before.commits,
+                writes: after.writes - before.writes,
+            };
+            figures.add(this);
+        }
+    }
+    for figures in &mut measured {
+        figures.latencies.sort_unstable();
     }
 
     surface.shutdown();
@@ -264,21 +299,19 @@ async fn closed_loop(
     for one in loops {
         latencies.extend(one.await.unwrap_or_default());
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let errors = errors.load(Ordering::Relaxed);
     Measured {
-        per_s: (latencies.len() as u64 - errors.min(latencies.len() as u64)) as f64 / elapsed,
         latencies,
-        errors,
+        elapsed: start.elapsed(),
+        errors: errors.load(Ordering::Relaxed),
         store: Stats::default(),
     }
 }
 
 fn report(args: &Args, seconds: u64, host: &Host, doors: &[Door], measured: &[Measured]) {
     println!(
-        "doors: {} clients, closed loop, {seconds} s per door, SQLite store ({} CPUs, load {})",
+        "doors: {} clients, closed loop, {seconds} s per door in {} rounds, SQLite store ({} CPUs, load {})",
         args.clients,
+        args.rounds,
         host.cpus,
         host.load_1m
             .map_or("?".to_owned(), |load| format!("{load:.2}")),
@@ -291,7 +324,7 @@ fn report(args: &Args, seconds: u64, host: &Host, doors: &[Door], measured: &[Me
     for (door, figures) in doors.iter().zip(measured) {
         let p50 = round2(ms(stats::percentile(&figures.latencies, 50.0)));
         let p99 = round2(ms(stats::percentile(&figures.latencies, 99.0)));
-        let per_s = figures.per_s.round();
+        let per_s = figures.per_s().round();
         let requests = figures.latencies.len().max(1) as f64;
         let commits = round2(figures.store.commits as f64 / requests);
         let writes = round2(figures.store.writes as f64 / requests);
@@ -325,6 +358,7 @@ fn report(args: &Args, seconds: u64, host: &Host, doors: &[Door], measured: &[Me
     }
     summary.insert("clients".into(), json!(args.clients));
     summary.insert("seconds".into(), json!(seconds));
+    summary.insert("rounds".into(), json!(args.rounds));
     summary.insert("quick".into(), json!(args.quick));
     summary.insert("cpus".into(), json!(host.cpus));
     summary.insert("load_1m".into(), json!(host.load_1m));

@@ -113,6 +113,7 @@ pub(crate) async fn create(
         delay: body.delay_ms.map(Duration::from_millis),
         traceparent: header_text(&headers, "traceparent"),
         tracestate: header_text(&headers, "tracestate"),
+        attended: false,
     };
     let Start { task, repeated } = api.surface().start(&principal, "http", request).await?;
     if let (Some(webhooks), Some(webhook)) = (api.webhooks(), webhook) {

@@ -115,6 +115,13 @@ impl Inner {
     pub(crate) fn publish_one(&self, state: &mut LiveState, live: &Live, event: Arc<Event>) {
         state.published = event.seq;
         state.ended |= event.is_terminal();
+        if let Some(kept) = &mut state.kept {
+            if kept.len() < crate::live::KEPT_EVENTS {
+                kept.push(event.clone());
+            } else {
+                state.kept = None;
+            }
+        }
         if let Some(subscribers) = &state.subscribers
             && subscribers.send(event.clone()).is_err()
         {

@@ -97,6 +97,8 @@ impl Inner {
             idempotency_key,
             start,
             trace,
+            keep_events,
+            attended,
         } = options;
         let now = self.clock.now();
         let start_at = match start {
@@ -165,6 +167,9 @@ impl Inner {
             first.clone(),
             trace,
         ));
+        if keep_events {
+            live.state.lock().kept = Some(Vec::new());
+        }
         // The live record goes in before the store learns of the task, so a subscriber never
         // finds a stored, unfinished task that this runtime does not know. The write takes its
         // place now. If it is not durable yet, the supervisor is spawned before anything is
@@ -240,6 +245,7 @@ impl Inner {
         }
         match routing {
             Routing::Background => Ok(Started::Running(handle)),
+            Routing::Foreground if attended => Ok(Started::Running(handle)),
             Routing::Foreground => self.wait_foreground(live, handle, None).await,
             Routing::DetachAfter(after) => self.wait_foreground(live, handle, Some(after)).await,
         }

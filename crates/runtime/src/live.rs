@@ -86,7 +86,14 @@ pub(crate) struct LiveState {
     /// Whether this runtime created the task and has not handed it anywhere since: only such
     /// a task may be handed over at once when its gate has no room (nobody else knows it yet).
     pub(crate) fresh: bool,
+    /// Every event published since the task was created, for a starter that asked for them
+    /// ([`StartOptions::keep_events`](crate::StartOptions::keep_events)); `None` when nobody
+    /// asked, once they were taken, or once there were more than [`KEPT_EVENTS`].
+    pub(crate) kept: Option<Vec<Arc<Event>>>,
 }
+
+/// The most events a task keeps for its starter; past that, the starter reads the log.
+pub(crate) const KEPT_EVENTS: usize = 64;
 
 /// Where one question key stands. Keys name one question for the task's whole life.
 pub(crate) enum AskSlot {
@@ -128,6 +135,7 @@ impl Live {
             journal: Default::default(),
             ticket: None,
             fresh: true,
+            kept: None,
         };
         Self::build(id, kind, info, routing, on_terminal, state, trace)
     }
@@ -159,6 +167,7 @@ impl Live {
             journal: Default::default(),
             ticket: None,
             fresh: false,
+            kept: None,
         };
         let trace = Trace::resume(task.id, &task.kind, task.trace.clone());
         // Whoever waited in the foreground is gone: the outcome goes to the inbox.

@@ -1,9 +1,9 @@
 //! Starting tasks: [`StartOptions`], what a start returns ([`Started`]), and [`TaskHandle`].
 
-use std::{fmt, future::Future, time::Duration};
+use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use longrun_core::{
-    Labels, Owner, Routing, Seq, Session, Status, Task, TaskId, Timestamp, TraceContext,
+    Event, Labels, Owner, Routing, Seq, Session, Status, Task, TaskId, Timestamp, TraceContext,
 };
 use serde_json::Value;
 
@@ -27,6 +27,8 @@ pub struct StartOptions {
     pub(crate) idempotency_key: Option<String>,
     pub(crate) start: Option<StartTime>,
     pub(crate) trace: Option<TraceContext>,
+    pub(crate) keep_events: bool,
+    pub(crate) attended: bool,
 }
 
 /// When a delayed task may start.
@@ -55,6 +57,18 @@ impl StartOptions {
     /// Await the outcome for up to `after`, then detach.
     pub fn detach_after(after: Duration) -> Self {
         Self::new().routing(Routing::DetachAfter(after))
+    }
+
+    /// The caller awaits the outcome itself: [`Runtime::start`] returns at once
+    /// ([`Started::Running`]), and the task is a foreground one until the caller calls
+    /// [`TaskHandle::detach`], which it must when it stops waiting before the end. Until then
+    /// the outcome is the caller's, and goes to no inbox. For a door that waits in its own
+    /// way, say until the task ends or asks a question.
+    pub fn attended() -> Self {
+        Self {
+            attended: true,
+            ..Self::foreground()
+        }
     }
 
     /// Sets the routing.
@@ -149,6 +163,15 @@ impl StartOptions {
         self
     }
 
+    /// Keeps the task's events in memory from its creation until
+    /// [`TaskHandle::settled_with_events`] first returns, so that a caller who starts a task
+    /// and waits for it can answer with its history without reading its log back. A task keeps
+    /// at most 64 events; past that, or when the wait ends on another node, the log is read.
+    pub fn keep_events(mut self) -> Self {
+        self.keep_events = true;
+        self
+    }
+
     /// Runs `callback` exactly once with the ended task, whatever ended it, after the end is
     /// written (so a read inside the callback agrees). A panic in it is logged, not spread.
     pub fn on_terminal<F, Fut>(mut self, callback: F) -> Self
@@ -173,6 +196,8 @@ impl fmt::Debug for StartOptions {
             .field("on_terminal", &self.on_terminal.is_some())
             .field("idempotency_key", &self.idempotency_key)
             .field("start", &self.start)
+            .field("keep_events", &self.keep_events)
+            .field("attended", &self.attended)
             .finish()
     }
 }
@@ -182,8 +207,8 @@ impl fmt::Debug for StartOptions {
 pub enum Started {
     /// The task ended before the caller stopped waiting (foreground, or rejected at a limit).
     Finished(Box<Task>),
-    /// A background task: `working` already if it was admitted at once, `submitted` while it
-    /// waits at a concurrency limit.
+    /// A background or attended ([`StartOptions::attended`]) task: `working` already if it
+    /// was admitted at once, `submitted` while it waits at a concurrency limit.
     Running(TaskHandle),
     /// A foreground task that detached (after its timeout, or on request) and keeps running;
     /// its outcome goes to the session's inbox.
@@ -287,6 +312,27 @@ impl TaskHandle {
             }
         }
         self.runtime.get(self.id).await
+    }
+
+    /// [`settled`](Self::settled), with the task's events through the returned task's last
+    /// one: those kept since its start ([`StartOptions::keep_events`]), the rest read from
+    /// its log. What a blocking door needs to answer with the task's history.
+    pub async fn settled_with_events(&self) -> Result<(Task, Vec<Arc<Event>>), Error> {
+        // Taken before the wait: a task that ends is no longer found by its id.
+        let live = self.runtime.inner.live(self.id);
+        let task = self.settled().await?;
+        let kept = live.and_then(|live| live.state.lock().kept.take());
+        let through = task.last_seq();
+        let mut events: Vec<_> = kept
+            .unwrap_or_default()
+            .into_iter()
+            .take_while(|event| event.seq <= through)
+            .collect();
+        let after = events.last().map_or(Seq::ZERO, |event| event.seq);
+        if after < through {
+            events.extend(self.runtime.events(self.id, after, through).await?);
+        }
+        Ok((task, events))
     }
 
     /// Cancels the task; see [`Runtime::cancel`].

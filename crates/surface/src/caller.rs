@@ -40,6 +40,11 @@ pub struct StartRequest {
     pub traceparent: Option<String>,
     /// The caller's `tracestate`, kept with a valid `traceparent`.
     pub tracestate: Option<String>,
+    /// The door waits for the task itself and answers with its history (`wait` is then
+    /// ignored): the task is attended ([`StartOptions::attended`]), so its outcome goes to no
+    /// inbox unless the door detaches it, and its events are kept in memory for the answer
+    /// ([`StartOptions::keep_events`]).
+    pub attended: bool,
 }
 
 /// A task started for a principal.
@@ -116,6 +121,7 @@ impl Surface {
         let runtime = self.runtime();
         self.check_input(&request.kind, &request.input)?;
         let mut options = match request.wait {
+            _ if request.attended => StartOptions::attended().keep_events(),
             Some(wait) => StartOptions::detach_after(self.limits().wait(Some(wait))),
             None => StartOptions::background(),
         }

@@ -4,11 +4,11 @@
 //! Every task is bound to the principal that started it: another principal's task, like an
 //! unknown id or an id that is not a task id at all, is `TaskNotFoundError`, word for word.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use longrun::{
     Outcome, Task, TaskId,
-    event::Seq,
+    event::{Event, Seq},
     task::{Filter, Status},
     time::Timestamp,
 };
@@ -57,10 +57,10 @@ impl Call {
 
     /// `SendMessage` / `message/send`.
     pub(crate) async fn send(&self, request: wire::SendRequest) -> Result<Sent, Error> {
-        let (id, config, _) = self.accept(request).await?;
+        let (id, config, _) = self.accept(request, Waits::UnlessAsked).await?;
         let history = history_limit(config.history_length)?;
-        let task = if config.return_immediately {
-            self.reread(id).await?
+        let (task, events) = if config.return_immediately {
+            (self.reread(id).await?, None)
         } else {
             self.settle(id).await?
         };
@@ -84,7 +84,11 @@ impl Call {
             history,
             artifacts: true,
         };
-        Ok(Sent::Task(snapshot(&self.door, &task, shape).await?))
+        let task = match events {
+            Some(events) => map::task(&task, &events, shape),
+            None => snapshot(&self.door, &task, shape).await?,
+        };
+        Ok(Sent::Task(task))
     }
 
     /// `SendStreamingMessage` / `message/stream`.
@@ -94,7 +98,7 @@ impl Call {
     pub(crate) async fn stream(&self, request: wire::SendRequest) -> Result<Frames, Error> {
         // Taken before the message is accepted: a stream refused at the limit starts nothing.
         let permit = self.door.surface().stream_permit(&self.principal)?;
-        let (id, config, new) = self.accept(request).await?;
+        let (id, config, new) = self.accept(request, Waits::No).await?;
         let history = history_limit(config.history_length)?;
         let task = self.reread(id).await?;
         let origin = if new {
@@ -114,6 +118,7 @@ impl Call {
     async fn accept(
         &self,
         request: wire::SendRequest,
+        waits: Waits,
     ) -> Result<(TaskId, wire::SendConfiguration, bool), Error> {
         let message = request
             .message
@@ -127,8 +132,10 @@ impl Call {
             Some(push) => Some(self.check_push(push)?),
             None => None,
         };
+        let attended = waits == Waits::UnlessAsked && !config.return_immediately;
         let (id, new) = if message.task_id.is_empty() {
-            self.start(&message, request.metadata.as_ref()).await?
+            self.start(&message, request.metadata.as_ref(), attended)
+                .await?
         } else {
             (self.follow_up(&message).await?, false)
         };
@@ -139,7 +146,8 @@ impl Call {
         Ok((id, config, new))
     }
 
-    /// Starts the task a message asks for; returns it and whether it is new. A message whose
+    /// Starts the task a message asks for; returns it and whether it is new. An `attended`
+    /// task is one this call waits for (see [`Call::settle`]). A message whose
     /// `messageId` the principal already sent in the same context (a client's retry) starts
     /// nothing and answers with the task the first one started: the pair is the start's
     /// idempotency key, so this holds across restarts and nodes.
@@ -147,6 +155,7 @@ impl Call {
         &self,
         message: &Message,
         metadata: Option<&wire::Object>,
+        attended: bool,
     ) -> Result<(TaskId, bool), Error> {
         let runtime = self.door.runtime();
         let kinds = runtime.kind_names();
@@ -177,6 +186,7 @@ impl Call {
             idempotency_key,
             traceparent: input::trace_text(message, metadata, input::TRACEPARENT_KEY),
             tracestate: input::trace_text(message, metadata, input::TRACESTATE_KEY),
+            attended,
             ..StartRequest::default()
         };
         let (id, repeated) = self
@@ -218,15 +228,26 @@ impl Call {
     }
 
     /// Waits until the task has ended or waits for input (or the server stops, or the
-    /// configured limit passes), and returns it as stored then.
-    async fn settle(&self, id: TaskId) -> Result<Task, Error> {
+    /// configured limit passes), and returns it as stored then, with its events through then
+    /// when it settled.
+    ///
+    /// A task started attended is the caller's until it ends: its outcome goes to no inbox,
+    /// and its history comes from memory. If this returns before the end, or is dropped
+    /// (the client went away), the task is detached, and its outcome goes to its context's
+    /// inbox like a background task's.
+    async fn settle(&self, id: TaskId) -> Result<(Task, Option<Vec<Arc<Event>>>), Error> {
         let handle = self.door.runtime().handle(id);
+        let attendant = Attendant(Some(handle.clone()));
         let limit = tokio::time::sleep(self.door.max_blocking());
-        tokio::select! {
-            settled = handle.settled() => settled.map_err(Error::runtime),
-            () = limit => self.reread(id).await,
-            () = self.door.surface().stopping() => self.reread(id).await,
-        }
+        let (task, events) = tokio::select! {
+            settled = handle.settled_with_events() => settled
+                .map(|(task, events)| (task, Some(events)))
+                .map_err(Error::runtime)?,
+            () = limit => (self.reread(id).await?, None),
+            () = self.door.surface().stopping() => (self.reread(id).await?, None),
+        };
+        attendant.leave(task.status().is_terminal()).await;
+        Ok((task, events))
     }
 
     /// `GetTask` / `tasks/get`.
@@ -401,6 +422,57 @@ impl Call {
     }
 }
 
+/// Whether the caller of a message waits for its task.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Waits {
+    /// Until it settles, unless the request's configuration says to return at once
+    /// (`SendMessage`).
+    UnlessAsked,
+    /// Not: it follows the task's events (`SendStreamingMessage`).
+    No,
+}
+
+/// The caller waiting for a task: it detaches the task when it stops waiting before the end,
+/// also when its future is dropped. Detaching a task that is not attended (a background one,
+/// or one detached already) does nothing.
+struct Attendant(Option<longrun::TaskHandle>);
+
+impl Attendant {
+    /// Stops waiting: detaches the task unless it `ended`.
+    async fn leave(mut self, ended: bool) {
+        let Some(handle) = self.0.take() else { return };
+        if !ended {
+            detach(&handle).await;
+        }
+    }
+}
+
+impl Drop for Attendant {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "a detach must outlive the dropped request that owed it; it is one runtime call and ends by itself"
+            )]
+            tokio::spawn(async move { detach(&handle).await });
+        }
+    }
+}
+
+async fn detach(handle: &longrun::TaskHandle) {
+    match handle.detach().await {
+        Ok(_)
+        | Err(
+            longrun::Error::Unknown(_)
+            | longrun::Error::Ended { .. }
+            | longrun::Error::NotRunning(_),
+        ) => {}
+        Err(error) => {
+            tracing::warn!(task = %handle.id(), %error, "could not detach a task nobody waits for")
+        }
+    }
+}
+
 /// `historyLength`: unset is no limit, 0 is none, negative is an error.
 fn history_limit(length: Option<i64>) -> Result<Option<usize>, Error> {
     match length {
@@ -423,10 +495,7 @@ pub(crate) async fn snapshot(door: &Door, task: &Task, shape: Shape) -> Result<w
 }
 
 /// The task's events up to the snapshot's last one.
-async fn log(
-    door: &Door,
-    task: &Task,
-) -> Result<Vec<std::sync::Arc<longrun::event::Event>>, Error> {
+async fn log(door: &Door, task: &Task) -> Result<Vec<Arc<Event>>, Error> {
     door.runtime()
         .events(task.id, Seq::ZERO, task.last_seq())
         .await
