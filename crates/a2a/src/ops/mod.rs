@@ -161,11 +161,10 @@ impl Call {
         let kinds = runtime.kind_names();
         let config = self.door.config();
         let kind = input::skill(config, &kinds, message, metadata)?;
+        // A context the server makes up is time-ordered (a UUIDv7), so that the stores' session
+        // indexes grow at their end rather than at a random page for every new task.
         let context = if message.context_id.is_empty() {
-            format!(
-                "ctx-{}",
-                TaskId::random().to_string().trim_start_matches("task_")
-            )
+            format!("ctx-{}", uuid::Uuid::now_v7())
         } else {
             message.context_id.clone()
         };
