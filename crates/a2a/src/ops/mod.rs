@@ -448,7 +448,10 @@ impl Attendant {
 
 impl Drop for Attendant {
     fn drop(&mut self) {
-        if let Some(handle) = self.0.take() {
+        // Outside a runtime (it is being torn down) there is nobody left to detach for: the
+        // next start takes the task up as a background one.
+        let Some(handle) = self.0.take() else { return };
+        if tokio::runtime::Handle::try_current().is_ok() {
             #[expect(
                 clippy::disallowed_methods,
                 reason = "a detach must outlive the dropped request that owed it; it is one runtime call and ends by itself"
