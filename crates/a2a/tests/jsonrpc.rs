@@ -9,6 +9,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{ALICE, BOB, Server, data, reply, text};
 use serde_json::{Value, json};
 
@@ -167,6 +169,50 @@ async fn only_outcomes_nobody_received_go_to_the_contexts_inbox() {
         tasks, expected,
         "not the task whose outcome the send answered with"
     );
+}
+
+/// A client that goes away from a blocking send leaves its task detached: its outcome goes to
+/// the context's inbox, since nobody received it.
+#[tokio::test]
+async fn a_blocking_send_whose_client_left_detaches_its_task() {
+    let server = Server::start().await;
+    let mut message = text("sleep", "zzz");
+    message["contextId"] = json!("chat-left");
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "SendMessage",
+        "params": {"message": message, "configuration": {}}});
+    let sent = server
+        .client
+        .post(format!("{}/a2a", server.base))
+        .header("A2A-Version", "1.0")
+        .bearer_auth(ALICE)
+        .json(&body)
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(sent.is_err(), "the sleep outlasts the client's patience");
+
+    let listed = server
+        .rpc(ALICE, "ListTasks", json!({"contextId": "chat-left"}))
+        .await;
+    let id: longrun::TaskId = listed["result"]["tasks"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    tokio::time::timeout(common::PATIENCE, async {
+        while !server.runtime.get(id).await.unwrap().is_detached() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("detached once the client went away");
+    server
+        .rpc(ALICE, "CancelTask", json!({"id": id.to_string()}))
+        .await;
+    let session = longrun_surface::Principal::from("alice").session("chat-left");
+    let drained = server.runtime.inbox(session).drain(10).await.unwrap();
+    let tasks: Vec<_> = drained.items().iter().map(|item| item.task).collect();
+    assert_eq!(tasks, [id]);
 }
 
 #[tokio::test]
