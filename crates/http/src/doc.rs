@@ -91,6 +91,7 @@ pub fn openapi() -> Value {
 #[utoipa::path(
     get,
     path = "/openapi.json",
+    operation_id = "openapi",
     tag = "operations",
     security(()),
     responses((status = 200, description = "The OpenAPI document.", body = Object))

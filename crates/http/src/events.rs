@@ -50,6 +50,7 @@ pub(crate) struct AllEventsQuery {
 #[utoipa::path(
     get,
     path = "/v1/tasks/{id}/events",
+    operation_id = "streamTaskEvents",
     tag = "events",
     params(
         ("id" = String, Path, description = "The task's id."),
@@ -114,6 +115,7 @@ pub(crate) async fn task(
 #[utoipa::path(
     get,
     path = "/v1/events",
+    operation_id = "streamEvents",
     tag = "events",
     params(
         ("kind" = Option<String>, Query, description = "Only events of tasks of this kind."),

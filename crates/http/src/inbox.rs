@@ -40,6 +40,7 @@ const ACK_ATTEMPTS: usize = 8;
 #[utoipa::path(
     post,
     path = "/v1/sessions/{session}/inbox:drain",
+    operation_id = "drainInbox",
     tag = "inbox",
     params(("session" = String, Path, description = "The session, as named when starting tasks.")),
     request_body(content = Option<model::DrainRequest>, description = "Optional: what to acknowledge and what to fetch.", content_type = "application/json"),

@@ -8,6 +8,7 @@ use crate::{Api, auth::Caller, error::Error, model};
 #[utoipa::path(
     get,
     path = "/v1/kinds",
+    operation_id = "listKinds",
     tag = "kinds",
     responses(
         (status = 200, description = "The kinds, by name.", body = model::KindList),

@@ -238,6 +238,7 @@ pub fn router(api: Api) -> Router {
 #[utoipa::path(
     get,
     path = "/healthz",
+    operation_id = "health",
     tag = "operations",
     security(()),
     responses(

@@ -330,6 +330,7 @@ pub(crate) async fn collect(
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "metrics",
     tag = "operations",
     security(()),
     responses((status = 200, description = "Prometheus text format, version 0.0.4.", content_type = "text/plain", body = String))

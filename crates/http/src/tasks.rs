@@ -50,6 +50,7 @@ const MAX_KEY: usize = 255;
 #[utoipa::path(
     post,
     path = "/v1/tasks",
+    operation_id = "createTask",
     tag = "tasks",
     request_body = model::CreateTask,
     params(
@@ -161,6 +162,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
 #[utoipa::path(
     get,
     path = "/v1/tasks/{id}",
+    operation_id = "getTask",
     tag = "tasks",
     params(("id" = String, Path, description = "The task's id.")),
     responses(
@@ -186,6 +188,7 @@ pub(crate) async fn get(
 #[utoipa::path(
     get,
     path = "/v1/tasks",
+    operation_id = "listTasks",
     tag = "tasks",
     params(
         ("status" = Option<Vec<model::Status>>, Query, description = "Only tasks in one of these statuses (repeat it, or separate with commas).", explode = true),
@@ -268,6 +271,7 @@ pub(crate) async fn list(
 #[utoipa::path(
     post,
     path = "/v1/tasks/{id}/cancel",
+    operation_id = "cancelTask",
     tag = "tasks",
     params(("id" = String, Path, description = "The task's id.")),
     responses(
@@ -296,6 +300,7 @@ pub(crate) async fn cancel(
 #[utoipa::path(
     post,
     path = "/v1/tasks/{id}/answers/{key}",
+    operation_id = "answerTask",
     tag = "tasks",
     params(
         ("id" = String, Path, description = "The task's id."),

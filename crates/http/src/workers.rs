@@ -38,6 +38,7 @@ fn hub(api: &Api) -> Result<&Hub, Error> {
 #[utoipa::path(
     post,
     path = "/v1/workers",
+    operation_id = "registerWorker",
     tag = "workers",
     request_body(content = model::WorkerRegistration, content_type = "application/json"),
     responses(
@@ -81,6 +82,7 @@ pub(crate) async fn register(
 #[utoipa::path(
     get,
     path = "/v1/workers",
+    operation_id = "listWorkers",
     tag = "workers",
     responses(
         (status = 200, description = "The workers.", body = model::WorkerList),
@@ -124,6 +126,7 @@ fn worker(info: WorkerInfo) -> model::Worker {
 #[utoipa::path(
     get,
     path = "/v1/workers/{worker}/events",
+    operation_id = "streamWorkerEvents",
     tag = "workers",
     params(
         ("worker" = String, Path, description = "The worker's id."),
@@ -169,6 +172,7 @@ pub(crate) async fn events(
 #[utoipa::path(
     post,
     path = "/v1/workers/{worker}/heartbeat",
+    operation_id = "workerHeartbeat",
     tag = "workers",
     params(("worker" = String, Path, description = "The worker's id.")),
     responses(
@@ -195,6 +199,7 @@ pub(crate) async fn heartbeat(
 #[utoipa::path(
     post,
     path = "/v1/workers/{worker}/assignments/{assignment}/reports",
+    operation_id = "reportAssignment",
     tag = "workers",
     params(
         ("worker" = String, Path, description = "The worker's id."),
@@ -226,6 +231,7 @@ pub(crate) async fn report(
 #[utoipa::path(
     post,
     path = "/v1/workers/{worker}/drain",
+    operation_id = "drainWorker",
     tag = "workers",
     params(("worker" = String, Path, description = "The worker's id.")),
     responses(
@@ -249,6 +255,7 @@ pub(crate) async fn drain(
 #[utoipa::path(
     delete,
     path = "/v1/workers/{worker}",
+    operation_id = "deregisterWorker",
     tag = "workers",
     params(("worker" = String, Path, description = "The worker's id.")),
     responses(

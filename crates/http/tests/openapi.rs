@@ -52,3 +52,21 @@ fn the_document_describes_every_route() {
         "bearer"
     );
 }
+
+/// Client generators name a method after each operation: two operations with one id make a
+/// client that does not compile (or silently drops one).
+#[test]
+fn every_operation_has_its_own_id() {
+    let document = longrun_http::openapi();
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            if let Some(earlier) = ids.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("{method} {path} and {earlier} share the operationId {id}");
+            }
+        }
+    }
+}

@@ -1,9 +1,9 @@
 //! Generates src/openapi.ts from docs/openapi.json with openapi-typescript; `--check` fails when the committed file differs.
 //
-// A script rather than the `openapi-typescript` command because the server's document gives two
-// operations the same operationId (`list`, for /v1/kinds and /v1/tasks), which would make the
-// generated `operations` interface declare `list` twice and fail to compile. Only duplicated ids
-// are renamed, to `<tag>_<id>`, so that the rest of the output is what the command would write.
+// A script rather than the `openapi-typescript` command so that a duplicated operationId can
+// never make the generated `operations` interface declare a name twice and fail to compile. The
+// server's ids are unique (crates/http/tests/openapi.rs checks it); should two ever clash, they
+// are renamed to `<tag>_<id>`, and the rest of the output is what the command would write.
 import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import openapiTS, { COMMENT_HEADER, astToString } from "openapi-typescript";

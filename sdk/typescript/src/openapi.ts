@@ -29,7 +29,7 @@ export interface paths {
             cookie?: never;
         };
         /** Metrics in Prometheus text format. */
-        get: operations["render"];
+        get: operations["metrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -46,7 +46,7 @@ export interface paths {
             cookie?: never;
         };
         /** This document. */
-        get: operations["serve"];
+        get: operations["openapi"];
         put?: never;
         post?: never;
         delete?: never;
@@ -70,7 +70,7 @@ export interface paths {
          *     missed: re-read the tasks it follows, or resume each task's own stream from its last `seq`.
          *     The stream lasts until the client or the server closes it.
          */
-        get: operations["all"];
+        get: operations["streamEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -87,7 +87,7 @@ export interface paths {
             cookie?: never;
         };
         /** The kinds this server runs. */
-        get: operations["kinds_list"];
+        get: operations["listKinds"];
         put?: never;
         post?: never;
         delete?: never;
@@ -112,7 +112,7 @@ export interface paths {
          *     `through` of one drain as `ack` in the next. Sessions are the caller's own: another principal
          *     draining a session of the same name drains its own inbox.
          */
-        post: operations["inbox_drain"];
+        post: operations["drainInbox"];
         delete?: never;
         options?: never;
         head?: never;
@@ -131,7 +131,7 @@ export interface paths {
          * @description Filters combine: a task is listed if it matches every one given. `status` may repeat (or
          *     hold a comma-separated list): any of them matches. `label` may repeat: every one must match.
          */
-        get: operations["tasks_list"];
+        get: operations["listTasks"];
         put?: never;
         /**
          * Start a task.
@@ -153,7 +153,7 @@ export interface paths {
          *     With a `webhook` (or when the kind has a default one), the task's events are POSTed to it
          *     as they happen, signed with the Standard Webhooks headers (`docs/webhooks.md`).
          */
-        post: operations["create"];
+        post: operations["createTask"];
         delete?: never;
         options?: never;
         head?: never;
@@ -168,7 +168,7 @@ export interface paths {
             cookie?: never;
         };
         /** A task as it stands. */
-        get: operations["get"];
+        get: operations["getTask"];
         put?: never;
         post?: never;
         delete?: never;
@@ -191,7 +191,7 @@ export interface paths {
          * @description The body is the answer: any JSON. An answer may also come before the question is asked;
          *     it is kept and handed over when it is. Each question takes one answer.
          */
-        post: operations["answer"];
+        post: operations["answerTask"];
         delete?: never;
         options?: never;
         head?: never;
@@ -212,7 +212,7 @@ export interface paths {
          * @description The handler is told at once and has its kind's grace period to stop, after which it is
          *     stopped anyway; the answer comes when the task has ended (usually `cancelled`).
          */
-        post: operations["cancel"];
+        post: operations["cancelTask"];
         delete?: never;
         options?: never;
         head?: never;
@@ -236,7 +236,7 @@ export interface paths {
          *     `EventSource` to stop reconnecting. If the server fails mid-stream, an `error` message with
          *     the error body ends it.
          */
-        get: operations["task"];
+        get: operations["streamTaskEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -256,7 +256,7 @@ export interface paths {
          * The workers connected to this node: the caller's own (every worker on a server without
          *     tokens).
          */
-        get: operations["workers_list"];
+        get: operations["listWorkers"];
         put?: never;
         /**
          * Register a worker: the kinds it serves and how many tasks it runs at once.
@@ -265,7 +265,7 @@ export interface paths {
          *     anyone on a server without tokens). The worker then opens its event stream and sends a
          *     heartbeat every `heartbeat_ms`.
          */
-        post: operations["register"];
+        post: operations["registerWorker"];
         delete?: never;
         options?: never;
         head?: never;
@@ -286,7 +286,7 @@ export interface paths {
          * The worker leaves: the tasks it still holds are handed back and assigned to another worker,
          *     with every step saved so far.
          */
-        delete: operations["leave"];
+        delete: operations["deregisterWorker"];
         options?: never;
         head?: never;
         patch?: never;
@@ -305,7 +305,7 @@ export interface paths {
          * One report for one assigned task, applied in the order reports arrive: send the next after
          *     this one's answer. A `step` is answered once its value is durable.
          */
-        post: operations["report"];
+        post: operations["reportAssignment"];
         delete?: never;
         options?: never;
         head?: never;
@@ -322,7 +322,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** The worker takes no new tasks; it finishes the ones it holds. */
-        post: operations["workers_drain"];
+        post: operations["drainWorker"];
         delete?: never;
         options?: never;
         head?: never;
@@ -343,7 +343,7 @@ export interface paths {
          *     reconnect with `Last-Event-ID` to get what came after it (among the last 1,024 events). One
          *     stream per worker: a new one ends the old.
          */
-        get: operations["events"];
+        get: operations["streamWorkerEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -362,7 +362,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** The worker is alive: renews it and every task it holds. */
-        post: operations["heartbeat"];
+        post: operations["workerHeartbeat"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1026,7 +1026,7 @@ export interface operations {
             };
         };
     };
-    render: {
+    metrics: {
         parameters: {
             query?: never;
             header?: never;
@@ -1046,7 +1046,7 @@ export interface operations {
             };
         };
     };
-    serve: {
+    openapi: {
         parameters: {
             query?: never;
             header?: never;
@@ -1066,7 +1066,7 @@ export interface operations {
             };
         };
     };
-    all: {
+    streamEvents: {
         parameters: {
             query?: {
                 /** @description Only events of tasks of this kind. */
@@ -1118,7 +1118,7 @@ export interface operations {
             };
         };
     };
-    kinds_list: {
+    listKinds: {
         parameters: {
             query?: never;
             header?: never;
@@ -1147,7 +1147,7 @@ export interface operations {
             };
         };
     };
-    inbox_drain: {
+    drainInbox: {
         parameters: {
             query?: never;
             header?: never;
@@ -1211,7 +1211,7 @@ export interface operations {
             };
         };
     };
-    tasks_list: {
+    listTasks: {
         parameters: {
             query?: {
                 /** @description Only tasks in one of these statuses (repeat it, or separate with commas). */
@@ -1262,7 +1262,7 @@ export interface operations {
             };
         };
     };
-    create: {
+    createTask: {
         parameters: {
             query?: never;
             header?: {
@@ -1356,7 +1356,7 @@ export interface operations {
             };
         };
     };
-    get: {
+    getTask: {
         parameters: {
             query?: never;
             header?: never;
@@ -1406,7 +1406,7 @@ export interface operations {
             };
         };
     };
-    answer: {
+    answerTask: {
         parameters: {
             query?: never;
             header?: never;
@@ -1490,7 +1490,7 @@ export interface operations {
             };
         };
     };
-    cancel: {
+    cancelTask: {
         parameters: {
             query?: never;
             header?: never;
@@ -1549,7 +1549,7 @@ export interface operations {
             };
         };
     };
-    task: {
+    streamTaskEvents: {
         parameters: {
             query?: {
                 /** @description Start after this sequence number (default 0: every event). */
@@ -1621,7 +1621,7 @@ export interface operations {
             };
         };
     };
-    workers_list: {
+    listWorkers: {
         parameters: {
             query?: never;
             header?: never;
@@ -1650,7 +1650,7 @@ export interface operations {
             };
         };
     };
-    register: {
+    registerWorker: {
         parameters: {
             query?: never;
             header?: never;
@@ -1719,7 +1719,7 @@ export interface operations {
             };
         };
     };
-    leave: {
+    deregisterWorker: {
         parameters: {
             query?: never;
             header?: never;
@@ -1767,7 +1767,7 @@ export interface operations {
             };
         };
     };
-    report: {
+    reportAssignment: {
         parameters: {
             query?: never;
             header?: never;
@@ -1839,7 +1839,7 @@ export interface operations {
             };
         };
     };
-    workers_drain: {
+    drainWorker: {
         parameters: {
             query?: never;
             header?: never;
@@ -1887,7 +1887,7 @@ export interface operations {
             };
         };
     };
-    events: {
+    streamWorkerEvents: {
         parameters: {
             query?: never;
             header?: {
@@ -1940,7 +1940,7 @@ export interface operations {
             };
         };
     };
-    heartbeat: {
+    workerHeartbeat: {
         parameters: {
             query?: never;
             header?: never;
