@@ -173,45 +173,34 @@ async fn a_dead_nodes_tasks_are_rescued_and_a_submitted_task_is_claimed() {
     let a_store = schema.connect("node-a", LEASE).await;
     let (fragile, steady) = {
         let store = a_store.clone();
-        std::thread::spawn(move || {
-            let tokio = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            let ids = tokio.block_on(async move {
-                let a = node(store);
-                kinds(&a, Arc::default());
-                let fragile = a
-                    .start("fragile", json!(null), StartOptions::background())
-                    .await
-                    .unwrap()
-                    .id();
-                let steady = a
-                    .start("steady", json!(null), StartOptions::background())
-                    .await
-                    .unwrap()
-                    .id();
-                wait_for(&a, steady, Status::InputRequired).await;
-                a.answer(steady, "first", json!(1)).await.unwrap();
-                for _ in 0..500 {
-                    let task = a.get(steady).await.unwrap();
-                    if task
-                        .state()
-                        .pending_input()
-                        .is_some_and(|pending| pending.contains_key("second"))
-                    {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+        common::die_after(move || async move {
+            let a = node(store);
+            kinds(&a, Arc::default());
+            let fragile = a
+                .start("fragile", json!(null), StartOptions::background())
+                .await
+                .unwrap()
+                .id();
+            let steady = a
+                .start("steady", json!(null), StartOptions::background())
+                .await
+                .unwrap()
+                .id();
+            wait_for(&a, steady, Status::InputRequired).await;
+            a.answer(steady, "first", json!(1)).await.unwrap();
+            for _ in 0..500 {
+                let task = a.get(steady).await.unwrap();
+                if task
+                    .state()
+                    .pending_input()
+                    .is_some_and(|pending| pending.contains_key("second"))
+                {
+                    break;
                 }
-                (fragile, steady)
-            });
-            drop(tokio);
-            ids
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (fragile, steady)
         })
-        .join()
-        .unwrap()
     };
     drop(a_store);
 
@@ -290,33 +279,22 @@ async fn recovery_counts_the_tasks_the_node_loop_claimed_before_it() {
     let store = schema.connect("node-a", long).await;
     let ids = {
         let store = store.clone();
-        std::thread::spawn(move || {
-            let tokio = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            let ids = tokio.block_on(async move {
-                let a = node(store);
-                kinds(&a, Arc::default());
-                let mut ids = Vec::new();
-                for kind in ["fragile", "steady"] {
-                    let id = a
-                        .start(kind, json!(null), StartOptions::background())
-                        .await
-                        .unwrap()
-                        .id();
-                    ids.push(id);
-                }
-                wait_for(&a, ids[0], Status::Working).await;
-                wait_for(&a, ids[1], Status::InputRequired).await;
-                ids
-            });
-            drop(tokio);
+        common::die_after(move || async move {
+            let a = node(store);
+            kinds(&a, Arc::default());
+            let mut ids = Vec::new();
+            for kind in ["fragile", "steady"] {
+                let id = a
+                    .start(kind, json!(null), StartOptions::background())
+                    .await
+                    .unwrap()
+                    .id();
+                ids.push(id);
+            }
+            wait_for(&a, ids[0], Status::Working).await;
+            wait_for(&a, ids[1], Status::InputRequired).await;
             ids
         })
-        .join()
-        .unwrap()
     };
     drop(store);
 

@@ -78,27 +78,16 @@ async fn a_rescued_task_resumes_after_its_last_saved_step() {
     let a_store = schema.connect("node-a", LEASE).await;
     let id = {
         let runs = runs.clone();
-        std::thread::spawn(move || {
-            let tokio = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            let id = tokio.block_on(async move {
-                let a = node(a_store, runs);
-                let id = a
-                    .start("stepper", json!(null), StartOptions::background())
-                    .await
-                    .unwrap()
-                    .id();
-                wait_until(&a, id, |t| t.status() == Status::InputRequired).await;
-                id
-            });
-            drop(tokio);
+        common::die_after(move || async move {
+            let a = node(a_store, runs);
+            let id = a
+                .start("stepper", json!(null), StartOptions::background())
+                .await
+                .unwrap()
+                .id();
+            wait_until(&a, id, |t| t.status() == Status::InputRequired).await;
             id
         })
-        .join()
-        .unwrap()
     };
 
     let b = node(schema.connect("node-b", LEASE).await, runs.clone());

@@ -111,3 +111,25 @@ impl Drop for Schema {
         }
     }
 }
+
+/// Runs `work` in a tokio runtime of its own, on a thread of its own, then drops that runtime
+/// without stopping anything: a node built inside dies without a word, as after kill -9, and
+/// its leases stay until they expire (or its name is claimed again). Returns what `work` did.
+pub(crate) fn die_after<T, F>(work: impl FnOnce() -> F + Send + 'static) -> T
+where
+    F: std::future::Future<Output = T>,
+    T: Send + 'static,
+{
+    std::thread::spawn(move || {
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the node that dies");
+        let done = tokio.block_on(work());
+        drop(tokio);
+        done
+    })
+    .join()
+    .expect("the dying node's thread did not panic")
+}
